@@ -1,0 +1,141 @@
+import logging
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from usvid.checkpoint import CheckpointLoadError, Checkpointer, PeriodicCheckpointer
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+
+
+def _trained_optimizer(model):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(5, 3)).sum().backward()
+    opt.step()
+    return opt
+
+
+class Counter:
+    """A stateful checkpointable standing in for the trainer / sampler."""
+
+    def __init__(self, value=0):
+        self.value = value
+
+    def state_dict(self):
+        return {"value": self.value}
+
+    def load_state_dict(self, state):
+        self.value = state["value"]
+
+
+def test_round_trip_restores_model_optimizer_checkpointables_and_rng(tmp_path):
+    model = _model(0)
+    opt = _trained_optimizer(model)
+    ckpt = Checkpointer(model, str(tmp_path), optimizer=opt, counter=Counter(7))
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    ckpt.save("model_0000009", iteration=9)
+    expected_draws = (random.random(), np.random.rand(), torch.rand(1).item())
+
+    model2 = _model(1)
+    opt2 = torch.optim.SGD(model2.parameters(), lr=0.1, momentum=0.9)
+    counter2 = Counter()
+    ckpt2 = Checkpointer(model2, str(tmp_path), optimizer=opt2, counter=counter2)
+    random.seed(5), np.random.seed(5), torch.manual_seed(5)
+    rest = ckpt2.resume_or_load("", resume=True)
+
+    assert rest == {"iteration": 9}
+    assert counter2.value == 7
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values()):
+        assert torch.equal(a, b)
+    momentum = [opt2.state[p]["momentum_buffer"] for p in model2.parameters()]
+    assert all(torch.equal(m1, m2) for m1, m2 in zip([opt.state[p]["momentum_buffer"] for p in model.parameters()], momentum))
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected_draws
+
+
+def test_save_is_atomic_and_tags_last_checkpoint(tmp_path):
+    ckpt = Checkpointer(_model(), str(tmp_path))
+    ckpt.save("first")
+    ckpt.save("second")
+    assert sorted(os.listdir(tmp_path)) == ["first.pth", "last_checkpoint", "second.pth"]
+    assert (tmp_path / "last_checkpoint").read_text() == "second.pth"
+    assert ckpt.get_checkpoint_file() == str(tmp_path / "second.pth")
+    assert ckpt.get_all_checkpoint_files() == [str(tmp_path / "first.pth"), str(tmp_path / "second.pth")]
+
+
+def test_failed_save_leaves_previous_file_intact_and_no_temp_file(tmp_path):
+    class Broken:
+        def state_dict(self):
+            return {"unpicklable": lambda: None}
+
+    model = _model()
+    Checkpointer(model, str(tmp_path)).save("model_final")
+    before = (tmp_path / "model_final.pth").read_bytes()
+    with pytest.raises(Exception):
+        Checkpointer(model, str(tmp_path), broken=Broken()).save("model_final")
+    assert (tmp_path / "model_final.pth").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_final.pth"]
+
+
+def test_ddp_prefix_plain_state_dict_and_mismatch_table(tmp_path, caplog):
+    source = _model(0)
+    state = {"module." + k: v for k, v in source.state_dict().items()}
+    state["module.2.weight"] = torch.zeros(7, 4)  # wrong shape: skipped, reported
+    state["module.extra"] = torch.zeros(1)
+    path = tmp_path / "plain.pth"
+    torch.save(state, path)
+
+    target = _model(1)
+    original_head = target[2].weight.clone()
+    with caplog.at_level(logging.WARNING):
+        rest = Checkpointer(target).load(str(path))
+    assert rest == {}
+    assert torch.equal(target[0].weight, source[0].weight)
+    assert torch.equal(target[2].weight, original_head)
+    assert "2.weight" in caplog.text and "shape mismatch" in caplog.text and "(7, 4)" in caplog.text
+    assert "extra" in caplog.text and "unexpected" in caplog.text
+    assert "missing" not in caplog.text  # the mismatched key is reported once, as a mismatch
+
+
+def test_resume_false_loads_weights_only(tmp_path):
+    model = _model(0)
+    Checkpointer(model, str(tmp_path / "a"), counter=Counter(3)).save("weights", iteration=4)
+    counter = Counter()
+    target = Checkpointer(_model(1), str(tmp_path / "b"), counter=counter)
+    rest = target.resume_or_load(str(tmp_path / "a" / "weights.pth"), resume=True)
+    assert counter.value == 0 and rest["iteration"] == 4
+    assert torch.equal(target.model[0].weight, model[0].weight)
+
+
+def test_truncated_file_gives_an_error_naming_it(tmp_path):
+    Checkpointer(_model(), str(tmp_path)).save("model_final")
+    path = tmp_path / "model_final.pth"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointLoadError, match="model_final.pth.*truncated"):
+        Checkpointer(_model(), str(tmp_path)).resume_or_load("", resume=True)
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        Checkpointer(_model()).load(str(tmp_path / "nowhere.pth"))
+
+
+def test_periodic_checkpointer_keeps_recent_files_across_resume(tmp_path):
+    ckpt = Checkpointer(_model(), str(tmp_path))
+    periodic = PeriodicCheckpointer(ckpt, period=2, max_iter=9, max_to_keep=2)
+    ckpt.add_checkpointable("periodic", periodic)
+    for it in range(6):
+        periodic.step(it)
+    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000003.pth", "model_0000005.pth"]
+
+    resumed = PeriodicCheckpointer(Checkpointer(_model(), str(tmp_path)), period=2, max_iter=9, max_to_keep=2)
+    resumed.checkpointer.add_checkpointable("periodic", resumed)
+    assert resumed.checkpointer.resume_or_load("")["iteration"] == 5
+    assert resumed.recent_checkpoints == ["model_0000003.pth", "model_0000005.pth"]
+    for it in range(6, 9):
+        resumed.step(it)
+    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000005.pth", "model_0000007.pth", "model_final.pth"]
+    assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"

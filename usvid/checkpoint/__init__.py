@@ -1,0 +1,3 @@
+from .checkpointer import CheckpointLoadError, Checkpointer, PeriodicCheckpointer
+
+__all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError"]

@@ -1,0 +1,267 @@
+"""Checkpoints that make a resumed run continue exactly where the interrupted one stopped.
+
+A checkpoint file holds the model weights, the state of every registered checkpointable
+(optimizer, LR scheduler, grad scaler, the trainer with its hook states, the training sampler),
+the caller's extra values (e.g. ``iteration``) and the RNG states of every rank. Files are written
+atomically so a crash during a save never leaves a truncated ``last_checkpoint`` target.
+"""
+
+import logging
+import os
+import random
+from typing import Any, Dict, Iterable, List, Optional
+
+import numpy as np
+import torch
+from tabulate import tabulate
+from torch import nn
+
+from ..utils import comm
+from ..utils.file_io import atomic_write
+
+__all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError"]
+
+LAST_CHECKPOINT_FILE = "last_checkpoint"
+RNG_STATES_KEY = "rng_states"
+
+
+class CheckpointLoadError(RuntimeError):
+    """A checkpoint file exists but cannot be read (truncated by a crash, or not a checkpoint)."""
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The bare model inside a (Distributed)DataParallel wrapper, so saved keys carry no prefix."""
+    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        return model.module
+    return model
+
+
+def _capture_rng_state() -> Dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng_state(state: Dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _strip_prefix_if_present(state_dict: Dict[str, Any], prefix: str) -> Dict[str, Any]:
+    """Drop ``prefix`` when every key has it (weights saved from a wrapped model)."""
+    if not state_dict or not all(k.startswith(prefix) for k in state_dict):
+        return state_dict
+    return {k[len(prefix):]: v for k, v in state_dict.items()}
+
+
+class Checkpointer:
+    """Save and load a model together with any objects that have ``state_dict`` /
+    ``load_state_dict``.
+
+    ``save`` is a collective: it gathers the RNG state of every rank, so every rank must call it;
+    only the ranks with ``save_to_disk`` (default: the main process) write the file.
+    """
+
+    def __init__(self, model: nn.Module, save_dir: str = "", *, save_to_disk: Optional[bool] = None, **checkpointables: Any):
+        self.model = _unwrap(model)
+        self.save_dir = save_dir
+        self.save_to_disk = comm.is_main_process() if save_to_disk is None else save_to_disk
+        self.checkpointables: Dict[str, Any] = dict(checkpointables)
+        self.logger = logging.getLogger(__name__)
+
+    def add_checkpointable(self, key: str, checkpointable: Any) -> None:
+        """Register one more object whose state goes into every checkpoint under ``key``."""
+        if key in self.checkpointables or key in ("model", RNG_STATES_KEY):
+            raise KeyError(f"Checkpointable key {key!r} is already used")
+        self.checkpointables[key] = checkpointable
+
+    # ----------------------------------------------------------------- saving
+    def save(self, name: str, **extra: Any) -> None:
+        """Write ``{save_dir}/{name}.pth`` and point ``last_checkpoint`` at it (call on all ranks)."""
+        rng_states = comm.all_gather(_capture_rng_state())
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data: Dict[str, Any] = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(extra)
+        data[RNG_STATES_KEY] = rng_states
+        basename = f"{name}.pth"
+        path = os.path.join(self.save_dir, basename)
+        self.logger.info(f"Saving checkpoint to {path}")
+        with atomic_write(path) as f:
+            torch.save(data, f)
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, basename: str) -> None:
+        """Record ``basename`` (a file in save_dir) as the checkpoint a resume starts from."""
+        with atomic_write(os.path.join(self.save_dir, LAST_CHECKPOINT_FILE), "w") as f:
+            f.write(basename)
+
+    # ---------------------------------------------------------------- loading
+    def load(self, path: str, checkpointables: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+        """Load ``path`` into the model and the named checkpointables (default: all).
+
+        Returns what the file holds beyond those (e.g. ``{"iteration": 99}``). A file without a
+        ``"model"`` key is taken as a plain model state dict. This rank's RNG state is restored
+        when the file carries one.
+        """
+        if not path:
+            self.logger.info("No checkpoint given; the model keeps its initialisation.")
+            return {}
+        self.logger.info(f"Loading checkpoint from {path}")
+        checkpoint = self._read_file(path)
+        if not isinstance(checkpoint.get("model"), dict):
+            checkpoint = {"model": checkpoint}
+        self._load_model(checkpoint.pop("model"), path)
+        keys = self.checkpointables.keys() if checkpointables is None else checkpointables
+        for key in keys:
+            if key in checkpoint:
+                self.logger.info(f"Loading {key} from {path}")
+                self.checkpointables[key].load_state_dict(checkpoint.pop(key))
+        rng_states = checkpoint.pop(RNG_STATES_KEY, None)
+        if rng_states is not None:
+            self._restore_rng(rng_states, path)
+        return checkpoint
+
+    def _read_file(self, path: str) -> Dict[str, Any]:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Checkpoint file not found: {path}")
+        try:
+            # Checkpoints carry optimizer, hook and RNG state (arbitrary Python objects), so the
+            # weights-only unpickler cannot read them: load only checkpoints you trust.
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:
+            raise CheckpointLoadError(
+                f"Cannot read checkpoint {path}: the file is truncated or not a torch checkpoint "
+                f"({type(e).__name__}: {e}). Remove it (and the {LAST_CHECKPOINT_FILE} entry "
+                f"pointing at it) to resume from an earlier checkpoint."
+            ) from e
+        if not isinstance(checkpoint, dict):
+            raise CheckpointLoadError(f"Checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict")
+        return checkpoint
+
+    def _load_model(self, state_dict: Dict[str, Any], path: str) -> None:
+        """Load what fits; report missing, unexpected and shape-mismatched keys in one table."""
+        state_dict = _strip_prefix_if_present(state_dict, "module.")
+        model_state = self.model.state_dict()
+        rows: List[List[str]] = []
+        loadable = {}
+        for key, value in state_dict.items():
+            expected = model_state.get(key)
+            if isinstance(value, torch.Tensor) and expected is not None and value.shape != expected.shape:
+                rows.append([key, "shape mismatch (skipped)", f"checkpoint {tuple(value.shape)} vs model {tuple(expected.shape)}"])
+            else:
+                loadable[key] = value
+        result = self.model.load_state_dict(loadable, strict=False)
+        mismatched = {row[0] for row in rows}
+        rows += [[key, "missing in checkpoint", ""] for key in result.missing_keys if key not in mismatched]
+        rows += [[key, "unexpected (not in model)", ""] for key in result.unexpected_keys]
+        if rows:
+            table = tabulate(rows, headers=["key", "problem", "details"], tablefmt="pipe")
+            self.logger.warning(f"Some model parameters of {path} were not loaded:\n{table}")
+
+    def _restore_rng(self, rng_states: List[Dict[str, Any]], path: str) -> None:
+        rank, world_size = comm.get_rank(), comm.get_world_size()
+        if len(rng_states) != world_size:
+            self.logger.warning(
+                f"{path} holds RNG states of {len(rng_states)} ranks but this run has {world_size}; "
+                "random streams will differ from the original run."
+            )
+        if rank < len(rng_states):
+            _restore_rng_state(rng_states[rank])
+
+    # ------------------------------------------------------- finding checkpoints
+    def has_checkpoint(self) -> bool:
+        return os.path.isfile(os.path.join(self.save_dir, LAST_CHECKPOINT_FILE))
+
+    def get_checkpoint_file(self) -> str:
+        """The path ``last_checkpoint`` points at, or "" when there is none."""
+        try:
+            with open(os.path.join(self.save_dir, LAST_CHECKPOINT_FILE)) as f:
+                basename = f.read().strip()
+        except FileNotFoundError:
+            return ""
+        return os.path.join(self.save_dir, basename)
+
+    def get_all_checkpoint_files(self) -> List[str]:
+        """Every ``.pth`` file in save_dir, sorted by name."""
+        if not os.path.isdir(self.save_dir):
+            return []
+        return sorted(
+            os.path.join(self.save_dir, f) for f in os.listdir(self.save_dir) if f.endswith(".pth")
+        )
+
+    def resume_or_load(self, path: str, *, resume: bool = True) -> Dict[str, Any]:
+        """Resume from the last checkpoint in save_dir when asked and present; otherwise load only
+        the model weights of ``path`` (a fresh run starting from pretrained weights)."""
+        if resume and self.has_checkpoint():
+            return self.load(self.get_checkpoint_file())
+        return self.load(path, checkpointables=[])
+
+
+class PeriodicCheckpointer:
+    """Save ``{file_prefix}_{iteration:07d}`` every ``period`` iterations and
+    ``{file_prefix}_final`` at the last one, keeping at most ``max_to_keep`` periodic files.
+
+    The list of kept files is part of ``state_dict`` so that a resumed run still deletes the
+    files written before the interruption.
+    """
+
+    def __init__(self, checkpointer: Checkpointer, period: int, max_iter: Optional[int] = None, max_to_keep: Optional[int] = None, file_prefix: str = "model"):
+        if int(period) <= 0:
+            raise ValueError(f"Checkpoint period must be a positive number of iterations, got {period}")
+        if max_to_keep is not None and int(max_to_keep) <= 0:
+            raise ValueError(f"max_to_keep must be positive or None, got {max_to_keep}")
+        self.checkpointer = checkpointer
+        self.period = int(period)
+        self.max_iter = max_iter
+        self.max_to_keep = max_to_keep
+        self.file_prefix = file_prefix
+        self.recent_checkpoints: List[str] = []
+
+    def step(self, iteration: int, **kwargs: Any) -> None:
+        """Save if ``iteration`` is a checkpoint iteration (call on every rank)."""
+        iteration = int(iteration)
+        extra = {"iteration": iteration, **kwargs}
+        if (iteration + 1) % self.period == 0:
+            basename = f"{self.file_prefix}_{iteration:07d}.pth"
+            # The kept-file list is updated before saving so that the saved state already
+            # describes the folder as it will be after this save.
+            if basename not in self.recent_checkpoints:
+                self.recent_checkpoints.append(basename)
+            expired = self._expire_old_checkpoints()
+            self.checkpointer.save(basename[: -len(".pth")], **extra)
+            self._delete(expired)
+        if self.max_iter is not None and iteration >= self.max_iter - 1:
+            self.checkpointer.save(f"{self.file_prefix}_final", **extra)
+
+    def save(self, name: str, **kwargs: Any) -> None:
+        self.checkpointer.save(name, **kwargs)
+
+    def _expire_old_checkpoints(self) -> List[str]:
+        """Drop the oldest files beyond max_to_keep from the kept list; returns them."""
+        if self.max_to_keep is None or len(self.recent_checkpoints) <= self.max_to_keep:
+            return []
+        expired = self.recent_checkpoints[: -self.max_to_keep]
+        self.recent_checkpoints = self.recent_checkpoints[-self.max_to_keep:]
+        return expired
+
+    def _delete(self, basenames: List[str]) -> None:
+        """Delete files only after the new checkpoint is safely on disk."""
+        if not self.checkpointer.save_to_disk:
+            return
+        for basename in basenames:
+            path = os.path.join(self.checkpointer.save_dir, basename)
+            if os.path.exists(path):
+                os.remove(path)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"recent_checkpoints": list(self.recent_checkpoints)}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.recent_checkpoints = list(state["recent_checkpoints"])

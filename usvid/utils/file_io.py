@@ -1,0 +1,32 @@
+"""Atomic file writes: a reader (or a resumed run after a crash) sees either the old file or the
+complete new one, never a half-written file."""
+
+import contextlib
+import os
+import tempfile
+from typing import IO, Iterator
+
+__all__ = ["atomic_write"]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on success flush, fsync and ``os.replace`` it.
+
+    The temporary file lives in the same folder so the final rename never crosses file systems
+    (``os.replace`` is atomic only within one). On error the temporary file is removed and
+    ``path`` is left untouched.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp_path)
+        raise
