@@ -1,0 +1,104 @@
+"""docs/{en,zh}/configs.md list every config key with its default, generated from get_cfg().
+
+The table between the BEGIN/END markers is generated from the live default tree (engine defaults
+plus ``add_ultrasound_config``) and the comment written above each key in the source, so the
+docs cannot drift from the code: this test fails when a key is added, removed or its default
+changes without regenerating. Regenerate with
+
+    .venv/bin/python tests/docs/test_config_docs.py --write
+"""
+
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_SOURCES = [REPO / "usvid" / "config" / "defaults.py"] + sorted(
+    (REPO / "usvid" / "config" / "ultrasound").glob("*.py")
+)
+PAGES = [REPO / "docs" / "en" / "configs.md", REPO / "docs" / "zh" / "configs.md"]
+BEGIN, END = "<!-- BEGIN CONFIG TABLE (generated) -->", "<!-- END CONFIG TABLE -->"
+_ASSIGNMENT = re.compile(r"^\s*(?:_C|cfg)\.([A-Z0-9_.]+)\s*=")
+
+
+def default_config():
+    sys.path.insert(0, str(REPO))
+    from usvid.config import add_ultrasound_config, get_cfg
+
+    return add_ultrasound_config(get_cfg())
+
+
+def flatten(node, prefix=""):
+    """(dotted key, value) for every leaf of a CfgNode, in sorted key order."""
+    for key in sorted(node):
+        value = node[key]
+        if isinstance(value, dict):
+            yield from flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def source_comments():
+    """{dotted key: the comment block written directly above its assignment in the source}."""
+    comments = {}
+    for path in CONFIG_SOURCES:
+        pending = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                pending.append(stripped.lstrip("#").strip())
+                continue
+            match = _ASSIGNMENT.match(line)
+            if match and pending:
+                comments.setdefault(match.group(1), " ".join(pending))
+            pending = []
+    return comments
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def config_table():
+    comments = source_comments()
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for key, value in flatten(default_config()):
+        rows.append(f"| `{key}` | `{_cell(repr(value))}` | {_cell(comments.get(key, ''))} |")
+    return "\n".join(rows)
+
+
+def table_in(page_text, page):
+    start, end = page_text.find(BEGIN), page_text.find(END)
+    assert 0 <= start < end, f"{page} lacks the {BEGIN} ... {END} markers"
+    return page_text[start + len(BEGIN) : end].strip()
+
+
+def write_tables():
+    table = config_table()
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        old = table_in(text, page)
+        page.write_text(text.replace(old, table, 1), encoding="utf-8")
+
+
+def test_every_key_is_documented_with_its_default():
+    table = config_table()
+    for page in PAGES:
+        documented = table_in(page.read_text(encoding="utf-8"), page)
+        assert documented == table, (
+            f"{page.relative_to(REPO)} is out of date with get_cfg(); regenerate with "
+            "`.venv/bin/python tests/docs/test_config_docs.py --write`"
+        )
+
+
+def test_comment_extraction_reads_the_block_above_the_key():
+    comments = source_comments()
+    assert comments["DATALOADER.REFRESH_PERIOD"].startswith("Hard-negative mining: every")
+    assert "REFRESH_PERIOD" not in comments.get("DATASETS.SAMPLE_FP_BY_VIDEO", "")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        write_tables()
+    else:
+        print(config_table())
