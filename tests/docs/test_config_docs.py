@@ -77,8 +77,10 @@ def write_tables():
     table = config_table()
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
-        old = table_in(text, page)
-        page.write_text(text.replace(old, table, 1), encoding="utf-8")
+        table_in(text, page)  # checks the markers
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        page.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}", encoding="utf-8")
 
 
 def test_every_key_is_documented_with_its_default():
