@@ -1,0 +1,4 @@
+"""The training engine: trainers, hooks and (added by their authors) defaults and launch."""
+
+from .hooks import *  # noqa: F401,F403
+from .train_loop import *  # noqa: F401,F403

@@ -1,0 +1,406 @@
+"""The minimal training loop: ``TrainerBase`` (iterations + hooks), ``SimpleTrainer`` (one
+optimisation step per iteration) and ``AMPTrainer`` (the same under autocast).
+
+Everything optional (timing, LR scheduling, checkpoints, evaluation, writing metrics) lives in
+hooks, so the loop itself stays small and the per-iteration overhead stays a few microseconds.
+"""
+
+import logging
+import math
+import time
+import weakref
+from contextlib import nullcontext
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from usvid.utils import comm
+from usvid.utils.events import EventStorage, get_event_storage
+
+__all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
+
+logger = logging.getLogger(__name__)
+
+
+class HookBase:
+    """Base class for hooks that a ``TrainerBase`` calls around training and around each step.
+
+    ``self.trainer`` is a weak proxy to the trainer (set by ``register_hooks``), so hooks never
+    keep a finished trainer alive. ``before_step`` runs on every iteration before the step and
+    must be cheap; put heavy work in ``after_step``. Hooks run in ascending ``priority`` (equal
+    priorities in registration order); the same order applies to every callback.
+    """
+
+    trainer: "TrainerBase"
+    priority: int = 50
+
+    def before_train(self) -> None:
+        pass
+
+    def after_train(self) -> None:
+        pass
+
+    def before_step(self) -> None:
+        pass
+
+    def after_backward(self) -> None:
+        pass
+
+    def after_step(self) -> None:
+        pass
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        pass
+
+
+_CALLBACKS = ("before_train", "after_train", "before_step", "after_backward", "after_step")
+
+
+def _hook_state_keys(hooks: List[HookBase]) -> List[str]:
+    """A checkpoint key per hook: its class qualname, with ``#n`` for the n-th repeat of a class
+    (``EvalHook``, ``EvalHook#1``) so that two hooks of one class keep separate states."""
+    seen: Dict[str, int] = {}
+    keys = []
+    for hook in hooks:
+        name = type(hook).__qualname__
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        keys.append(name if count == 0 else f"{name}#{count}")
+    return keys
+
+
+class TrainerBase:
+    """Runs ``run_step`` for ``max_iter - start_iter`` iterations inside an ``EventStorage``,
+    calling the registered hooks around training and around each step.
+
+    Attributes: ``iter`` (the current iteration; ``max_iter`` after a successful run),
+    ``start_iter``, ``max_iter``, ``storage``, ``should_stop`` (a hook sets it to end training
+    cleanly after the current step).
+    """
+
+    def __init__(self) -> None:
+        self._hooks: List[HookBase] = []
+        # Per callback, only the hooks that override it: the per-step dispatch then skips the
+        # no-op base methods entirely, which matters for a step of a fraction of a millisecond.
+        self._dispatch: Dict[str, List[Any]] = {name: [] for name in _CALLBACKS}
+        self.iter: int = 0
+        self.start_iter: int = 0
+        self.max_iter: Optional[int] = None
+        self.storage: Optional[EventStorage] = None
+        self.should_stop = False
+
+    def register_hooks(self, hooks: Iterable[Optional[HookBase]]) -> None:
+        """Add hooks (None entries are dropped) and re-sort all hooks by priority (stable)."""
+        new_hooks = [h for h in hooks if h is not None]
+        for hook in new_hooks:
+            # A weak proxy avoids a reference cycle between trainer and hooks, which would keep
+            # the whole trainer (model, data) alive until the cycle collector runs.
+            hook.trainer = weakref.proxy(self)
+        self._hooks = sorted(self._hooks + new_hooks, key=lambda h: h.priority)
+        self._dispatch = {
+            name: [getattr(h, name) for h in self._hooks if getattr(type(h), name) is not getattr(HookBase, name)]
+            for name in _CALLBACKS
+        }
+
+    @property
+    def hooks(self) -> List[HookBase]:
+        """The registered hooks in the order they run."""
+        return list(self._hooks)
+
+    def train(self, start_iter: int, max_iter: int) -> None:
+        logger.info(f"Starting training from iteration {start_iter}")
+        self.iter = self.start_iter = start_iter
+        self.max_iter = max_iter
+        self.should_stop = False
+        with EventStorage(start_iter) as self.storage:
+            try:
+                self.before_train()
+                for self.iter in range(start_iter, max_iter):
+                    self.before_step()
+                    self.run_step()
+                    self.after_step()
+                    if self.should_stop:
+                        logger.info(f"Training stopped early by a hook after iteration {self.iter}")
+                        break
+                # iter == max_iter tells after_train hooks that training finished (a failed run
+                # leaves iter at the failing iteration).
+                self.iter += 1
+            except Exception:
+                logger.exception(f"Exception during training at iteration {self.iter}:")
+                raise
+            finally:
+                self.after_train()
+
+    def before_train(self) -> None:
+        for callback in self._dispatch["before_train"]:
+            callback()
+
+    def after_train(self) -> None:
+        # Values put in after_train (e.g. the final evaluation) belong to iteration `iter`.
+        self.storage.iter = self.iter
+        for callback in self._dispatch["after_train"]:
+            callback()
+
+    def before_step(self) -> None:
+        self.storage.iter = self.iter
+        for callback in self._dispatch["before_step"]:
+            callback()
+
+    def after_backward(self) -> None:
+        for callback in self._dispatch["after_backward"]:
+            callback()
+
+    def after_step(self) -> None:
+        for callback in self._dispatch["after_step"]:
+            callback()
+
+    def run_step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> Dict[str, Any]:
+        hook_states = {}
+        for key, hook in zip(_hook_state_keys(self._hooks), self._hooks):
+            state = hook.state_dict()
+            if state:
+                hook_states[key] = state
+        return {"iteration": self.iter, "hooks": hook_states}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        self.iter = state_dict["iteration"]
+        hooks_by_key = dict(zip(_hook_state_keys(self._hooks), self._hooks))
+        for key, hook_state in state_dict.get("hooks", {}).items():
+            hook = hooks_by_key.get(key)
+            if hook is None:
+                logger.warning(
+                    f"Cannot find the hook {key!r} that the checkpoint has a state for; its state "
+                    f"will not be restored. Registered hooks: {sorted(hooks_by_key)}"
+                )
+                continue
+            hook.load_state_dict(hook_state)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel (or DataParallel) wrapper."""
+    return model.module if hasattr(model, "module") and hasattr(model, "no_sync") else model
+
+
+class SimpleTrainer(TrainerBase):
+    """One iteration = ``grad_accum_steps`` forward/backward passes and one optimizer step.
+
+    The model takes a batch from ``data_loader`` and returns a dict of scalar losses; their sum
+    is minimised. Loss values (and ``data_time``) are reduced across ranks and written to the
+    event storage every ``gather_metric_period`` iterations and on the last iteration, with a
+    single all_reduce of one stacked tensor; a non-finite total loss raises FloatingPointError
+    on every rank at that point. ``clip_grad_norm`` clips the global gradient norm (logged as
+    ``grad_norm``). With a DDP model, gradients are synchronised only on the last micro-step.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data_loader: Iterable,
+        optimizer: torch.optim.Optimizer,
+        gather_metric_period: int = 1,
+        zero_grad_before_forward: bool = False,
+        grad_accum_steps: int = 1,
+        clip_grad_norm: Optional[float] = None,
+    ):
+        super().__init__()
+        if gather_metric_period < 1:
+            raise ValueError(f"gather_metric_period must be >= 1, got {gather_metric_period}")
+        if grad_accum_steps < 1:
+            raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
+        if clip_grad_norm is not None and not clip_grad_norm > 0:
+            raise ValueError(f"clip_grad_norm must be a positive max-norm or None, got {clip_grad_norm}")
+        model.train()
+        self.model = model
+        self.data_loader = data_loader
+        self._data_loader_iter_obj = None
+        self.optimizer = optimizer
+        self.gather_metric_period = gather_metric_period
+        self.zero_grad_before_forward = zero_grad_before_forward
+        self.grad_accum_steps = grad_accum_steps
+        self.clip_grad_norm = clip_grad_norm
+
+    @property
+    def _data_loader_iter(self):
+        # Created on first use so that building a trainer does not start loader workers.
+        if self._data_loader_iter_obj is None:
+            self._data_loader_iter_obj = iter(self.data_loader)
+        return self._data_loader_iter_obj
+
+    def run_step(self) -> None:
+        assert self.model.training, "SimpleTrainer requires the model in training mode (model.train())"
+        if self.zero_grad_before_forward:
+            self.optimizer.zero_grad()
+        loss_dict, data_time = self._forward_backward()
+        self.after_backward()
+        grad_norm = self._clip_gradients()
+        if self._is_metric_iteration():
+            self._write_metrics(loss_dict, data_time, grad_norm)
+        self._optimizer_step()
+
+    def _forward_backward(self) -> Tuple[Dict[str, torch.Tensor], float]:
+        """Run the micro-steps; returns the iteration's loss dict (mean over micro-steps) and the
+        time spent waiting for data."""
+        steps = self.grad_accum_steps
+        data_time = 0.0
+        loss_dicts = []
+        for micro_step in range(steps):
+            start = time.perf_counter()
+            data = next(self._data_loader_iter)
+            data_time += time.perf_counter() - start
+            is_last = micro_step == steps - 1
+            sync_context = self.model.no_sync() if not is_last and hasattr(self.model, "no_sync") else nullcontext()
+            with sync_context:
+                loss_dict = self._compute_losses(data)
+                losses = sum(loss_dict.values())
+                if steps > 1:
+                    losses = losses / steps
+                if micro_step == 0 and not self.zero_grad_before_forward:
+                    self.optimizer.zero_grad()
+                self._backward(losses)
+            loss_dicts.append(loss_dict)
+        if steps == 1:
+            return loss_dicts[0], data_time
+        with torch.no_grad():
+            return {k: sum(d[k] for d in loss_dicts) / steps for k in loss_dicts[0]}, data_time
+
+    def _compute_losses(self, data: Any) -> Dict[str, torch.Tensor]:
+        loss_dict = self.model(data)
+        if not isinstance(loss_dict, dict):
+            raise TypeError(
+                f"The model must return a dict of scalar loss tensors in training mode, got {type(loss_dict).__name__}"
+            )
+        return loss_dict
+
+    def _backward(self, losses: torch.Tensor) -> None:
+        losses.backward()
+
+    def _clip_gradients(self) -> Optional[torch.Tensor]:
+        if self.clip_grad_norm is None:
+            return None
+        params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        return torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
+
+    def _optimizer_step(self) -> None:
+        self.optimizer.step()
+
+    def _is_metric_iteration(self) -> bool:
+        return (self.iter + 1) % self.gather_metric_period == 0 or (
+            self.max_iter is not None and self.iter >= self.max_iter - 1
+        )
+
+    def _write_metrics(
+        self, loss_dict: Dict[str, torch.Tensor], data_time: float, grad_norm: Optional[torch.Tensor]
+    ) -> None:
+        """Reduce the metrics across ranks in one collective, check them, put them in storage.
+
+        Every rank receives the same sums, so a NaN on any rank makes every rank raise at the
+        same iteration and none is left waiting in a later collective."""
+        names = list(loss_dict)
+        values: List[torch.Tensor] = list(loss_dict.values())
+        extra_names = ["data_time"] + ([] if grad_norm is None else ["grad_norm"])
+        world_size = comm.get_world_size()
+        if world_size > 1:
+            device = values[0].device if values else torch.device("cpu")
+            extras = [torch.tensor(data_time, device=device)] + ([] if grad_norm is None else [grad_norm])
+            with torch.no_grad():
+                stacked = torch.stack([v.float().reshape(()) for v in values + extras])
+            dist.all_reduce(stacked)
+            reduced = (stacked / world_size).tolist()
+        else:
+            reduced = [v.item() for v in values] + [data_time] + ([] if grad_norm is None else [grad_norm.item()])
+        losses = dict(zip(names, reduced))
+        total_loss = sum(losses.values())
+        if not math.isfinite(total_loss):
+            local = {k: v.item() for k, v in loss_dict.items()}
+            raise FloatingPointError(
+                f"Loss became infinite or NaN at iteration={self.iter}!\n"
+                f"loss_dict (mean over {world_size} rank(s)) = {losses}\n"
+                f"loss_dict (rank {comm.get_rank()}) = {local}"
+            )
+        storage = get_event_storage()
+        storage.put_scalar("total_loss", total_loss, cur_iter=self.iter)
+        storage.put_scalars(cur_iter=self.iter, **losses, **dict(zip(extra_names, reduced[len(names):])))
+
+    def state_dict(self) -> Dict[str, Any]:
+        state = super().state_dict()
+        state["optimizer"] = self.optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.optimizer.load_state_dict(state_dict["optimizer"])
+
+
+class AMPTrainer(SimpleTrainer):
+    """``SimpleTrainer`` with the forward pass under ``torch.autocast``.
+
+    float16 uses a ``torch.amp.GradScaler`` (created for the model's device if not given) to
+    keep small gradients representable; bfloat16 has float32's range and needs no scaler, so
+    it also runs on CPU. The autocast device type is taken from the model's parameters.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data_loader: Iterable,
+        optimizer: torch.optim.Optimizer,
+        gather_metric_period: int = 1,
+        zero_grad_before_forward: bool = False,
+        grad_accum_steps: int = 1,
+        clip_grad_norm: Optional[float] = None,
+        *,
+        grad_scaler: Optional[torch.amp.GradScaler] = None,
+        precision: torch.dtype = torch.float16,
+    ):
+        if precision not in (torch.float16, torch.bfloat16):
+            raise ValueError(f"AMPTrainer precision must be torch.float16 or torch.bfloat16, got {precision}")
+        super().__init__(
+            model, data_loader, optimizer, gather_metric_period, zero_grad_before_forward,
+            grad_accum_steps, clip_grad_norm,
+        )
+        self.precision = precision
+        self.device_type = next(_unwrap(model).parameters()).device.type
+        if grad_scaler is None and precision == torch.float16:
+            grad_scaler = torch.amp.GradScaler(self.device_type)
+        self.grad_scaler = grad_scaler
+
+    def _compute_losses(self, data: Any) -> Dict[str, torch.Tensor]:
+        with torch.autocast(device_type=self.device_type, dtype=self.precision):
+            return super()._compute_losses(data)
+
+    def _backward(self, losses: torch.Tensor) -> None:
+        if self.grad_scaler is None:
+            losses.backward()
+        else:
+            self.grad_scaler.scale(losses).backward()
+
+    def _clip_gradients(self) -> Optional[torch.Tensor]:
+        if self.clip_grad_norm is not None and self.grad_scaler is not None:
+            self.grad_scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
+        return super()._clip_gradients()
+
+    def _optimizer_step(self) -> None:
+        if self.grad_scaler is None:
+            self.optimizer.step()
+        else:
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+
+    def state_dict(self) -> Dict[str, Any]:
+        state = super().state_dict()
+        if self.grad_scaler is not None:
+            state["grad_scaler"] = self.grad_scaler.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        if self.grad_scaler is not None and "grad_scaler" in state_dict:
+            self.grad_scaler.load_state_dict(state_dict["grad_scaler"])

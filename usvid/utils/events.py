@@ -1,0 +1,419 @@
+"""Centralised metric storage for training (``EventStorage``) and the writers that publish it.
+
+Everything a training step or hook wants to report goes into the current ``EventStorage``
+(``get_event_storage()``); ``EventWriter``s read the storage periodically and write JSON lines,
+TensorBoard events or a console line. Keeping producers and writers apart means a hook never
+needs to know where its numbers end up, and writing can be throttled independently of logging.
+"""
+
+import datetime
+import json
+import logging
+import os
+import resource
+import statistics
+import time
+from collections import defaultdict, deque
+from contextlib import contextmanager
+from itertools import islice
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import torch
+
+__all__ = [
+    "EventStorage",
+    "get_event_storage",
+    "HistoryBuffer",
+    "EventWriter",
+    "JSONWriter",
+    "TensorboardXWriter",
+    "CommonMetricPrinter",
+]
+
+_CURRENT_STORAGE_STACK: List["EventStorage"] = []
+
+
+def get_event_storage() -> "EventStorage":
+    """The innermost open ``EventStorage``; raises if called outside a ``with EventStorage():``."""
+    if not _CURRENT_STORAGE_STACK:
+        raise RuntimeError(
+            "get_event_storage() was called outside of an EventStorage context: wrap the code in "
+            "`with EventStorage(start_iter):` (TrainerBase.train() opens one for the training loop)."
+        )
+    return _CURRENT_STORAGE_STACK[-1]
+
+
+class HistoryBuffer:
+    """The history of one scalar: a bounded window of ``(value, iteration)`` pairs plus running
+    totals, so ``global_avg`` covers every value ever added even after old ones were evicted."""
+
+    __slots__ = ("_data", "_count", "_global_sum")
+
+    def __init__(self, max_length: int = 1_000_000):
+        # deque(maxlen) evicts the oldest entry in O(1) when full.
+        self._data: deque = deque(maxlen=max_length)
+        self._count = 0
+        self._global_sum = 0.0
+
+    def update(self, value: float, iteration: Optional[float] = None) -> None:
+        if iteration is None:
+            iteration = self._count
+        self._data.append((value, iteration))
+        self._count += 1
+        self._global_sum += value
+
+    def latest(self) -> float:
+        return self._data[-1][0]
+
+    def _last_values(self, window_size: int) -> List[float]:
+        return [value for value, _ in islice(reversed(self._data), window_size)]
+
+    def median(self, window_size: int) -> float:
+        """Median of the last ``window_size`` values."""
+        return statistics.median(self._last_values(window_size))
+
+    def avg(self, window_size: int) -> float:
+        """Mean of the last ``window_size`` values."""
+        values = self._last_values(window_size)
+        return sum(values) / len(values)
+
+    def global_avg(self) -> float:
+        """Mean of every value ever added, including evicted ones."""
+        return self._global_sum / self._count
+
+    def values(self) -> List[Tuple[float, float]]:
+        return list(self._data)
+
+    def count_samples(self, window_size: int) -> int:
+        """How many of the latest values were put within the last ``window_size`` iterations.
+
+        A metric written every k iterations (lazy metric gathering) then gets smoothed over the
+        same span of iterations as one written every iteration, not over k times as many."""
+        if not self._data:
+            return 0
+        newest_iter = self._data[-1][1]
+        samples = 0
+        for _, iteration in reversed(self._data):
+            if iteration <= newest_iter - window_size:
+                break
+            samples += 1
+        return samples
+
+
+class EventStorage:
+    """Scalars, images and histograms reported during training, keyed by name and iteration.
+
+    Use as a context manager; inside it ``get_event_storage()`` returns this object."""
+
+    def __init__(self, start_iter: int = 0):
+        self._history: Dict[str, HistoryBuffer] = {}
+        self._smoothing_hints: Dict[str, bool] = {}
+        self._latest_scalars: Dict[str, Tuple[float, int]] = {}
+        self._iter = int(start_iter)
+        self._current_prefix = ""
+        self._vis_data: List[Tuple[str, torch.Tensor, int]] = []
+        self._histograms: List[Dict[str, Any]] = []
+
+    # ---- scalars -------------------------------------------------------------------------
+    def put_scalar(
+        self, name: str, value: Any, smoothing_hint: bool = True, cur_iter: Optional[int] = None
+    ) -> None:
+        """Record ``value`` for ``name`` at ``cur_iter`` (default: the current iteration).
+
+        ``smoothing_hint`` tells writers whether a windowed median is meaningful (losses, times)
+        or whether the raw latest value must be shown (learning rate, evaluation results)."""
+        name = self._current_prefix + name
+        cur_iter = self._iter if cur_iter is None else int(cur_iter)
+        value = float(value)
+        history = self._history.get(name)
+        if history is None:
+            history = self._history[name] = HistoryBuffer()
+            self._smoothing_hints[name] = smoothing_hint
+        elif self._smoothing_hints[name] != smoothing_hint:
+            raise ValueError(
+                f"Scalar {name!r} was put with smoothing_hint={smoothing_hint} but earlier with "
+                f"smoothing_hint={self._smoothing_hints[name]}; use one hint per scalar."
+            )
+        history.update(value, cur_iter)
+        self._latest_scalars[name] = (value, cur_iter)
+
+    def put_scalars(self, *, smoothing_hint: bool = True, cur_iter: Optional[int] = None, **kwargs) -> None:
+        for name, value in kwargs.items():
+            self.put_scalar(name, value, smoothing_hint=smoothing_hint, cur_iter=cur_iter)
+
+    def history(self, name: str) -> HistoryBuffer:
+        history = self._history.get(name)
+        if history is None:
+            raise KeyError(f"No history metric available for {name!r}; known: {sorted(self._history)}")
+        return history
+
+    def histories(self) -> Dict[str, HistoryBuffer]:
+        return self._history
+
+    def latest(self) -> Dict[str, Tuple[float, int]]:
+        """``{name: (value, iteration)}`` of the most recent value of every scalar."""
+        return self._latest_scalars
+
+    def latest_with_smoothing_hint(self, window_size: int = 20) -> Dict[str, Tuple[float, int]]:
+        """Like ``latest()``, but hinted scalars are the median over the last ``window_size``
+        iterations, which is what writers show so that one noisy step does not dominate."""
+        result = {}
+        for name, (value, itr) in self._latest_scalars.items():
+            if self._smoothing_hints[name]:
+                history = self._history[name]
+                value = history.median(history.count_samples(window_size))
+            result[name] = (value, itr)
+        return result
+
+    def count_samples(self, name: str, window_size: int = 20) -> int:
+        return self.history(name).count_samples(window_size)
+
+    def smoothing_hints(self) -> Dict[str, bool]:
+        return self._smoothing_hints
+
+    # ---- images and histograms -----------------------------------------------------------
+    def put_image(self, img_name: str, img_tensor: torch.Tensor) -> None:
+        """Queue an image (CHW, float in [0, 1] or uint8, C in {1, 3}) for the writers."""
+        if img_tensor.dim() != 3 or img_tensor.shape[0] not in (1, 3):
+            raise ValueError(
+                f"put_image({img_name!r}): expected a CHW tensor with 1 or 3 channels, "
+                f"got shape {tuple(img_tensor.shape)}"
+            )
+        if img_tensor.dtype != torch.uint8:
+            if not img_tensor.is_floating_point():
+                raise ValueError(f"put_image({img_name!r}): dtype must be float or uint8, got {img_tensor.dtype}")
+            low, high = float(img_tensor.min()), float(img_tensor.max())
+            if low < 0.0 or high > 1.0:
+                raise ValueError(
+                    f"put_image({img_name!r}): float images must lie in [0, 1], got [{low:.4g}, {high:.4g}]"
+                )
+        self._vis_data.append((self._current_prefix + img_name, img_tensor.detach().cpu(), self._iter))
+
+    def put_histogram(self, hist_name: str, hist_tensor: torch.Tensor, bins: int = 1000) -> None:
+        """Queue a histogram of ``hist_tensor``'s values (computed now, in ``bins`` buckets)."""
+        values = hist_tensor.detach().float().flatten().cpu()
+        if values.numel() == 0:
+            raise ValueError(f"put_histogram({hist_name!r}): the tensor is empty")
+        ht_min, ht_max = values.min().item(), values.max().item()
+        counts = torch.histc(values, bins=bins, min=ht_min, max=ht_max)
+        edges = torch.linspace(ht_min, ht_max, steps=bins + 1)
+        self._histograms.append(
+            {
+                "tag": self._current_prefix + hist_name,
+                "min": ht_min,
+                "max": ht_max,
+                "num": values.numel(),
+                "sum": values.sum().item(),
+                "sum_squares": (values**2).sum().item(),
+                "bucket_limits": edges[1:].tolist(),
+                "bucket_counts": counts.tolist(),
+                "global_step": self._iter,
+            }
+        )
+
+    def images(self) -> List[Tuple[str, torch.Tensor, int]]:
+        """Queued images as ``(name, CHW tensor, iteration)``."""
+        return self._vis_data
+
+    def histograms(self) -> List[Dict[str, Any]]:
+        """Queued histograms, each a dict of ``SummaryWriter.add_histogram_raw`` arguments."""
+        return self._histograms
+
+    def clear_images(self) -> None:
+        self._vis_data = []
+
+    def clear_histograms(self) -> None:
+        self._histograms = []
+
+    # ---- iteration and scoping -----------------------------------------------------------
+    @property
+    def iter(self) -> int:
+        return self._iter
+
+    @iter.setter
+    def iter(self, value: int) -> None:
+        self._iter = int(value)
+
+    def step(self) -> None:
+        self._iter += 1
+
+    @contextmanager
+    def name_scope(self, name: str) -> Iterator[None]:
+        """Prefix every name put inside the block with ``name/`` (scopes nest)."""
+        old_prefix = self._current_prefix
+        self._current_prefix = old_prefix + name.rstrip("/") + "/"
+        try:
+            yield
+        finally:
+            self._current_prefix = old_prefix
+
+    def __enter__(self) -> "EventStorage":
+        _CURRENT_STORAGE_STACK.append(self)
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb) -> None:
+        assert _CURRENT_STORAGE_STACK[-1] is self, "EventStorage contexts were exited out of order"
+        _CURRENT_STORAGE_STACK.pop()
+
+
+class EventWriter:
+    """Base class of writers that publish the current ``EventStorage``."""
+
+    def write(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _last_iteration_in(json_file: str) -> int:
+    """The largest "iteration" among the lines of an existing metrics file (-1 if none).
+
+    Read once when a writer opens the file, so a resumed run skips iterations that the
+    interrupted run already wrote instead of duplicating them."""
+    if not os.path.exists(json_file):
+        return -1
+    last = -1
+    with open(json_file, "r", encoding="utf-8") as f:
+        for line in f:
+            try:
+                last = max(last, int(json.loads(line)["iteration"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a crash, or foreign content: not ours to judge
+    return last
+
+
+class JSONWriter(EventWriter):
+    """Append one JSON object per iteration per line (``{"iteration": i, name: value, ...}``).
+
+    Scalars are smoothed as ``latest_with_smoothing_hint(window_size)`` says. Only iterations
+    newer than the last one in the file are written, so resumed runs do not duplicate lines;
+    values put at a later iteration (e.g. a final evaluation at ``max_iter``) get their own line."""
+
+    def __init__(self, json_file: str, window_size: int = 20):
+        parent = os.path.dirname(os.path.abspath(json_file))
+        os.makedirs(parent, exist_ok=True)
+        self._last_write = _last_iteration_in(json_file)
+        self._file_handle = open(json_file, "a", encoding="utf-8")
+        self._window_size = window_size
+
+    def write(self) -> None:
+        storage = get_event_storage()
+        to_save: Dict[int, Dict[str, float]] = defaultdict(dict)
+        for name, (value, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
+            if itr > self._last_write:
+                to_save[itr][name] = value
+        if not to_save:
+            return
+        for itr in sorted(to_save):
+            line = dict(to_save[itr], iteration=itr)
+            self._file_handle.write(json.dumps(line, sort_keys=True) + "\n")
+        self._last_write = max(to_save)
+        self._file_handle.flush()
+        os.fsync(self._file_handle.fileno())
+
+    def close(self) -> None:
+        self._file_handle.close()
+
+
+class TensorboardXWriter(EventWriter):
+    """Write scalars, images and histograms to TensorBoard event files in ``log_dir``.
+
+    The ``SummaryWriter`` (and its slow import) is created on the first write, so building the
+    writer costs nothing on processes or runs that never write."""
+
+    def __init__(self, log_dir: str, window_size: int = 20, **summary_writer_kwargs):
+        self._log_dir = log_dir
+        self._window_size = window_size
+        self._summary_writer_kwargs = summary_writer_kwargs
+        self._writer = None
+        self._last_write = -1
+
+    def _get_writer(self):
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(self._log_dir, **self._summary_writer_kwargs)
+        return self._writer
+
+    def write(self) -> None:
+        storage = get_event_storage()
+        writer = self._get_writer()
+        new_last_write = self._last_write
+        for name, (value, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
+            if itr > self._last_write:
+                writer.add_scalar(name, value, itr)
+                new_last_write = max(new_last_write, itr)
+        self._last_write = new_last_write
+        for img_name, img, itr in storage.images():
+            writer.add_image(img_name, img, itr, dataformats="CHW")
+        storage.clear_images()
+        for params in storage.histograms():
+            writer.add_histogram_raw(**params)
+        storage.clear_histograms()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _peak_memory_mb() -> float:
+    """Peak memory of this process: CUDA allocator peak when CUDA is used, else peak RSS."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 1024.0 / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+class CommonMetricPrinter(EventWriter):
+    """Log one line of training progress: ETA, iteration, losses, time, data_time, lr, max_mem.
+
+    Nothing is printed once ``storage.iter == max_iter`` (after training), because the line
+    describes training progress, not the evaluation results that arrive then."""
+
+    def __init__(self, max_iter: Optional[int], window_size: int = 20):
+        self.logger = logging.getLogger(__name__)
+        self._max_iter = max_iter
+        self._window_size = window_size
+        self._last_write: Optional[Tuple[int, float]] = None  # (iteration, time) for ETA w/o `time`
+
+    def _eta(self, storage: EventStorage) -> Optional[str]:
+        if self._max_iter is None:
+            return None
+        iteration = storage.iter
+        remaining = self._max_iter - iteration - 1
+        histories = storage.histories()
+        if "time" in histories:
+            seconds_per_iter = histories["time"].median(1000)
+        elif self._last_write is not None and iteration > self._last_write[0]:
+            seconds_per_iter = (time.perf_counter() - self._last_write[1]) / (iteration - self._last_write[0])
+        else:
+            seconds_per_iter = None
+        self._last_write = (iteration, time.perf_counter())
+        if seconds_per_iter is None:
+            return None
+        return str(datetime.timedelta(seconds=int(seconds_per_iter * remaining)))
+
+    def write(self) -> None:
+        storage = get_event_storage()
+        iteration = storage.iter
+        if iteration == self._max_iter:
+            return
+        histories = storage.histories()
+
+        def smoothed(name: str) -> float:
+            return histories[name].median(histories[name].count_samples(self._window_size))
+
+        parts = []
+        eta = self._eta(storage)
+        if eta:
+            parts.append(f"eta: {eta}")
+        parts.append(f"iter: {iteration}")
+        parts += [f"{name}: {smoothed(name):.4g}" for name in histories if "loss" in name]
+        if "time" in histories:
+            parts.append(f"time: {smoothed('time'):.4f}")
+        if "data_time" in histories:
+            parts.append(f"data_time: {smoothed('data_time'):.4f}")
+        if "lr" in histories:
+            parts.append(f"lr: {histories['lr'].latest():.5g}")
+        parts.append(f"max_mem: {_peak_memory_mb():.0f}M")
+        self.logger.info(" " + "  ".join(parts))
