@@ -1,0 +1,130 @@
+"""Vectorised NumPy box comparisons inside groups, the building block of the video metrics.
+
+The metrics compare each box with one small group of other boxes (the ground truth of its frame,
+or the kept boxes of the 5 previous frames). Python loops over frames would dominate the run
+time on long test sets, so every group is expanded into one flat array of (owner, candidate)
+pairs and reduced with ``ufunc.reduceat``. Pairs of one owner are contiguous and keep the
+candidates' order, which is what the tie rules ("the first box reaching the maximum") rely on.
+Owners are processed in chunks so memory stays bounded however large the groups are.
+"""
+
+from typing import Iterator, Tuple
+
+import numpy as np
+
+__all__ = [
+    "pairwise_iou",
+    "best_iou_in_group",
+    "pairs_above_iou_in_group",
+    "centre_inside_any_in_group",
+    "first_argmax_per_owner",
+]
+
+# Upper bound on the (owner, candidate) pairs materialised at once (~50 MB of temporaries).
+_PAIRS_PER_CHUNK = 1 << 20
+
+
+def pairwise_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU of row ``k`` of ``boxes_a`` with row ``k`` of ``boxes_b`` (both ``(P, 4)`` XYXY).
+
+    ``inter / (area_a + area_b - inter)`` with areas ``(x2 - x1) * (y2 - y1)`` (no +1) and the
+    intersection clipped at 0; a zero union (two zero-area boxes) gives IoU 0, not NaN.
+    """
+    width = np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0])
+    height = np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1])
+    inter = np.clip(width, 0.0, None) * np.clip(height, 0.0, None)
+    area_a = (boxes_a[:, 2] - boxes_a[:, 0]) * (boxes_a[:, 3] - boxes_a[:, 1])
+    area_b = (boxes_b[:, 2] - boxes_b[:, 0]) * (boxes_b[:, 3] - boxes_b[:, 1])
+    union = area_a + area_b - inter
+    iou = np.zeros(len(inter), dtype=np.float64)
+    np.divide(inter, union, out=iou, where=union > 0)
+    return iou
+
+
+def best_iou_in_group(
+    boxes: np.ndarray, candidates: np.ndarray, starts: np.ndarray, counts: np.ndarray
+) -> Tuple[np.ndarray, np.ndarray]:
+    """For each box ``i``: the largest IoU with ``candidates[starts[i] : starts[i] + counts[i]]``
+    and the index (into ``candidates``) of the FIRST candidate reaching it.
+
+    Boxes with an empty group get IoU -1 and index -1, so no IoU threshold >= 0 accepts them.
+    """
+    best_iou = np.full(len(boxes), -1.0, dtype=np.float64)
+    best_index = np.full(len(boxes), -1, dtype=np.int64)
+    for lo, hi, owner, candidate in _pair_chunks(starts, counts):
+        iou = pairwise_iou(boxes[lo + owner], candidates[candidate])
+        chunk_iou, chunk_index = first_argmax_per_owner(iou, owner, candidate, hi - lo)
+        best_iou[lo:hi] = chunk_iou
+        best_index[lo:hi] = chunk_index
+    return best_iou, best_index
+
+
+def pairs_above_iou_in_group(
+    boxes: np.ndarray, candidates: np.ndarray, starts: np.ndarray, counts: np.ndarray, min_iou: float
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (box ``i``, candidate ``j`` of its group) with IoU strictly above ``min_iou``,
+    as ``(owner, candidate, iou)`` arrays grouped by owner, candidates in increasing order."""
+    kept_owner, kept_candidate, kept_iou = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+    for lo, _, owner, candidate in _pair_chunks(starts, counts):
+        iou = pairwise_iou(boxes[lo + owner], candidates[candidate])
+        above = iou > min_iou
+        kept_owner.append(lo + owner[above])
+        kept_candidate.append(candidate[above])
+        kept_iou.append(iou[above])
+    return np.concatenate(kept_owner), np.concatenate(kept_candidate), np.concatenate(kept_iou)
+
+
+def centre_inside_any_in_group(
+    boxes: np.ndarray, regions: np.ndarray, starts: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """Whether the centre of box ``i`` lies inside (borders included) any of
+    ``regions[starts[i] : starts[i] + counts[i]]``."""
+    inside_any = np.zeros(len(boxes), dtype=bool)
+    for lo, hi, owner, candidate in _pair_chunks(starts, counts):
+        owned = boxes[lo + owner]
+        region = regions[candidate]
+        cx = (owned[:, 0] + owned[:, 2]) / 2.0
+        cy = (owned[:, 1] + owned[:, 3]) / 2.0
+        inside = (cx >= region[:, 0]) & (cx <= region[:, 2]) & (cy >= region[:, 1]) & (cy <= region[:, 3])
+        inside_any[lo:hi] = np.bincount(owner[inside], minlength=hi - lo) > 0
+    return inside_any
+
+
+def _pair_chunks(starts: np.ndarray, counts: np.ndarray) -> Iterator[Tuple[int, int, np.ndarray, np.ndarray]]:
+    """Yield ``(lo, hi, owner, candidate)`` for consecutive owner ranges ``[lo, hi)``: owner
+    ``lo + owner[k]`` is paired with candidate ``candidate[k]``, grouped by owner, candidates in
+    increasing order. Each chunk holds about ``_PAIRS_PER_CHUNK`` pairs (at least one owner)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    starts = np.asarray(starts, dtype=np.int64)
+    pairs_before = np.r_[0, np.cumsum(counts)]
+    lo = 0
+    while lo < len(counts):
+        hi = int(np.searchsorted(pairs_before, pairs_before[lo] + _PAIRS_PER_CHUNK, side="right")) - 1
+        hi = min(max(hi, lo + 1), len(counts))
+        chunk_counts = counts[lo:hi]
+        owner = np.repeat(np.arange(hi - lo, dtype=np.int64), chunk_counts)
+        # Position of each pair inside its owner's group, shifted to the owner's first candidate.
+        within = np.arange(len(owner), dtype=np.int64) - np.repeat(pairs_before[lo:hi] - pairs_before[lo], chunk_counts)
+        candidate = np.repeat(starts[lo:hi], chunk_counts) + within
+        yield lo, hi, owner, candidate
+        lo = hi
+
+
+def first_argmax_per_owner(
+    values: np.ndarray, owner: np.ndarray, candidate: np.ndarray, num_owners: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Per owner ``0 .. num_owners - 1``: the largest of its pairs' values and the candidate of
+    the FIRST pair reaching it (``owner`` must be non-decreasing); owners without pairs get -1
+    and -1."""
+    best_value = np.full(num_owners, -1.0, dtype=np.float64)
+    best_candidate = np.full(num_owners, -1, dtype=np.int64)
+    if len(values) == 0:
+        return best_value, best_candidate
+    group_start = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    group_max = np.maximum.reduceat(values, group_start)
+    group_sizes = np.diff(np.r_[group_start, len(values)])
+    reaching = np.flatnonzero(values == np.repeat(group_max, group_sizes))
+    first_reaching = reaching[np.r_[True, owner[reaching][1:] != owner[reaching][:-1]]]
+    best_value[owner[group_start]] = group_max
+    best_candidate[owner[group_start]] = candidate[first_reaching]
+    return best_value, best_candidate
