@@ -1,0 +1,127 @@
+"""Built-in dataset names: the synthetic phantom (generated and cached on first use) and CVA-BUS.
+
+``register_builtin_datasets(cfg)`` is what tools call, so that a config naming
+"phantom_trainval" / "phantom_test" works on a fresh machine with no download: the phantom
+described by ``DATASETS.PHANTOM.*`` is generated once into ``DATASETS.ROOT`` and reused after.
+"""
+
+import logging
+import os
+import shutil
+from typing import List
+
+from ...utils import comm
+from ..catalog import DatasetCatalog, MetadataCatalog
+from .coco_video import load_coco_video_json
+
+__all__ = [
+    "register_coco_video",
+    "register_phantom",
+    "register_cva_bus",
+    "phantom_root",
+    "prepare_phantom",
+    "register_builtin_datasets",
+]
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("trainval", "test")
+# The file the phantom generator writes last; its presence marks a complete dataset folder.
+PHANTOM_META_FILE = "phantom_meta.json"
+
+
+def register_coco_video(name: str, json_file: str, image_root: str, class_agnostic: bool = False) -> None:
+    """Register ``name`` as a COCO-video JSON, read lazily at DatasetCatalog.get(name).
+    Registering a name again replaces it (so repeated setup calls are harmless)."""
+    DatasetCatalog.remove(name)
+    MetadataCatalog.remove(name)
+    DatasetCatalog.register(
+        name, lambda: load_coco_video_json(json_file, image_root, name, class_agnostic=class_agnostic)
+    )
+    MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="ultrasound_video")
+
+
+def _register_splits(root: str, prefix: str) -> List[str]:
+    names = [f"{prefix}_{split}" for split in SPLITS]
+    for name, split in zip(names, SPLITS):
+        register_coco_video(name, os.path.join(root, f"{split}.json"), root, class_agnostic=True)
+    return names
+
+
+def register_phantom(root: str, prefix: str = "phantom") -> List[str]:
+    """Register ``{prefix}_trainval`` and ``{prefix}_test`` for a phantom folder (root/trainval.json,
+    root/test.json, frames under root). Lazy: nothing is read until DatasetCatalog.get."""
+    return _register_splits(root, prefix)
+
+
+def register_cva_bus(root: str) -> List[str]:
+    """Register ``cva_bus_trainval`` / ``cva_bus_test`` for the CVA-BUS folder (root/trainval.json,
+    root/test.json, root/rawframes/...). Benign and malignant lesions are both class 0, "lesion"."""
+    return _register_splits(root, "cva_bus")
+
+
+def phantom_root(cfg) -> str:
+    """The cache folder of the phantom that ``cfg.DATASETS.PHANTOM`` describes: its name holds
+    every generation parameter, so a different parameter set never reuses a stale cache."""
+    p = cfg.DATASETS.PHANTOM
+    size = p.IMAGE_SIZE if isinstance(p.IMAGE_SIZE, int) else "x".join(str(s) for s in p.IMAGE_SIZE)
+    folder = f"phantom_v{p.NUM_VIDEOS}_f{p.FRAMES_PER_VIDEO}_s{size}_seed{p.SEED}_t{p.TEST_FRACTION:g}"
+    return os.path.join(cfg.DATASETS.ROOT, folder)
+
+
+def _is_complete(root: str) -> bool:
+    return all(os.path.isfile(os.path.join(root, f)) for f in (PHANTOM_META_FILE,) + tuple(f"{s}.json" for s in SPLITS))
+
+
+def _generate_into(root: str, cfg) -> None:
+    """Generate into a temporary sibling folder, then rename it to ``root``: an interrupted
+    generation leaves only a ``*.tmp-<pid>`` folder, never a half-written cache."""
+    from ..phantom import generate_phantom_dataset  # the generator is heavy; import on demand
+
+    p = cfg.DATASETS.PHANTOM
+    tmp = f"{root}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    logger.info(f"Generating the phantom dataset into {root} (first use; cached afterwards)")
+    size = p.IMAGE_SIZE if isinstance(p.IMAGE_SIZE, int) else tuple(p.IMAGE_SIZE)
+    generate_phantom_dataset(
+        tmp, num_videos=p.NUM_VIDEOS, frames_per_video=p.FRAMES_PER_VIDEO, image_size=size,
+        seed=p.SEED, test_fraction=p.TEST_FRACTION, progress=comm.is_main_process(),
+    )
+    try:
+        os.rename(tmp, root)
+    except OSError:
+        # Another process (e.g. a second machine on a shared disk) finished first.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not _is_complete(root):
+            raise
+
+
+def prepare_phantom(cfg) -> str:
+    """Return the phantom folder for ``cfg``, generating it first if it is not cached yet.
+
+    In a multi-process run, the first process of each machine generates while the others wait.
+    """
+    root = phantom_root(cfg)
+    if not _is_complete(root):
+        if os.path.isdir(root):
+            raise RuntimeError(
+                f"{root} exists but is not a complete phantom dataset (no {PHANTOM_META_FILE} or split "
+                "JSON); delete the folder to regenerate it"
+            )
+        if comm.get_local_rank() == 0:
+            os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
+            _generate_into(root, cfg)
+    comm.synchronize()
+    return root
+
+
+def register_builtin_datasets(cfg) -> None:
+    """Register the phantom named by cfg (``phantom_trainval`` / ``phantom_test``; generated when
+    DATASETS.TRAIN or DATASETS.TEST uses a "phantom" name) and CVA-BUS at DATASETS.ROOT/cva_bus.
+    Safe to call repeatedly."""
+    names = list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST)
+    if any(name.startswith("phantom") for name in names):
+        register_phantom(prepare_phantom(cfg))
+    else:
+        register_phantom(phantom_root(cfg))
+    register_cva_bus(os.path.join(cfg.DATASETS.ROOT, "cva_bus"))

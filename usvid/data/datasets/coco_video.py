@@ -1,0 +1,182 @@
+"""Loader for COCO-style video annotation files: CVA-BUS, BUV / CVA-Net and the phantom.
+
+Accepted layout (one JSON object)::
+
+    {"videos":      [{"id", "name" (optional; also accepted: "file_name"), ...}]   (optional),
+     "images":      [{"id", "video_id", "file_name" (relative to image_root), "height", "width",
+                      frame index under "frame_id" | "frame_index" | "frame_idx"}],
+     "annotations": [{"image_id", "bbox": [x, y, w, h], "category_id",
+                      track under "instance_id" | "track_id" (optional, -1 when absent)}],
+     "categories":  [{"id", "name"}]                                               (optional)}
+
+Key variants, all accepted: CVA-BUS writes "frame_id" and "instance_id"; ImageNet-VID style
+files (BUV / CVA-Net: imagenet_vid_train_15frames.json, imagenet_vid_val.json) write
+"frame_id" or "frame_index"/"frame_idx", may omit "videos" (videos are then the distinct
+"video_id" values of the images) and may carry "height"/"width" on the video instead of the
+image. Without "categories", the category ids found in the annotations become the classes.
+
+Known defects of the public data are repaired and counted in one warning per file (see
+validation.py): negative box width/height, boxes outside the image, zero-area boxes, frames
+listed out of order. Errors name the file and the entry: malformed JSON (line/column), missing
+keys, a missing frame file, a video without images, NaN/inf boxes, duplicate frame indices.
+"""
+
+import os
+from collections import defaultdict
+from typing import Any, Dict, List, Optional
+
+from ..catalog import MetadataCatalog
+from .validation import (
+    DatasetFormatError,
+    RepairCounts,
+    check_files_exist,
+    read_json,
+    require_keys,
+    sanitize_xyxy,
+)
+
+__all__ = ["load_coco_video_json"]
+
+FRAME_INDEX_KEYS = ("frame_id", "frame_index", "frame_idx")
+TRACK_ID_KEYS = ("instance_id", "track_id")
+
+
+def _first_present(entry: dict, keys, default=None):
+    for key in keys:
+        if key in entry:
+            return entry[key]
+    return default
+
+
+def _category_mapping(data: dict, annotations: List[dict], json_file: str, class_agnostic: bool):
+    """(dataset category id -> contiguous 0-based id, class names) sorted by dataset id; with
+    ``class_agnostic`` every category maps to 0, "lesion"."""
+    categories = data.get("categories")
+    if categories:
+        for i, cat in enumerate(categories):
+            require_keys(cat, ("id", "name"), f"{json_file}: categories[{i}]")
+        categories = sorted(categories, key=lambda c: c["id"])
+        ids, names = [c["id"] for c in categories], [c["name"] for c in categories]
+    else:
+        ids = sorted({a["category_id"] for a in annotations if "category_id" in a})
+        names = [f"category_{i}" for i in ids] if len(ids) != 1 else ["lesion"]
+    if class_agnostic:
+        return {dataset_id: 0 for dataset_id in ids}, ["lesion"]
+    return {dataset_id: contiguous for contiguous, dataset_id in enumerate(ids)}, names
+
+
+def _videos_by_id(data: dict, images: List[dict], json_file: str) -> Dict[Any, dict]:
+    if "videos" not in data:
+        return {img["video_id"]: {"id": img["video_id"]} for img in images}
+    videos = {}
+    for i, video in enumerate(data["videos"]):
+        require_keys(video, ("id",), f"{json_file}: videos[{i}]")
+        videos[video["id"]] = video
+    return videos
+
+
+def _image_size(image: dict, video: dict, where: str):
+    height = image.get("height", video.get("height"))
+    width = image.get("width", video.get("width"))
+    if height is None or width is None:
+        raise DatasetFormatError(f"{where}: missing 'height'/'width' (on the image or its video)")
+    return int(height), int(width)
+
+
+def load_coco_video_json(
+    json_file: str, image_root: str, dataset_name: Optional[str] = None, class_agnostic: bool = False
+) -> List[dict]:
+    """Read a COCO-video JSON file into usvid video dicts (see DESIGN.md "Application contract").
+
+    Frame file names are joined to ``image_root``. Boxes become absolute XYXY pixels, category
+    ids become contiguous 0-based ids (dataset id order). With ``dataset_name``, the dicts carry
+    it in "dataset" and MetadataCatalog.get(dataset_name) gets thing_classes,
+    thing_dataset_id_to_contiguous_id, json_file and image_root. ``class_agnostic`` maps every
+    category to 0 ("lesion"), e.g. CVA-BUS's benign / malignant for lesion detection.
+    """
+    data = read_json(json_file)
+    require_keys(data, ("images", "annotations"), json_file)
+    images, annotations = data["images"], data["annotations"]
+    id_map, class_names = _category_mapping(data, annotations, json_file, class_agnostic)
+    videos = _videos_by_id(data, images, json_file)
+    counts = RepairCounts()
+
+    frames_by_video: Dict[Any, List[dict]] = defaultdict(list)
+    frame_by_image_id: Dict[Any, dict] = {}
+    size_by_image_id: Dict[Any, tuple] = {}
+    size_by_video_id: Dict[Any, tuple] = {}
+    for i, image in enumerate(images):
+        where = f"{json_file}: images[{i}] (id={image.get('id') if isinstance(image, dict) else '?'})"
+        require_keys(image, ("id", "video_id", "file_name"), where)
+        frame_idx = _first_present(image, FRAME_INDEX_KEYS)
+        if frame_idx is None:
+            raise DatasetFormatError(f"{where}: missing the frame index (one of {list(FRAME_INDEX_KEYS)})")
+        if image["video_id"] not in videos:
+            raise DatasetFormatError(f"{where}: video_id {image['video_id']!r} is not in 'videos'")
+        size_by_image_id[image["id"]] = _image_size(image, videos[image["video_id"]], where)
+        size_by_video_id.setdefault(image["video_id"], size_by_image_id[image["id"]])
+        frame = {
+            "file_name": os.path.join(image_root, image["file_name"]),
+            "frame_idx": int(frame_idx),
+            "annotations": [],
+        }
+        frame_by_image_id[image["id"]] = frame
+        frames_by_video[image["video_id"]].append(frame)
+
+    for i, ann in enumerate(annotations):
+        where = f"{json_file}: annotations[{i}] (id={ann.get('id') if isinstance(ann, dict) else '?'})"
+        require_keys(ann, ("image_id", "bbox", "category_id"), where)
+        if ann["image_id"] not in frame_by_image_id:
+            raise DatasetFormatError(f"{where}: image_id {ann['image_id']!r} is not in 'images'")
+        if ann["category_id"] not in id_map:
+            raise DatasetFormatError(
+                f"{where}: category_id {ann['category_id']!r} is not one of {sorted(id_map)}"
+            )
+        if len(ann["bbox"]) != 4:
+            raise DatasetFormatError(f"{where}: bbox {ann['bbox']!r} must be [x, y, width, height]")
+        x, y, w, h = ann["bbox"]
+        height, width = size_by_image_id[ann["image_id"]]
+        box = sanitize_xyxy((x, y, x + w, y + h), width, height, counts, where)
+        if box is None:
+            continue
+        frame_by_image_id[ann["image_id"]]["annotations"].append(
+            {"bbox": box, "track_id": _first_present(ann, TRACK_ID_KEYS, -1),
+             "category_id": id_map[ann["category_id"]]}
+        )
+
+    dataset_dicts = []
+    for video_id, video in videos.items():
+        frames = frames_by_video.get(video_id)
+        if not frames:
+            raise DatasetFormatError(
+                f"{json_file}: video id={video_id!r} (name={video.get('name')!r}) has no images"
+            )
+        order = [f["frame_idx"] for f in frames]
+        if order != sorted(order):
+            counts.unsorted_videos += 1
+            frames.sort(key=lambda f: f["frame_idx"])
+        if len(set(order)) != len(order):
+            raise DatasetFormatError(f"{json_file}: video id={video_id!r} lists a frame index twice")
+        counts.lesion_free_frames += sum(1 for f in frames if not f["annotations"])
+        height, width = size_by_video_id[video_id]
+        dataset_dicts.append({
+            "video_id": video_id,
+            "video_name": _first_present(video, ("name", "file_name"), str(video_id)),
+            "dataset": dataset_name,
+            "video_folder": os.path.dirname(frames[0]["file_name"]),
+            "height": height,
+            "width": width,
+            "is_negative": not any(f["annotations"] for f in frames),
+            "frames": frames,
+        })
+
+    check_files_exist((f["file_name"] for v in dataset_dicts for f in v["frames"]), json_file)
+    counts.report(json_file)
+    if dataset_name is not None:
+        MetadataCatalog.get(dataset_name).set(
+            thing_classes=class_names,
+            thing_dataset_id_to_contiguous_id=id_map,
+            json_file=json_file,
+            image_root=image_root,
+        )
+    return dataset_dicts
