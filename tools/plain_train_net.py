@@ -1,0 +1,160 @@
+#!/usr/bin/env python
+"""The Ultrasound VID training as one plain loop: no trainer, no hooks.
+
+    python tools/plain_train_net.py --config-file configs/phantom/ultradet.yaml [KEY VALUE ...]
+    (same flags as tools/train_net.py: --resume, --eval-only, --num-gpus ...)
+
+Same model, data loader, optimizer, LR schedule, checkpoints (files, periods, content), writers
+and evaluation as tools/train_net.py, and the same ``metrics.json`` keys (total_loss, each loss,
+data_time, grad_norm when clipping, time, lr, and the evaluation results as
+``lesion_detection/AP50`` ...). Everything the trainer does is spelled out in ``do_train``, so
+this is the file to copy when you want to change the loop itself.
+
+Left out, compared with tools/train_net.py (they are hooks or trainer features):
+* hard-negative mining (DATALOADER.REFRESH_PERIOD is ignored, with a warning);
+* AMP (SOLVER.AMP), gradient accumulation (SOLVER.GRAD_ACCUM_STEPS), PreciseBN, BestCheckpointer,
+  EarlyStopping, EMA, the profiler;
+* lazy metric reduction: losses are reduced across ranks at every iteration;
+* SIGTERM handling, and the exact-resume guarantee: the train sampler's position and the RNG
+  states are checkpointed (so a resume continues the same clip stream), but the iteration
+  timer and smoothing windows restart.
+"""
+
+import logging
+import math
+import time
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from train_net import evaluate_on_test_sets, setup
+
+from usvid.checkpoint import Checkpointer, PeriodicCheckpointer
+from usvid.data import build_video_detection_train_loader
+from usvid.engine import default_argument_parser, default_writers, launch
+from usvid.modeling import build_model
+from usvid.solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
+from usvid.utils import comm
+from usvid.utils.events import EventStorage
+
+logger = logging.getLogger("usvid.plain_train_net")
+WRITE_PERIOD = 20
+
+
+def flatten_results(results, prefix=""):
+    """``{"lesion_detection": {"AP50": 0.9}}`` -> ``{"lesion_detection/AP50": 0.9}``, the names
+    the trainer's EvalHook writes to metrics.json."""
+    flat = {}
+    for key, value in results.items():
+        if isinstance(value, dict):
+            flat.update(flatten_results(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
+
+
+def do_test(cfg, model):
+    """Evaluate on DATASETS.TEST (streaming inference, files under OUTPUT_DIR/inference/)."""
+    return evaluate_on_test_sets(cfg, model)
+
+
+def reduced_losses(loss_dict):
+    """Mean over ranks of every loss, as Python floats (one all_reduce on a stacked tensor)."""
+    names = list(loss_dict)
+    stacked = torch.stack([loss_dict[name].detach().float().reshape(()) for name in names])
+    if comm.get_world_size() > 1:
+        torch.distributed.all_reduce(stacked)
+        stacked /= comm.get_world_size()
+    return dict(zip(names, stacked.tolist()))
+
+
+def do_train(cfg, model, resume=False):
+    if cfg.DATALOADER.REFRESH_PERIOD > 0:
+        logger.warning("plain_train_net does not mine hard negatives: DATALOADER.REFRESH_PERIOD is ignored")
+    model.train()
+    optimizer = build_optimizer(cfg, model)
+    scheduler = build_lr_scheduler(cfg, optimizer)
+    clip_grad_norm = get_clip_grad_norm(cfg)
+    data_loader = build_video_detection_train_loader(cfg)
+    checkpointer = Checkpointer(
+        model, cfg.OUTPUT_DIR, optimizer=optimizer, scheduler=scheduler, sampler=data_loader.sampler
+    )
+    start_iter = checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=resume).get("iteration", -1) + 1
+    max_iter = cfg.SOLVER.MAX_ITER
+    periodic_checkpointer = PeriodicCheckpointer(
+        checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, max_iter=max_iter, max_to_keep=cfg.SOLVER.MAX_TO_KEEP
+    )
+    writers = default_writers(cfg.OUTPUT_DIR, max_iter) if comm.is_main_process() else []
+    if comm.get_world_size() > 1:
+        model = DistributedDataParallel(model, broadcast_buffers=False)
+
+    logger.info("Starting training from iteration %d", start_iter)
+    data_iter = iter(data_loader)
+    results = {}
+    with EventStorage(start_iter) as storage:
+        for iteration in range(start_iter, max_iter):
+            storage.iter = iteration
+            step_start = time.perf_counter()
+            data = next(data_iter)
+            data_time = time.perf_counter() - step_start
+
+            loss_dict = model(data)
+            losses = sum(loss_dict.values())
+            optimizer.zero_grad()
+            losses.backward()
+            grad_norm = None
+            if clip_grad_norm is not None:
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm).item()
+            optimizer.step()
+
+            metrics = reduced_losses(loss_dict)
+            total_loss = sum(metrics.values())
+            if not math.isfinite(total_loss):
+                raise FloatingPointError(f"Loss became infinite or NaN at iteration={iteration}: {metrics}")
+            storage.put_scalar("total_loss", total_loss)
+            storage.put_scalars(data_time=data_time, **metrics)
+            if grad_norm is not None:
+                storage.put_scalar("grad_norm", grad_norm)
+            storage.put_scalar("lr", optimizer.param_groups[0]["lr"], smoothing_hint=False)
+            scheduler.step()
+            if iteration - start_iter >= 3:  # like IterationTimer: skip the warm-up steps
+                storage.put_scalar("time", time.perf_counter() - step_start)
+
+            eval_period = cfg.TEST.EVAL_PERIOD
+            is_last = iteration == max_iter - 1
+            if (eval_period > 0 and (iteration + 1) % eval_period == 0) or is_last:
+                results = do_test(cfg, model)
+                if comm.is_main_process() and results:
+                    storage.put_scalars(smoothing_hint=False, **flatten_results(results))
+                model.train()
+                comm.synchronize()
+            periodic_checkpointer.step(iteration)
+            if (iteration + 1) % WRITE_PERIOD == 0 or is_last:
+                for writer in writers:
+                    writer.write()
+    for writer in writers:
+        writer.close()
+    return results
+
+
+def main(args):
+    cfg = setup(args)
+    model = build_model(cfg)
+    logger.info("Model:\n%s", model)
+    if args.eval_only:
+        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return do_test(cfg, model)
+    return do_train(cfg, model, resume=args.resume)
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
