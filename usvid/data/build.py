@@ -42,8 +42,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# (clip number on this rank, dataset index, video index)
-ClipKey = Tuple[int, int, int]
+# (stream seed, clip number on this rank, dataset index, video index)
+ClipKey = Tuple[int, int, int, int]
 
 
 def get_video_dataset_dicts(names: Sequence[str]) -> List[List[dict]]:
@@ -60,7 +60,8 @@ def get_video_dataset_dicts(names: Sequence[str]) -> List[List[dict]]:
 
 
 class ClipStream:
-    """The resumable sequence of (clip number, dataset index, video index) of this rank.
+    """The resumable sequence of ClipKeys (seed, clip number, dataset index, video index) of
+    this rank.
 
     Its state is the number of clips consumed; restoring it replays the (cheap, index-only)
     sequence up to that point, which needs nothing from the sampler but its seed.
@@ -85,7 +86,7 @@ class ClipStream:
             d = self._dataset_index(clip)
             video = next(videos[d])
             if clip >= start:
-                yield clip, d, int(video)
+                yield self.seed, clip, d, int(video)
 
     def state_dict(self) -> dict:
         return {"seed": self.seed, "position": self.position}
@@ -99,14 +100,13 @@ class _ClipDataset(Dataset):
     """Map-style dataset whose "index" is a ClipKey, so workers build clips deterministically."""
 
     def __init__(self, datasets: List[List[dict]], frame_sampler: WindowFrameSampler,
-                 mapper: ClipMapper, seed: int, rank: int):
-        self.datasets, self.frame_sampler, self.mapper = datasets, frame_sampler, mapper
-        self.seed, self.rank = seed, rank
+                 mapper: ClipMapper, rank: int):
+        self.datasets, self.frame_sampler, self.mapper, self.rank = datasets, frame_sampler, mapper, rank
 
     def __getitem__(self, key: ClipKey) -> List[dict]:
-        clip, d, v = key
+        seed, clip, d, v = key
         video = self.datasets[d][v]
-        rng = np.random.default_rng([self.seed, self.rank, clip])
+        rng = np.random.default_rng([seed, self.rank, clip])
         frames = [video["frames"][p] for p in self.frame_sampler(video, rng)]
         return self.mapper(video, frames, rng)
 
@@ -128,14 +128,13 @@ def _seed_worker(worker_id: int) -> None:
 class VideoClipTrainLoader:
     """Endless iterable of batches (lists of clips); ``.sampler`` is the resumable ClipStream."""
 
-    def __init__(self, dataset: _ClipDataset, stream: ClipStream, clips_per_rank: int,
-                 num_workers: int, seed: int):
+    def __init__(self, dataset: _ClipDataset, stream: ClipStream, clips_per_rank: int, num_workers: int):
         self.dataset, self.sampler = dataset, stream
-        self.clips_per_rank, self.num_workers, self.seed = clips_per_rank, num_workers, seed
+        self.clips_per_rank, self.num_workers = clips_per_rank, num_workers
 
     def _torch_loader(self) -> DataLoader:
         generator = torch.Generator()
-        generator.manual_seed(self.seed + comm.get_rank())
+        generator.manual_seed(self.sampler.seed + comm.get_rank())
         return DataLoader(
             self.dataset,
             batch_size=self.clips_per_rank,
@@ -181,12 +180,12 @@ def build_video_detection_train_loader(cfg, mapper: Optional[ClipMapper] = None,
         seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
     stream = ClipStream([len(d) for d in datasets], seed)
     dataset = _ClipDataset(datasets, build_frame_sampler(cfg),
-                           mapper or ClipMapper.from_config(cfg, is_train=True), seed, comm.get_rank())
+                           mapper or ClipMapper.from_config(cfg, is_train=True), comm.get_rank())
     logger.info(
         f"Train loader: {', '.join(f'{n} ({len(d)} videos)' for n, d in zip(cfg.DATASETS.TRAIN, datasets))}; "
         f"{clips_per_rank} clip(s) of {cfg.INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES} frames per rank and step"
     )
-    return VideoClipTrainLoader(dataset, stream, clips_per_rank, cfg.DATALOADER.NUM_WORKERS, seed)
+    return VideoClipTrainLoader(dataset, stream, clips_per_rank, cfg.DATALOADER.NUM_WORKERS)
 
 
 def split_videos_by_frames(videos: Sequence[dict], world_size: int) -> List[List[int]]:
