@@ -84,8 +84,7 @@ class Trainer(DefaultTrainer):
     def build_hooks(self):
         hooks = super().build_hooks()
         if self.cfg.DATALOADER.REFRESH_PERIOD > 0:
-            # Before the writer (always last) so the mining time shows in the same iteration.
-            hooks.insert(len(hooks) - 1, RefreshDataloaderHook(self.cfg, self.build_train_loader))
+            hooks.append(RefreshDataloaderHook(self.cfg, self.build_train_loader))
         return hooks
 
 

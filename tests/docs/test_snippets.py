@@ -1,12 +1,16 @@
 """Every ```python block of README.md and docs/**/*.md runs as written.
 
-The blocks of one file run in order in one namespace (a page is a tutorial: later snippets may
-use names defined earlier), inside an empty temporary working directory so that snippets writing
-output folders leave nothing behind. A snippet that fails names its file and line.
+The blocks of one page run in order in one namespace (a page is a tutorial: later snippets may
+use names defined earlier), in a fresh Python process (as a reader would run them: no state left
+by other pages, e.g. registered dataset names) inside an empty temporary working directory. A
+snippet that fails names its page and line.
 """
 
+import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,12 +43,20 @@ def test_snippet_extraction_finds_every_block(tmp_path):
     [p for p in _documents() if p.exists() and python_snippets(p)],
     ids=lambda p: str(p.relative_to(REPO)),
 )
-def test_snippets_run(markdown_path, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "__snippet__"}
-    for line, code in python_snippets(markdown_path):
-        compiled = compile(code, f"{markdown_path.relative_to(REPO)}:{line}", "exec")
-        exec(compiled, namespace)  # noqa: S102 - running the documentation is the point
+def test_snippets_run(markdown_path, tmp_path):
+    page = str(markdown_path.relative_to(REPO))
+    snippets = [(f"{page}:{line}", code) for line, code in python_snippets(markdown_path)]
+    (tmp_path / "snippets.json").write_text(json.dumps(snippets))
+    runner = (
+        "import json\n"
+        "namespace = {'__name__': '__main__'}\n"
+        "for where, code in json.load(open('snippets.json')):\n"
+        "    exec(compile(code, where, 'exec'), namespace)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    result = subprocess.run([sys.executable, "-c", runner], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"a snippet of {page} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
 
 
 def test_readme_and_docs_have_snippets():

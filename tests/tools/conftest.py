@@ -1,0 +1,81 @@
+"""Shared fixtures of the tools tests: a tiny phantom generated once per session, the overrides
+that shrink the shipped phantom configs to it, and a helper that runs a tool as a user would
+(a subprocess from the repository root) and reports its output when it fails."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = REPO / "tools"
+if str(TOOLS) not in sys.path:  # so tests can import train_net / visualize like the tools do
+    sys.path.insert(0, str(TOOLS))
+
+# 4 videos of 16 frames at 64 px: 2 train, 2 test. Small enough for ~20 iterations in seconds.
+TINY_PHANTOM = {
+    "DATASETS.PHANTOM.NUM_VIDEOS": 4,
+    "DATASETS.PHANTOM.FRAMES_PER_VIDEO": 16,
+    "DATASETS.PHANTOM.IMAGE_SIZE": 64,
+    "DATASETS.PHANTOM.SEED": 0,
+    "DATASETS.PHANTOM.TEST_FRACTION": 0.5,
+}
+# The shipped UltraDet config at a width and input size a test can afford.
+TINY_MODEL = {
+    "MODEL.DEVICE": "cpu",
+    "MODEL.RESNETS.STEM_OUT_CHANNELS": 8,
+    "MODEL.RESNETS.RES2_OUT_CHANNELS": 8,
+    "MODEL.FCOS.CONV_CHANNELS": 16,
+    "MODEL.ROI_BOX_HEAD.FC_DIM": 32,
+    "MODEL.ROI_BOX_HEAD.NUM_HEADS": 4,
+    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION": 7,
+    "INPUT.FIXED_AREA_TRAIN": 64 * 64,
+    "INPUT.FIXED_AREA_TEST": 64 * 64,
+    "INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES": 3,
+    "SOLVER.SEGS_PER_BATCH": 2,
+    "SOLVER.WARMUP_ITERS": 0,
+    "DATALOADER.NUM_WORKERS": 0,
+    "SEED": 7,
+}
+CONFIG = "configs/phantom/ultradet.yaml"
+
+
+def as_opts(overrides):
+    """{"KEY": value} -> ["KEY", "value", ...] for a tool's command line."""
+    return [str(item) for key, value in overrides.items() for item in (key, value)]
+
+
+def run_tool(script, *args, timeout=240):
+    """Run ``tools/<script>`` with ``args`` from the repository root; fail with its output."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
+               PYTHONPATH=str(REPO))
+    result = subprocess.run(
+        [sys.executable, str(TOOLS / script), *map(str, args)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    assert result.returncode == 0, (
+        f"tools/{script} {' '.join(map(str, args))} exited with {result.returncode}\n"
+        f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-8000:]}"
+    )
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_phantom_root(tmp_path_factory):
+    """DATASETS.ROOT holding the tiny phantom (generated once per session by prepare_phantom)."""
+    from usvid.config import add_ultrasound_config, get_cfg
+    from usvid.data import prepare_phantom
+
+    root = tmp_path_factory.mktemp("datasets")
+    cfg = add_ultrasound_config(get_cfg())
+    cfg.merge_from_list(as_opts({"DATASETS.ROOT": root, **TINY_PHANTOM}))
+    prepare_phantom(cfg)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_opts(tiny_phantom_root):
+    """Command-line overrides that point the phantom config at the tiny phantom and model."""
+    return as_opts({"DATASETS.ROOT": tiny_phantom_root, **TINY_PHANTOM, **TINY_MODEL})
