@@ -1,0 +1,85 @@
+"""Non-maximum suppression with torchvision's semantics, in pure PyTorch.
+
+``nms`` dispatches to torchvision's fused kernel where torchvision imports (GPU machines) and
+otherwise runs ``nms_pure``: a vectorised IoU test followed by a greedy pass over a CPU bool
+matrix, which is fast for the few hundred candidates per frame that the detectors produce.
+"""
+
+import numpy as np
+import torch
+
+from .box_ops import box_iou
+from .optional_torchvision import torchvision_ops
+
+# Rows of the IoU matrix computed at once: bounds peak memory to ~block * N floats.
+_IOU_ROW_BLOCK = 1024
+
+
+def _check_nms_inputs(boxes: torch.Tensor, scores: torch.Tensor) -> None:
+    if boxes.dim() != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"nms: boxes must be a Tensor[N, 4] (x1, y1, x2, y2); got {tuple(boxes.shape)}")
+    if scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:
+        raise ValueError(
+            f"nms: scores must be a Tensor[N] matching boxes' N={boxes.shape[0]}; "
+            f"got {tuple(scores.shape)}"
+        )
+
+
+def nms_pure(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Pure-PyTorch greedy NMS; see ``nms`` for the contract."""
+    _check_nms_inputs(boxes, scores)
+    num_boxes = boxes.shape[0]
+    if num_boxes == 0:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    # A stable sort makes equal scores keep their input order, as torchvision's kernel does.
+    order = torch.sort(scores, descending=True, stable=True).indices
+    sorted_boxes = boxes[order]
+    overlaps = np.empty((num_boxes, num_boxes), dtype=bool)
+    for start in range(0, num_boxes, _IOU_ROW_BLOCK):
+        rows = box_iou(sorted_boxes[start : start + _IOU_ROW_BLOCK], sorted_boxes)
+        # "> threshold" is False for NaN IoU (two empty boxes), so those never suppress.
+        overlaps[start : start + _IOU_ROW_BLOCK] = (rows > iou_threshold).cpu().numpy()
+    suppressed = np.zeros(num_boxes, dtype=bool)
+    kept = []
+    for i in range(num_boxes):
+        if suppressed[i]:
+            continue
+        kept.append(i)
+        suppressed |= overlaps[i]
+    return order[torch.as_tensor(kept, dtype=torch.int64, device=boxes.device)]
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Greedy NMS over ``(x1, y1, x2, y2)`` boxes, as ``torchvision.ops.nms``.
+
+    Boxes are visited in decreasing score (equal scores in input order); a box is discarded
+    when its IoU with an already kept box is strictly greater than ``iou_threshold``.
+    Returns the int64 indices of the kept boxes, sorted by decreasing score.
+    """
+    tv_ops = torchvision_ops()
+    if tv_ops is not None:
+        return tv_ops.nms(boxes, scores, iou_threshold)
+    return nms_pure(boxes, scores, iou_threshold)
+
+
+def batched_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
+    """NMS applied independently per category ``idxs`` (boxes of different categories never
+    suppress each other). Returns kept indices sorted by decreasing score.
+
+    One NMS call suffices: each category is translated by a multiple of the coordinate span
+    so categories cannot overlap. Unlike torchvision's offset (max coordinate + 1), the span
+    ``max - min + 1`` also separates categories when coordinates are negative.
+    """
+    _check_nms_inputs(boxes, scores)
+    if idxs.shape != scores.shape:
+        raise ValueError(
+            f"batched_nms: idxs must be a Tensor[N] like scores {tuple(scores.shape)}; "
+            f"got {tuple(idxs.shape)}"
+        )
+    if boxes.numel() == 0:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    span = boxes.max() - boxes.min() + 1
+    offsets = idxs.to(boxes) * span
+    return nms(boxes + offsets[:, None], scores, iou_threshold)
