@@ -42,6 +42,26 @@ def get_local_size() -> int:
     return dist.get_world_size(group=_LOCAL_PROCESS_GROUP)
 
 
+def create_local_process_group(num_workers_per_machine: int) -> None:
+    """Create one process group per machine and keep this machine's as the local group.
+
+    Every rank must call this (``new_group`` is a collective over all ranks), which is why
+    launch() does it right after ``init_process_group``.
+    """
+    global _LOCAL_PROCESS_GROUP
+    world_size = get_world_size()
+    if world_size % num_workers_per_machine != 0:
+        raise ValueError(
+            f"World size {world_size} is not a multiple of {num_workers_per_machine} processes per machine"
+        )
+    machine_rank = get_rank() // num_workers_per_machine
+    for machine in range(world_size // num_workers_per_machine):
+        ranks = list(range(machine * num_workers_per_machine, (machine + 1) * num_workers_per_machine))
+        group = dist.new_group(ranks)
+        if machine == machine_rank:
+            _LOCAL_PROCESS_GROUP = group
+
+
 def is_main_process() -> bool:
     return get_rank() == 0
 
@@ -54,7 +74,11 @@ def synchronize() -> None:
 
 @functools.lru_cache()
 def _cpu_group() -> dist.ProcessGroup:
-    """A gloo group for pickled objects, so object collectives never touch GPU memory."""
+    """A gloo group for pickled objects, so object collectives never touch GPU memory.
+
+    Created lazily on first use, which every rank reaches together because all_gather / gather
+    are collectives themselves.
+    """
     if dist.get_backend() == "nccl":
         return dist.new_group(backend="gloo")
     return dist.group.WORLD
@@ -104,6 +128,7 @@ def shared_random_seed() -> int:
 
 
 def is_picklable(obj: Any) -> bool:
+    """Whether ``obj`` can be sent to another process (e.g. as a launch() argument)."""
     try:
         pickle.dumps(obj)
         return True

@@ -1,0 +1,106 @@
+import json
+
+import torch
+
+COMM_SCRIPT = """
+import itertools, json, os, sys
+import torch
+from usvid.data.samplers import InferenceSampler, TrainingSampler
+from usvid.engine.launch import launch
+from usvid.utils import comm
+
+def main(out_dir):
+    rank = comm.get_rank()
+    torch.manual_seed(rank)  # shared_random_seed must agree although ranks' RNGs differ
+    import numpy as np; np.random.seed(rank)
+    comm.synchronize()
+    reduced = comm.reduce_dict({"a": torch.tensor(float(rank + 1)), "b": torch.tensor(10.0 * rank)})
+    sampler = TrainingSampler(7, seed=None)
+    result = {
+        "rank": rank,
+        "world_size": comm.get_world_size(),
+        "local_rank": comm.get_local_rank(),
+        "local_size": comm.get_local_size(),
+        "all_gather": comm.all_gather({"rank": rank}),
+        "gather": comm.gather(rank * 2),
+        "reduced": {k: v.item() for k, v in reduced.items()},
+        "seed": comm.shared_random_seed(),
+        "sampler_seed": sampler.seed,
+        "train_indices": list(itertools.islice(iter(sampler), 10)),
+        "sampler_state": sampler.state_dict(),
+        "inference_indices": list(InferenceSampler(5)),
+    }
+    with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+        json.dump(result, f)
+
+if __name__ == "__main__":
+    launch(main, int(sys.argv[1]), dist_url="auto", args=(os.getcwd(),))
+"""
+
+
+def _check_two_rank_results(tmp_path):
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    for r, result in enumerate(ranks):
+        assert (result["rank"], result["world_size"], result["local_rank"], result["local_size"]) == (r, 2, r, 2)
+        assert result["all_gather"] == [{"rank": 0}, {"rank": 1}]
+    assert ranks[0]["gather"] == [0, 2] and ranks[1]["gather"] == []
+    assert ranks[0]["reduced"] == {"a": 1.5, "b": 5.0}  # averaged on rank 0
+    assert ranks[0]["seed"] == ranks[1]["seed"] and ranks[0]["sampler_seed"] == ranks[1]["sampler_seed"]
+
+    # The ranks interleave one global stream: the same stream a single process would see.
+    from usvid.data.samplers import TrainingSampler
+
+    import itertools
+
+    single = list(itertools.islice(iter(TrainingSampler(7, seed=ranks[0]["sampler_seed"])), 20))
+    assert ranks[0]["train_indices"] == single[0::2] and ranks[1]["train_indices"] == single[1::2]
+    assert ranks[0]["sampler_state"]["global_position"] == 20
+    assert ranks[0]["inference_indices"] == [0, 1, 2] and ranks[1]["inference_indices"] == [3, 4]
+
+
+def test_launch_spawns_gloo_processes_and_comm_works(run_script, tmp_path):
+    result, _ = run_script(COMM_SCRIPT, 2)
+    assert result.returncode == 0, result.stderr
+    _check_two_rank_results(tmp_path)
+
+
+def test_torchrun_runs_the_same_script(run_script, tmp_path):
+    launcher = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
+    result, _ = run_script(COMM_SCRIPT, 2, launcher=launcher)
+    assert result.returncode == 0, result.stderr
+    _check_two_rank_results(tmp_path)
+
+
+def test_single_process_is_a_plain_call_and_comm_is_a_no_op():
+    from usvid.engine.launch import launch
+    from usvid.utils import comm
+
+    calls = []
+    launch(lambda *args: calls.append((args, comm.get_world_size(), comm.all_gather("x"), comm.gather(3))), 1, args=(1, 2))
+    assert calls == [((1, 2), 1, ["x"], [3])]
+    assert comm.reduce_dict({"a": torch.tensor(2.0)}) == {"a": torch.tensor(2.0)}
+    comm.synchronize()
+
+
+FAILING_SCRIPT = """
+import os, sys
+from usvid.engine.launch import launch
+from usvid.utils import comm
+
+def main():
+    if comm.get_rank() == 1:
+        raise ValueError("rank 1 exploded on purpose")
+    comm.synchronize()  # rank 0 would wait here forever if nobody ended it
+    comm.synchronize()
+
+if __name__ == "__main__":
+    launch(main, 2, dist_url="auto")
+"""
+
+
+def test_a_failing_rank_ends_the_job_with_its_error_within_seconds(run_script):
+    result, seconds = run_script(FAILING_SCRIPT, timeout=60)
+    assert result.returncode != 0
+    assert "ValueError: rank 1 exploded on purpose" in result.stderr
+    assert 'in main\n    raise ValueError("rank 1 exploded on purpose")' in result.stderr  # its traceback
+    assert seconds < 30, f"the job took {seconds:.1f} s to end"

@@ -1,0 +1,120 @@
+"""Start a (multi-process) job with ``torch.distributed``: one process per GPU, or N CPU
+processes with gloo when there is no GPU (so multi-process code is testable on any machine).
+
+Under ``torchrun`` the processes already exist: launch() initialises from the environment
+(RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) and calls ``main_func`` directly, so the
+same script works with ``--num-gpus N`` and with ``torchrun --nproc_per_node N``.
+"""
+
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from ..utils import comm
+
+__all__ = ["DEFAULT_TIMEOUT", "launch"]
+
+DEFAULT_TIMEOUT = timedelta(minutes=30)
+TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+logger = logging.getLogger(__name__)
+
+
+def _find_free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _launched_by_torchrun() -> bool:
+    return all(variable in os.environ for variable in TORCHRUN_VARIABLES)
+
+
+def _backend() -> str:
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
+def launch(
+    main_func: Callable[..., Any],
+    num_gpus_per_machine: int,
+    num_machines: int = 1,
+    machine_rank: int = 0,
+    dist_url: Optional[str] = None,
+    args: Sequence[Any] = (),
+    timeout: timedelta = DEFAULT_TIMEOUT,
+) -> None:
+    """Run ``main_func(*args)`` on ``num_gpus_per_machine * num_machines`` processes.
+
+    With a world size of 1 it is a plain call. Otherwise this machine spawns
+    ``num_gpus_per_machine`` processes; ``dist_url="auto"`` picks a free local port (one machine
+    only). If any process raises, the others are terminated and the original exception with its
+    traceback is raised here (``torch.multiprocessing.ProcessRaisedException``).
+    """
+    if _launched_by_torchrun() and dist.is_initialized():  # the script set the group up itself
+        main_func(*args)
+        return
+    if _launched_by_torchrun():
+        _init_from_torchrun_environment(num_gpus_per_machine, timeout)
+        _run_and_leave_group(main_func, args)
+        return
+    world_size = num_machines * num_gpus_per_machine
+    if world_size <= 1:
+        main_func(*args)
+        return
+    if dist_url == "auto":
+        if num_machines != 1:
+            raise ValueError('dist_url="auto" only works on one machine; give a tcp:// address reachable by all machines')
+        dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
+    if not dist_url:
+        raise ValueError(f"A dist_url (e.g. tcp://host:port or 'auto') is needed to start {world_size} processes")
+    if torch.cuda.is_available() and num_gpus_per_machine > torch.cuda.device_count():
+        raise ValueError(f"{num_gpus_per_machine} processes per machine requested but only {torch.cuda.device_count()} GPUs are visible")
+    if not comm.is_picklable(main_func) or not comm.is_picklable(tuple(args)):
+        raise ValueError("launch() needs a picklable main_func (a module-level function) and picklable args to spawn processes")
+    mp.start_processes(
+        _distributed_worker,
+        nprocs=num_gpus_per_machine,
+        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, tuple(args), timeout),
+        daemon=False,
+        start_method="spawn",
+    )
+
+
+def _distributed_worker(local_rank: int, main_func, world_size: int, num_gpus_per_machine: int, machine_rank: int, dist_url: str, args, timeout) -> None:
+    global_rank = machine_rank * num_gpus_per_machine + local_rank
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    try:
+        dist.init_process_group(_backend(), init_method=dist_url, world_size=world_size, rank=global_rank, timeout=timeout)
+    except Exception as e:
+        raise RuntimeError(f"Process group initialisation at {dist_url} failed (rank {global_rank} of {world_size})") from e
+    comm.create_local_process_group(num_gpus_per_machine)
+    _run_and_leave_group(main_func, args)
+
+
+def _init_from_torchrun_environment(num_gpus_per_machine: int, timeout: timedelta) -> None:
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+    if num_gpus_per_machine != local_world_size:
+        logger.warning(
+            f"Launched by torchrun with {local_world_size} processes per machine; "
+            f"num_gpus_per_machine={num_gpus_per_machine} is ignored."
+        )
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dist.init_process_group(_backend(), init_method="env://", timeout=timeout)
+    comm.create_local_process_group(local_world_size)
+
+
+def _run_and_leave_group(main_func, args) -> None:
+    comm.synchronize()
+    main_func(*args)
+    # Only reached on success. A failing rank leaves the group untouched: its peers may be
+    # blocked in a collective, and the launcher (or torchrun) terminates them instead.
+    comm.synchronize()
+    dist.destroy_process_group()
