@@ -2,8 +2,10 @@
 
 The blocks of one page run in order in one namespace (a page is a tutorial: later snippets may
 use names defined earlier), in a fresh Python process (as a reader would run them: no state left
-by other pages, e.g. registered dataset names) inside an empty temporary working directory. A
-snippet that fails names its page and line.
+by other pages, e.g. registered dataset names) inside an empty temporary working directory, with
+tools/ importable as it is for a script placed there. Snippets run as an imported module would
+(``__name__`` is not "__main__"), so a script's ``if __name__ == "__main__":`` part is not run.
+A snippet that fails names its page and line.
 """
 
 import json
@@ -11,12 +13,14 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-_PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# Fences may be indented (a snippet inside a list item); the code is dedented.
+_PYTHON_BLOCK = re.compile(r"^[ \t]*```python[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
 def _documents():
@@ -27,15 +31,18 @@ def python_snippets(markdown_path):
     """The ```python blocks of a markdown file as (first line number, code) pairs."""
     text = markdown_path.read_text(encoding="utf-8")
     return [
-        (text.count("\n", 0, match.start(1)) + 1, match.group(1))
+        (text.count("\n", 0, match.start(1)) + 1, textwrap.dedent(match.group(1)))
         for match in _PYTHON_BLOCK.finditer(text)
     ]
 
 
 def test_snippet_extraction_finds_every_block(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# t\n\n```python\na = 1\n```\n\ntext\n\n```bash\nls\n```\n```python\nb = a\n```\n")
-    assert python_snippets(page) == [(4, "a = 1\n"), (13, "b = a\n")]
+    page.write_text(
+        "# t\n\n```python\na = 1\n```\n\ntext\n\n```bash\nls\n```\n```python\nb = a\n```\n"
+        "1. step\n\n   ```python\n   c = b\n   ```\n"
+    )
+    assert python_snippets(page) == [(4, "a = 1\n"), (13, "b = a\n"), (18, "c = b\n")]
 
 
 @pytest.mark.parametrize(
@@ -49,11 +56,11 @@ def test_snippets_run(markdown_path, tmp_path):
     (tmp_path / "snippets.json").write_text(json.dumps(snippets))
     runner = (
         "import json\n"
-        "namespace = {'__name__': '__main__'}\n"
+        "namespace = {'__name__': '__snippet__'}\n"
         "for where, code in json.load(open('snippets.json')):\n"
         "    exec(compile(code, where, 'exec'), namespace)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tools")]), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     result = subprocess.run([sys.executable, "-c", runner], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"a snippet of {page} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
