@@ -1,0 +1,42 @@
+"""box_area / box_iou / generalized_box_iou against per-pair loop references."""
+
+import pytest
+import torch
+
+from usvid.layers import box_area, box_iou, generalized_box_iou
+
+
+def _pair_terms(a, b):
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    enclosing = (max(a[2], b[2]) - min(a[0], b[0])) * (max(a[3], b[3]) - min(a[1], b[1]))
+    return inter, union, enclosing
+
+
+def _boxes(generator, n):
+    xy = torch.rand(n, 2, generator=generator, dtype=torch.float64) * 20 - 5
+    return torch.cat([xy, xy + torch.rand(n, 2, generator=generator, dtype=torch.float64) * 10 + 0.1], 1)
+
+
+def test_box_iou_and_giou_match_reference():
+    generator = torch.Generator().manual_seed(21)
+    a, b = _boxes(generator, 6), _boxes(generator, 5)
+    b[0] = a[0]  # identical pair
+    iou, giou = box_iou(a, b), generalized_box_iou(a, b)
+    assert iou.shape == giou.shape == (6, 5)
+    for i, box_a in enumerate(a.tolist()):
+        for j, box_b in enumerate(b.tolist()):
+            inter, union, enclosing = _pair_terms(box_a, box_b)
+            assert iou[i, j].item() == pytest.approx(inter / union, abs=1e-12)
+            assert giou[i, j].item() == pytest.approx(inter / union - (enclosing - union) / enclosing, abs=1e-12)
+    assert iou[0, 0].item() == pytest.approx(1.0) and giou[0, 0].item() == pytest.approx(1.0)
+
+
+def test_hand_computed_values_and_area():
+    a = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    b = torch.tensor([[1.0, 1.0, 3.0, 3.0], [4.0, 0.0, 6.0, 2.0]])
+    assert box_area(b).tolist() == [4.0, 4.0]
+    torch.testing.assert_close(box_iou(a, b), torch.tensor([[1 / 7, 0.0]]))
+    # Disjoint boxes: GIoU = 0 - (12 - 8) / 12 = -1/3.
+    torch.testing.assert_close(generalized_box_iou(a, b), torch.tensor([[1 / 7 - 2 / 9, -1 / 3]]))
+    assert box_iou(torch.zeros(0, 4), b).shape == (0, 2)
