@@ -104,6 +104,9 @@ _C.SOLVER.AMP.PRECISION = "float16"
 _C.TEST = CN()
 # Evaluate every EVAL_PERIOD iterations (0 disables periodic evaluation).
 _C.TEST.EVAL_PERIOD = 0
+# Expected evaluation results [[task, metric, value, tolerance], ...] that DefaultTrainer.train()
+# verifies after training (empty: no check).
+_C.TEST.EXPECTED_RESULTS = []
 # Recompute BatchNorm statistics before each evaluation.
 _C.TEST.PRECISE_BN = CN()
 # Enable PreciseBN (only has an effect on models with BatchNorm layers).

@@ -1,0 +1,162 @@
+import json
+import logging
+
+import pytest
+import torch
+from toy_training import ToyEvaluator, ToyModel, ToyTrainer, toy_cfg, toy_data
+
+from usvid.engine import AMPTrainer, DefaultTrainer, HookBase, default_argument_parser, default_setup
+from usvid.engine import hooks as engine_hooks
+
+TIMING_KEYS = {"time", "data_time"}
+
+
+class StopAfter(HookBase):
+    """Ends training after iteration ``last`` as an interrupted job would stop."""
+
+    def __init__(self, last):
+        self.last = last
+
+    def after_step(self):
+        if self.trainer.iter == self.last:
+            self.trainer.should_stop = True
+
+
+def _metrics(output_dir):
+    lines = [json.loads(line) for line in (output_dir / "metrics.json").read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k not in TIMING_KEYS} for line in lines]
+
+
+def _train(cfg, resume=False, extra_hooks=()):
+    trainer = ToyTrainer(cfg)
+    trainer.register_hooks(list(extra_hooks))
+    trainer.resume_or_load(resume=resume)
+    results = trainer.train()
+    return trainer, results
+
+
+def test_stopped_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
+    full, full_results = _train(toy_cfg(tmp_path / "full"))
+
+    first, first_results = _train(toy_cfg(tmp_path / "resumed"), extra_hooks=[StopAfter(19)])
+    assert first_results == {"toy": {"mse": pytest.approx(first_results["toy"]["mse"])}}  # the eval at 19
+    assert first.iter == 20 and (tmp_path / "resumed" / "last_checkpoint").read_text() == "model_0000019.pth"
+
+    resumed, resumed_results = _train(toy_cfg(tmp_path / "resumed"), resume=True)
+    assert resumed.start_iter == 20
+    assert resumed_results == full_results
+    for name, value in full.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+    assert resumed.data_loader.sampler.state_dict() == full.data_loader.sampler.state_dict()
+
+    full_metrics, resumed_metrics = _metrics(tmp_path / "full"), _metrics(tmp_path / "resumed")
+    assert [m["iteration"] for m in full_metrics] == [19, 39, 40]  # 40: the final evaluation
+    assert resumed_metrics == full_metrics  # same values, no duplicated lines
+    assert {"total_loss", "loss_mse", "loss_l1", "lr", "toy/mse"} <= set().union(*full_metrics)
+
+
+def test_checkpoint_holds_trainer_hooks_sampler_and_rng(tmp_path):
+    trainer, _ = _train(toy_cfg(tmp_path, "SOLVER.MAX_ITER", 20, "TEST.EVAL_PERIOD", 0))
+    checkpoint = torch.load(tmp_path / "model_final.pth", weights_only=False)
+    assert checkpoint["iteration"] == 19
+    assert checkpoint["trainer"]["iteration"] == 19 and "optimizer" in checkpoint["trainer"]["_trainer"]
+    assert "LRScheduler" in checkpoint["trainer"]["hooks"] and "PeriodicCheckpointer" in checkpoint["trainer"]["hooks"]
+    assert checkpoint["train_sampler"] == {"seed": 7, "size": 64, "global_position": 20 * 8}
+    assert len(checkpoint["rng_states"]) == 1
+
+
+def test_hooks_in_detectron2_order_and_weights_only_load(tmp_path):
+    cfg = toy_cfg(tmp_path / "a", "SOLVER.MAX_ITER", 2)
+    trainer = ToyTrainer(cfg)
+    names = [type(h).__name__ for h in trainer.hooks]
+    assert names == ["IterationTimer", "LRScheduler", "EvalHook", "PeriodicWriter", "PeriodicCheckpointer"]
+    trainer.resume_or_load(resume=True)
+    trainer.train()
+
+    cfg = toy_cfg(tmp_path / "b", "SOLVER.MAX_ITER", 2, "MODEL.WEIGHTS", tmp_path / "a" / "model_final.pth")
+    fresh = ToyTrainer(cfg)
+    fresh.resume_or_load(resume=True)  # nothing to resume in b: weights only, from iteration 0
+    assert fresh.start_iter == 0
+    assert torch.equal(fresh.model.net[0].weight, trainer.model.net[0].weight)
+
+
+def test_amp_bf16_grad_accumulation_and_clipping_are_wired(tmp_path):
+    cfg = toy_cfg(
+        tmp_path, "SOLVER.MAX_ITER", 2, "SOLVER.AMP.ENABLED", True, "SOLVER.AMP.PRECISION", "bfloat16",
+        "SOLVER.GRAD_ACCUM_STEPS", 2, "SOLVER.CLIP_GRADIENTS.ENABLED", True, "TEST.EVAL_PERIOD", 0,
+    )
+    trainer = ToyTrainer(cfg)
+    assert isinstance(trainer._trainer, AMPTrainer) and trainer._trainer.precision == torch.bfloat16
+    assert trainer._trainer.grad_accum_steps == 2 and trainer._trainer.clip_grad_norm == 1.0
+    trainer.train()
+    assert trainer.data_loader.sampler.state_dict()["global_position"] == 2 * 2 * 8
+    assert "grad_norm" in trainer.storage.histories()
+
+
+def test_after_backward_hooks_of_the_default_trainer_run(tmp_path):
+    seen = []
+    hook = engine_hooks.CallbackHook(after_backward=lambda trainer: seen.append(trainer.iter))
+    _train(toy_cfg(tmp_path, "SOLVER.MAX_ITER", 3, "TEST.EVAL_PERIOD", 0), extra_hooks=[hook])
+    assert seen == [0, 1, 2]
+
+
+def test_builders_must_be_overridden_with_a_helpful_message(tmp_path):
+    with pytest.raises(NotImplementedError, match="override build_model.*tools/train_net.py"):
+        DefaultTrainer(toy_cfg(tmp_path))
+    for method, args in [("build_train_loader", ()), ("build_test_loader", ("x",)), ("build_evaluator", ("x",))]:
+        with pytest.raises(NotImplementedError, match=f"DefaultTrainer.{method} is not implemented"):
+            getattr(DefaultTrainer, method)(toy_cfg(tmp_path), *args)
+
+
+def test_test_and_inference_restore_training_mode():
+    model = ToyModel(dropout=0.5)
+    model.train()
+    cfg = toy_cfg("unused", "DATASETS.TEST", "('a', 'b')")
+    results = ToyTrainer.test(cfg, model)
+    assert model.training
+    assert set(results) == {"a", "b"} and results["a"] == results["b"]  # dropout was off: deterministic
+    x, y = toy_data()
+    model.eval()
+    assert results["a"]["toy"]["mse"] == pytest.approx(((model(toy_data()) - y) ** 2).mean().item())
+    with pytest.raises(ValueError, match="1 evaluators given for 2 datasets"):
+        ToyTrainer.test(cfg, model, evaluators=[ToyEvaluator()])
+
+
+def test_expected_results_are_verified_after_training(tmp_path):
+    cfg = toy_cfg(tmp_path, "SOLVER.MAX_ITER", 2, "TEST.EXPECTED_RESULTS", "[['toy', 'mse', -1.0, 0.1]]")
+    with pytest.raises(RuntimeError, match="differ from TEST.EXPECTED_RESULTS"):
+        _train(cfg)
+
+
+def test_auto_scale_workers_scales_linearly():
+    cfg = toy_cfg("unused", "SOLVER.REFERENCE_WORLD_SIZE", 2, "SOLVER.IMS_PER_BATCH", 8, "SOLVER.STEPS", "(20, 30)")
+    cfg.freeze()
+    scaled = DefaultTrainer.auto_scale_workers(cfg, 4)
+    assert scaled.is_frozen() and cfg.SOLVER.IMS_PER_BATCH == 8
+    assert (scaled.SOLVER.IMS_PER_BATCH, scaled.SOLVER.BASE_LR, scaled.SOLVER.MAX_ITER) == (16, 0.1, 20)
+    assert (scaled.SOLVER.STEPS, scaled.SOLVER.WARMUP_ITERS, scaled.SOLVER.CHECKPOINT_PERIOD) == ((10, 15), 2, 10)
+    assert scaled.TEST.EVAL_PERIOD == 10 and scaled.SOLVER.REFERENCE_WORLD_SIZE == 4
+    assert DefaultTrainer.auto_scale_workers(cfg, 2) is cfg
+
+
+def test_argument_parser_and_default_setup(tmp_path):
+    config_file = tmp_path / "toy.yaml"
+    config_file.write_text("SOLVER:\n  BASE_LR: 0.5\n")
+    args = default_argument_parser().parse_args(
+        ["--config-file", str(config_file), "--resume", "--num-gpus", "2", "SOLVER.MAX_ITER", "7"]
+    )
+    assert (args.resume, args.eval_only, args.num_gpus, args.num_machines, args.dist_url) == (True, False, 2, 1, "auto")
+    assert args.opts == ["SOLVER.MAX_ITER", "7"]
+
+    cfg = toy_cfg(tmp_path / "out", "SEED", 5)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    saved = toy_cfg("x")
+    saved.merge_from_file(str(tmp_path / "out" / "config.yaml"))
+    assert saved.SOLVER.BASE_LR == 0.5 and saved.SOLVER.MAX_ITER == 7
+    assert "pytest" in (tmp_path / "out" / "command.txt").read_text()
+    log = (tmp_path / "out" / "log.txt").read_text()
+    assert "Environment info" in log and "Random seed of rank 0: 5" in log
+    assert torch.initial_seed() == 5

@@ -1,0 +1,406 @@
+"""The config-driven defaults on top of the engine core: argument parsing, process setup,
+writers and ``DefaultTrainer`` (detectron2 semantics).
+
+The engine knows nothing about datasets or models: an application subclasses ``DefaultTrainer``
+and overrides ``build_model``, ``build_train_loader``, ``build_test_loader`` and
+``build_evaluator`` (see tools/train_net.py).
+"""
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+import time
+import weakref
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ..checkpoint import Checkpointer
+from ..config import CfgNode
+from ..solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
+from ..utils import comm
+from ..utils.env import collect_env_info, seed_all_rng
+from ..utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
+from ..utils.file_io import atomic_write
+from ..utils.logger import setup_logger
+from . import hooks
+from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
+
+__all__ = [
+    "default_argument_parser",
+    "default_setup",
+    "default_writers",
+    "create_ddp_model",
+    "verify_results",
+    "DefaultTrainer",
+]
+
+logger = logging.getLogger(__name__)
+
+AMP_PRECISIONS = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+# Batch-size keys that auto_scale_workers scales with the world size (when the config has them).
+BATCH_SIZE_KEYS = ("IMS_PER_BATCH", "SEGS_PER_BATCH")
+
+
+def default_argument_parser(epilog: Optional[str] = None) -> argparse.ArgumentParser:
+    """The command line shared by training scripts; trailing ``KEY VALUE`` pairs override the
+    config (``SOLVER.BASE_LR 0.01``)."""
+    parser = argparse.ArgumentParser(
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to the config file")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint in OUTPUT_DIR (else start from MODEL.WEIGHTS)",
+    )
+    parser.add_argument("--eval-only", action="store_true", help="only evaluate the model")
+    parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine (CPU processes without a GPU)")
+    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
+    parser.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine (unique per machine)")
+    parser.add_argument(
+        "--dist-url",
+        default="auto",
+        help="initialisation URL of torch.distributed: 'auto' picks a free local port (one "
+        "machine); for several machines give tcp://<machine 0 address>:<port>",
+    )
+    parser.add_argument(
+        "opts",
+        default=None,
+        nargs=argparse.REMAINDER,
+        help="config overrides as KEY VALUE pairs at the end of the command, e.g. SOLVER.BASE_LR 0.01",
+    )
+    return parser
+
+
+def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
+    """Prepare a training/evaluation process: OUTPUT_DIR, per-rank logging, environment info,
+    the merged config and launching command saved next to the results, and seeding."""
+    output_dir = cfg.OUTPUT_DIR
+    rank = comm.get_rank()
+    if comm.is_main_process() and output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+    comm.synchronize()  # the folder exists before any rank opens its log file there
+    setup_logger(output_dir or None, distributed_rank=rank)
+    logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
+    logger.info("Environment info:\n" + collect_env_info())
+    logger.info(f"Command line arguments: {args}")
+    config_file = getattr(args, "config_file", "")
+    if config_file:
+        with open(config_file, "r") as f:
+            logger.info(f"Contents of args.config_file={config_file}:\n{f.read()}")
+    if comm.is_main_process() and output_dir:
+        config_path = os.path.join(output_dir, "config.yaml")
+        with atomic_write(config_path, "w") as f:
+            f.write(cfg.dump())
+        logger.info(f"Full config saved to {config_path}")
+        with atomic_write(os.path.join(output_dir, "command.txt"), "w") as f:
+            f.write(shlex.join([sys.executable] + sys.argv) + "\n")
+    seed = seed_all_rng(None if cfg.SEED < 0 else cfg.SEED + rank)
+    logger.info(f"Random seed of rank {rank}: {seed}")
+    if not getattr(args, "eval_only", False):
+        torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
+
+
+def default_writers(output_dir: str, max_iter: Optional[int] = None) -> List[EventWriter]:
+    """Console progress, ``metrics.json`` and TensorBoard event files in ``output_dir``."""
+    os.makedirs(output_dir, exist_ok=True)
+    return [
+        CommonMetricPrinter(max_iter),
+        JSONWriter(os.path.join(output_dir, "metrics.json")),
+        TensorboardXWriter(output_dir),
+    ]
+
+
+def create_ddp_model(model: nn.Module, **kwargs: Any) -> nn.Module:
+    """``model`` wrapped in DistributedDataParallel when the world size is > 1 (unchanged on
+    one process). Buffers are not broadcast by default: each rank keeps its own BN statistics,
+    and the broadcast would cost a collective every forward pass."""
+    if comm.get_world_size() == 1:
+        return model
+    if torch.cuda.is_available() and "device_ids" not in kwargs:
+        kwargs["device_ids"] = [comm.get_local_rank()]
+    kwargs.setdefault("broadcast_buffers", False)
+    return DistributedDataParallel(model, **kwargs)
+
+
+def verify_results(cfg: CfgNode, results: Mapping[str, Mapping[str, float]]) -> bool:
+    """Check ``results[task][metric]`` against ``cfg.TEST.EXPECTED_RESULTS`` entries
+    ``[task, metric, expected, tolerance]``; logs every failure and returns whether all passed."""
+    ok = True
+    for task, metric, expected, tolerance in cfg.TEST.EXPECTED_RESULTS:
+        actual = results.get(task, {}).get(metric)
+        if actual is None or not abs(float(actual) - expected) <= tolerance:
+            logger.error(f"Result verification failed: {task}/{metric} = {actual}, expected {expected} ± {tolerance}")
+            ok = False
+    if ok:
+        logger.info("Results verification passed.")
+    return ok
+
+
+@contextmanager
+def _inference_mode(model: nn.Module) -> Iterator[None]:
+    """Evaluation mode and no autograd for the block; the previous training mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+class DefaultTrainer(TrainerBase):
+    """A trainer with the standard training logic, built from a config:
+
+    model, optimizer, LR scheduler and train loader from the ``build_*`` classmethods; DDP when
+    the world size is > 1; ``SimpleTrainer`` (or ``AMPTrainer`` with SOLVER.AMP.ENABLED) doing
+    the steps; a ``Checkpointer`` over OUTPUT_DIR holding the model, this trainer (iteration,
+    optimizer, every stateful hook) and the train loader's sampler position; the hooks of
+    :meth:`build_hooks`.
+    """
+
+    def __init__(self, cfg: CfgNode):
+        super().__init__()
+        if not logging.getLogger("usvid").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = self.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model)
+        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
+        trainer_kwargs = {}
+        if cfg.SOLVER.AMP.ENABLED:
+            trainer_kwargs["precision"] = AMP_PRECISIONS[cfg.SOLVER.AMP.PRECISION]
+        self._trainer = trainer_cls(
+            model,
+            data_loader,
+            optimizer,
+            grad_accum_steps=cfg.SOLVER.GRAD_ACCUM_STEPS,
+            clip_grad_norm=get_clip_grad_norm(cfg),
+            **trainer_kwargs,
+        )
+        # The inner trainer runs the step, but hooks are registered here: route its
+        # after_backward callback to this trainer's hooks (a proxy avoids a reference cycle).
+        outer = weakref.proxy(self)
+        self._trainer.after_backward = lambda: outer.after_backward()
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        sampler = getattr(data_loader, "sampler", None)
+        if hasattr(sampler, "state_dict") and hasattr(sampler, "load_state_dict"):
+            self.checkpointer.add_checkpointable("train_sampler", sampler)
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    # The step is the inner trainer's; hooks reach its parts through these names.
+    @property
+    def model(self) -> nn.Module:
+        return self._trainer.model
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self._trainer.optimizer
+
+    @property
+    def data_loader(self) -> Iterable:
+        return self._trainer.data_loader
+
+    def resume_or_load(self, resume: bool = True) -> None:
+        """Continue from the last checkpoint in OUTPUT_DIR when ``resume`` and there is one;
+        otherwise load MODEL.WEIGHTS (model weights only) and start at iteration 0."""
+        self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
+        if resume and self.checkpointer.has_checkpoint():
+            # The checkpoint was written after iteration self.iter finished.
+            self.start_iter = self.iter + 1
+
+    def build_hooks(self) -> List[Optional[hooks.HookBase]]:
+        """IterationTimer, LRScheduler, PreciseBN (if enabled), PeriodicCheckpointer, EvalHook,
+        and PeriodicWriter (main process) — the order detectron2 uses; priorities then fix the
+        order that correctness depends on."""
+        cfg = self.cfg.clone()
+        cfg.defrost()
+        cfg.DATALOADER.NUM_WORKERS = 0  # PreciseBN's loader needs no workers of its own
+
+        def test_and_save_results():
+            self._last_eval_results = self.test(self.cfg, self.model)
+            return self._last_eval_results
+
+        precise_bn = None
+        if cfg.TEST.PRECISE_BN.ENABLED and _has_batch_norm(self.model):
+            precise_bn = hooks.PreciseBN(
+                cfg.TEST.EVAL_PERIOD, self.model, self.build_train_loader(cfg), cfg.TEST.PRECISE_BN.NUM_ITER
+            )
+        ret: List[Optional[hooks.HookBase]] = [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(),
+            precise_bn,
+            # On every rank: a save gathers the RNG state of every rank.
+            hooks.PeriodicCheckpointer(
+                self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, max_to_keep=cfg.SOLVER.MAX_TO_KEEP
+            ),
+            hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results),
+        ]
+        if comm.is_main_process():
+            ret.append(hooks.PeriodicWriter(self.build_writers(), period=20))
+        return ret
+
+    def build_writers(self) -> List[EventWriter]:
+        return default_writers(self.cfg.OUTPUT_DIR, self.max_iter)
+
+    def train(self) -> Optional[Dict[str, Any]]:
+        """Train from ``start_iter`` to MAX_ITER; returns the last evaluation results (None when
+        nothing was evaluated)."""
+        self._trainer.max_iter = self.max_iter  # it gathers metrics on the last iteration
+        super().train(self.start_iter, self.max_iter)
+        results = getattr(self, "_last_eval_results", None)
+        if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
+            if results is None:
+                raise RuntimeError("TEST.EXPECTED_RESULTS is set but no evaluation ran during training")
+            if not verify_results(self.cfg, results):
+                raise RuntimeError("Evaluation results differ from TEST.EXPECTED_RESULTS (see the log)")
+        return results
+
+    def run_step(self) -> None:
+        self._trainer.iter = self.iter
+        self._trainer.run_step()
+
+    def state_dict(self) -> Dict[str, Any]:
+        state = super().state_dict()
+        state["_trainer"] = self._trainer.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._trainer.load_state_dict(state_dict["_trainer"])
+
+    # ------------------------------------------------------ builders to override
+    @classmethod
+    def build_model(cls, cfg: CfgNode) -> nn.Module:
+        """The model to train, on cfg.MODEL.DEVICE, returning a dict of losses in training."""
+        raise _override_error(cls, "build_model")
+
+    @classmethod
+    def build_optimizer(cls, cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
+        return build_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg: CfgNode, optimizer: torch.optim.Optimizer):
+        return build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
+    def build_train_loader(cls, cfg: CfgNode) -> Iterable:
+        """An endless iterable of batches; a ``.sampler`` with state_dict/load_state_dict makes
+        its position part of every checkpoint."""
+        raise _override_error(cls, "build_train_loader")
+
+    @classmethod
+    def build_test_loader(cls, cfg: CfgNode, dataset_name: str) -> Iterable:
+        raise _override_error(cls, "build_test_loader")
+
+    @classmethod
+    def build_evaluator(cls, cfg: CfgNode, dataset_name: str):
+        """An object with reset(), process(inputs, outputs) and evaluate() -> dict."""
+        raise _override_error(cls, "build_evaluator")
+
+    # ------------------------------------------------------------- evaluation
+    @classmethod
+    def test(cls, cfg: CfgNode, model: nn.Module, evaluators: Optional[Sequence[Any]] = None):
+        """Evaluate ``model`` on every dataset of DATASETS.TEST; returns ``{dataset: results}``,
+        or the results themselves when there is a single dataset."""
+        if evaluators is not None and len(evaluators) != len(cfg.DATASETS.TEST):
+            raise ValueError(
+                f"{len(evaluators)} evaluators given for {len(cfg.DATASETS.TEST)} datasets in DATASETS.TEST"
+            )
+        results: Dict[str, Any] = OrderedDict()
+        for index, dataset_name in enumerate(cfg.DATASETS.TEST):
+            data_loader = cls.build_test_loader(cfg, dataset_name)
+            if evaluators is not None:
+                evaluator = evaluators[index]
+            else:
+                try:
+                    evaluator = cls.build_evaluator(cfg, dataset_name)
+                except NotImplementedError:
+                    logger.warning(
+                        f"No evaluator for {dataset_name}: override DefaultTrainer.build_evaluator "
+                        "or pass evaluators to DefaultTrainer.test()."
+                    )
+                    results[dataset_name] = {}
+                    continue
+            results[dataset_name] = cls.inference(model, data_loader, evaluator)
+            if comm.is_main_process():
+                logger.info(f"Evaluation results for {dataset_name}: {results[dataset_name]}")
+        if len(results) == 1:
+            return next(iter(results.values()))
+        return results
+
+    @classmethod
+    def inference(cls, model: nn.Module, data_loader: Iterable, evaluator) -> Dict[str, Any]:
+        """Run ``model`` over ``data_loader`` in eval mode without gradients, feeding every
+        batch and its outputs to ``evaluator``; the model's training mode is restored after.
+        Applications override this (e.g. streaming video inference)."""
+        evaluator.reset()
+        start = time.perf_counter()
+        num_batches = 0
+        with _inference_mode(model):
+            for inputs in data_loader:
+                evaluator.process(inputs, model(inputs))
+                num_batches += 1
+        seconds = time.perf_counter() - start
+        logger.info(f"Inference on {num_batches} batches took {seconds:.2f} s")
+        results = evaluator.evaluate()
+        return {} if results is None else results
+
+    @staticmethod
+    def auto_scale_workers(cfg: CfgNode, num_workers: int) -> CfgNode:
+        """Rescale batch size, LR and schedule linearly from SOLVER.REFERENCE_WORLD_SIZE to
+        ``num_workers`` (detectron2's linear scaling rule), so a config tuned on N processes
+        keeps the same per-process batch and the same number of epochs on M. Unchanged when
+        REFERENCE_WORLD_SIZE is 0 or already ``num_workers``."""
+        old_world_size = cfg.SOLVER.REFERENCE_WORLD_SIZE
+        if old_world_size == 0 or old_world_size == num_workers:
+            return cfg
+        cfg = cfg.clone()
+        frozen = cfg.is_frozen()
+        cfg.defrost()
+        scale = num_workers / old_world_size
+        for key in BATCH_SIZE_KEYS:
+            if key in cfg.SOLVER:
+                if cfg.SOLVER[key] % old_world_size != 0:
+                    raise ValueError(
+                        f"SOLVER.{key}={cfg.SOLVER[key]} is not divisible by SOLVER.REFERENCE_WORLD_SIZE={old_world_size}"
+                    )
+                cfg.SOLVER[key] = int(round(cfg.SOLVER[key] * scale))
+        cfg.SOLVER.BASE_LR = cfg.SOLVER.BASE_LR * scale
+        cfg.SOLVER.MAX_ITER = int(round(cfg.SOLVER.MAX_ITER / scale))
+        cfg.SOLVER.WARMUP_ITERS = int(round(cfg.SOLVER.WARMUP_ITERS / scale))
+        cfg.SOLVER.STEPS = tuple(int(round(s / scale)) for s in cfg.SOLVER.STEPS)
+        cfg.TEST.EVAL_PERIOD = int(round(cfg.TEST.EVAL_PERIOD / scale))
+        cfg.SOLVER.CHECKPOINT_PERIOD = int(round(cfg.SOLVER.CHECKPOINT_PERIOD / scale))
+        cfg.SOLVER.REFERENCE_WORLD_SIZE = num_workers
+        logger.info(
+            f"Auto-scaling the config to world size {num_workers}: BASE_LR={cfg.SOLVER.BASE_LR}, "
+            f"MAX_ITER={cfg.SOLVER.MAX_ITER}, WARMUP_ITERS={cfg.SOLVER.WARMUP_ITERS}, STEPS={cfg.SOLVER.STEPS}"
+        )
+        if frozen:
+            cfg.freeze()
+        return cfg
+
+
+def _has_batch_norm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _override_error(cls: type, method: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"{cls.__name__}.{method} is not implemented: the engine knows no datasets or models. "
+        f"Subclass DefaultTrainer and override {method} (see tools/train_net.py)."
+    )
