@@ -40,3 +40,11 @@ def test_hand_computed_values_and_area():
     # Disjoint boxes: GIoU = 0 - (12 - 8) / 12 = -1/3.
     torch.testing.assert_close(generalized_box_iou(a, b), torch.tensor([[1 / 7 - 2 / 9, -1 / 3]]))
     assert box_iou(torch.zeros(0, 4), b).shape == (0, 2)
+
+
+def test_gradients_flow_through_iou_and_giou():
+    generator = torch.Generator().manual_seed(22)
+    a = _boxes(generator, 3).requires_grad_(True)
+    b = _boxes(generator, 2).requires_grad_(True)
+    assert torch.autograd.gradcheck(box_iou, (a, b))
+    assert torch.autograd.gradcheck(generalized_box_iou, (a, b))

@@ -75,6 +75,7 @@ def _random_rois(generator, num, batch, height, width, scale):
     rois[0, 1:] = torch.tensor([-3 * extent_x, -3 * extent_y, -2 * extent_x, -2 * extent_y])  # fully outside
     rois[1, 1:] = torch.tensor([extent_x * 0.5, extent_y * 0.5, extent_x * 0.5, extent_y * 0.5])  # a point
     rois[2, 1:] = torch.tensor([extent_x * 0.9, -0.5, extent_x * 1.3, extent_y * 1.2])  # over two edges
+    rois[3, 1:] = torch.tensor([extent_x * 0.6, extent_y * 0.7, extent_x * 0.2, extent_y * 0.3])  # x2 < x1, y2 < y1
     return rois
 
 
