@@ -34,11 +34,9 @@ class FrozenBatchNorm2d(nn.Module):
         shift = self.bias - self.running_mean * scale
         return x * scale.view(1, -1, 1, 1).to(x.dtype) + shift.view(1, -1, 1, 1).to(x.dtype)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.pop(prefix + "num_batches_tracked", None)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}"
@@ -72,7 +70,9 @@ def _group_count(channels: int, max_groups: int = 32) -> int:
     return math.gcd(channels, max_groups)
 
 
-def get_norm(norm: Union[str, Callable[[int], nn.Module], None], out_channels: int) -> Optional[nn.Module]:
+def get_norm(
+    norm: Union[str, Callable[[int], nn.Module], None], out_channels: int
+) -> Optional[nn.Module]:
     """Build the normalisation named by a config string for ``out_channels`` channels.
 
     ``"BN"``: BatchNorm2d; ``"FrozenBN"``: FrozenBatchNorm2d; ``"GN"``: GroupNorm with 32 groups

@@ -46,7 +46,8 @@ class ConvLSTMCell(nn.Module):
                 f"ConvLSTMCell: state (h, c) must each be [N, {self.hidden_channels}, H, W] matching "
                 f"x {tuple(x.shape)}; got {tuple(hidden.shape)} and {tuple(cell.shape)}"
             )
-        input_gate, forget_gate, output_gate, candidate = self.gates(torch.cat([x, hidden], dim=1)).chunk(4, dim=1)
+        gates = self.gates(torch.cat([x, hidden], dim=1))
+        input_gate, forget_gate, output_gate, candidate = gates.chunk(4, dim=1)
         cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(input_gate) * torch.tanh(candidate)
         hidden = torch.sigmoid(output_gate) * torch.tanh(cell)
         return hidden, cell

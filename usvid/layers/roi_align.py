@@ -54,7 +54,10 @@ def _as_roi_tensor(boxes: _BoxesType, input: torch.Tensor) -> torch.Tensor:
             return input.new_zeros((0, 5))
         coords = torch.cat(per_image, dim=0)
         batch_index = torch.cat(
-            [torch.full((len(b), 1), float(i), dtype=coords.dtype, device=coords.device) for i, b in enumerate(per_image)]
+            [
+                torch.full((len(b), 1), float(i), dtype=coords.dtype, device=coords.device)
+                for i, b in enumerate(per_image)
+            ]
         )
         rois = torch.cat([batch_index, coords], dim=1)
     batch_size = input.shape[0]
@@ -81,7 +84,8 @@ def _axis_samples(
     steps = torch.arange(max_grid, dtype=dtype, device=start.device)[None, None, :]
     grid = grid[:, None, None]
     safe_grid = grid.clamp(min=1)
-    coord = start[:, None, None] + bins * bin_size[:, None, None] + (steps + 0.5) * bin_size[:, None, None] / safe_grid
+    bin_size = bin_size[:, None, None]
+    coord = start[:, None, None] + bins * bin_size + (steps + 0.5) * bin_size / safe_grid
     inside = (coord >= -1.0) & (coord <= size) & (steps < grid)
     coord = coord.clamp(min=0)
     low = coord.long()  # truncation == floor for non-negative coordinates
@@ -201,7 +205,9 @@ def roi_align(
 class ROIAlign(nn.Module):
     """``roi_align`` as a module with fixed parameters (detectron2's ``ROIAlign``)."""
 
-    def __init__(self, output_size: _SizeType, spatial_scale: float, sampling_ratio: int, aligned: bool = True):
+    def __init__(
+        self, output_size: _SizeType, spatial_scale: float, sampling_ratio: int, aligned: bool = True
+    ):
         super().__init__()
         self.output_size = _as_pair(output_size)
         self.spatial_scale = spatial_scale
@@ -210,7 +216,9 @@ class ROIAlign(nn.Module):
 
     def forward(self, input: torch.Tensor, rois: _BoxesType) -> torch.Tensor:
         """``input``: ``Tensor[N, C, H, W]``; ``rois``: ``Tensor[K, 5]`` or list of ``Tensor[L, 4]``."""
-        return roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned)
+        return roi_align(
+            input, rois, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned
+        )
 
     def extra_repr(self) -> str:
         return (

@@ -11,7 +11,13 @@ class Conv2d(nn.Conv2d):
     ``layers.Conv2d``), so conv-norm-act stacks read as one layer and keep detectron2's
     state-dict names (``conv.weight``, ``conv.norm.*``)."""
 
-    def __init__(self, *args, norm: Optional[nn.Module] = None, activation: Optional[Callable] = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        norm: Optional[nn.Module] = None,
+        activation: Optional[Callable] = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.norm = norm
         self.activation = activation
