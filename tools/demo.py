@@ -15,7 +15,6 @@ shows the progress bars, warnings and the final summary.
 
 import argparse
 import logging
-import math
 import os
 import sys
 import time
@@ -23,11 +22,10 @@ import time
 from tqdm import tqdm
 
 from train_net import Trainer, setup
-from visualize import operating_threshold, visualize_video
+from visualize import visualize_predictions
 
 from usvid.data import DatasetCatalog
 from usvid.engine import HookBase, default_argument_parser
-from usvid.evaluation.hard_negatives import ground_truth_arrays
 from usvid.utils import comm
 from usvid.utils.events import get_event_storage
 
@@ -63,24 +61,13 @@ def quiet_console():
             handler.setLevel(logging.WARNING)
 
 
-def pick_video_to_show(videos):
-    """The test video with the most lesion frames (the most to look at)."""
-    return max(videos, key=lambda v: (sum(bool(f["annotations"]) for f in v["frames"]), len(v["frames"])))
-
-
 def render_test_video(cfg, dataset_name):
-    """Render the most interesting test video from the evaluator's predictions.json."""
-    from visualize import load_predictions
-
-    videos = DatasetCatalog.get(dataset_name)
+    """Render the test video with the most lesion frames from the evaluator's predictions.json."""
     inference_dir = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-    predictions = load_predictions(os.path.join(inference_dir, "predictions.json"), videos)
-    threshold = operating_threshold(predictions, ground_truth_arrays(videos), recall=0.8)
-    video = pick_video_to_show(videos)
-    if math.isnan(threshold):  # recall 0.8 never reached: show the boxes a 0.5 threshold keeps
-        threshold = 0.5
-    return visualize_video(video, predictions[video["video_id"]], threshold,
-                           os.path.join(cfg.OUTPUT_DIR, "visualization"))
+    (paths,) = visualize_predictions(os.path.join(inference_dir, "predictions.json"),
+                                     DatasetCatalog.get(dataset_name), dataset_name,
+                                     os.path.join(cfg.OUTPUT_DIR, "visualization"))
+    return paths
 
 
 def print_summary(cfg, results, visual_paths, seconds):

@@ -122,13 +122,18 @@ def _write_mp4_opencv(frames, path, fps):
     writer.release()
 
 
-def contact_sheet(frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int = 24) -> np.ndarray:
+def contact_sheet(frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int = 24,
+                  tile_width: int = 320) -> np.ndarray:
     """A grid of at most ``max_tiles`` frames spread evenly over the video (first and last
-    included), so one PNG shows how detections evolve through the whole video."""
+    included), each at most ``tile_width`` pixels wide, so one PNG shows how detections evolve
+    through the whole video at a size an image viewer shows whole."""
     if not frames:
         raise ValueError("contact_sheet needs at least one frame")
     picks = np.unique(np.linspace(0, len(frames) - 1, min(max_tiles, len(frames))).round().astype(int))
     tiles = [frames[i] for i in picks]
+    if tiles[0].shape[1] > tile_width:
+        factor = tile_width / tiles[0].shape[1]
+        tiles = [cv2.resize(t, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) for t in tiles]
     columns = min(columns, len(tiles))
     rows = -(-len(tiles) // columns)
     height, width = tiles[0].shape[:2]
@@ -191,7 +196,7 @@ def visualize_video(video: dict, detections: Sequence[np.ndarray], threshold: fl
     for position, frame in enumerate(video["frames"]):
         kept = np.asarray(detections[position]).reshape(-1, 5)[:, 4] > threshold
         caption = (f"{video['video_id']}  frame {frame['frame_idx']} ({position + 1}/{len(video['frames'])})"
-                   f"  thr {threshold:.2f}  FP seq: {int(flags[position][kept].sum())}")
+                   f"  thr {threshold:.2f}  false-alarm boxes: {int(flags[position][kept].sum())}")
         rendered.append(render_frame(_read_frame(frame["file_name"]), ground_truth[position],
                                      np.asarray(detections[position]).reshape(-1, 5)[kept],
                                      flags[position][kept], caption, threshold, scale))
@@ -200,3 +205,82 @@ def visualize_video(video: dict, detections: Sequence[np.ndarray], threshold: fl
     contact_path = stem + "_contact.png"
     cv2.imwrite(contact_path, contact_sheet(rendered))
     return {"video": write_mp4(rendered, stem + ".mp4", fps), "contact_sheet": contact_path}
+
+
+def pick_video(videos: Sequence[dict]) -> dict:
+    """The video with the most lesion frames (the most to look at)."""
+    return max(videos, key=lambda v: (sum(bool(f["annotations"]) for f in v["frames"]), len(v["frames"])))
+
+
+def visualize_predictions(predictions_json: str, videos: Sequence[dict], dataset_name: str, output_dir: str,
+                          video_ids: Optional[Sequence[str]] = None, recall: float = 0.8,
+                          score_threshold: Optional[float] = None, fps: float = 30.0) -> List[Dict[str, str]]:
+    """Render the videos ``video_ids`` (default: the one with most lesion frames) of a
+    predictions.json against the dataset ``videos``. The threshold is ``score_threshold``, or the
+    operating point at ``recall`` over all predicted videos (0.5 if that recall is never reached).
+    Returns the written paths per video."""
+    from usvid.evaluation.predictions_io import align_with_videos, load_predictions_json
+
+    _, frame_predictions = load_predictions_json(predictions_json)
+    predictions, ground_truths = align_with_videos(frame_predictions, videos, dataset_name)
+    if score_threshold is None:
+        score_threshold = operating_threshold(predictions, ground_truths, recall)
+        if score_threshold != score_threshold:  # NaN: the recall is never reached
+            score_threshold = 0.5
+    predicted = [v for v in videos if v["video_id"] in predictions]
+    if video_ids:
+        by_name = {str(v["video_id"]): v for v in predicted}
+        missing = [i for i in video_ids if i not in by_name]
+        if missing:
+            raise ValueError(f"videos {missing} are not among the predicted videos of {predictions_json}; "
+                             f"known: {sorted(by_name)[:20]}")
+        chosen = [by_name[i] for i in video_ids]
+    else:
+        chosen = [pick_video(predicted)]
+    return [visualize_video(v, predictions[v["video_id"]], score_threshold, output_dir, fps) for v in chosen]
+
+
+def dataset_videos(args) -> tuple:
+    """(dataset name, video dicts) from --dataset-json/--image-root, or a registered name
+    (built-in datasets are registered from --config-file and the trailing opts)."""
+    from usvid.config import add_ultrasound_config, get_cfg
+    from usvid.data import DatasetCatalog, load_coco_video_json, register_builtin_datasets
+    from usvid.evaluation.predictions_io import load_predictions_json
+
+    if args.dataset_json:
+        name = args.dataset or os.path.splitext(os.path.basename(args.dataset_json))[0]
+        return name, load_coco_video_json(args.dataset_json, args.image_root or os.path.dirname(args.dataset_json), name)
+    name = args.dataset or load_predictions_json(args.predictions)[0]
+    if not name:
+        raise ValueError(f"{args.predictions} names no dataset: pass --dataset or --dataset-json")
+    cfg = add_ultrasound_config(get_cfg())
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    register_builtin_datasets(cfg)
+    return name, DatasetCatalog.get(name)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--predictions", required=True, help="a predictions.json written by the evaluator")
+    parser.add_argument("--dataset", default="", help="registered dataset name (default: the one in the file)")
+    parser.add_argument("--dataset-json", default="", help="COCO-video JSON of the dataset instead")
+    parser.add_argument("--image-root", default="", help="folder the JSON's file names are relative to")
+    parser.add_argument("--config-file", default="", help="config whose DATASETS.* registers built-in datasets")
+    parser.add_argument("--video", action="append", default=[], help="video id to render (repeatable)")
+    parser.add_argument("--recall", type=float, default=0.8, help="operating point: threshold reaching this recall")
+    parser.add_argument("--score-threshold", type=float, default=None, help="fixed threshold instead of --recall")
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--output", default="", help="output folder (default: next to the predictions)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    args = parser.parse_args(argv)
+    name, videos = dataset_videos(args)
+    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.predictions)), "visualization")
+    for paths in visualize_predictions(args.predictions, videos, name, output, args.video, args.recall,
+                                       args.score_threshold, args.fps):
+        print(f"wrote {paths['video']} and {paths['contact_sheet']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

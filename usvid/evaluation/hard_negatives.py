@@ -31,6 +31,7 @@ from ..utils import comm
 from ..utils.file_io import atomic_write
 from .evaluator import DatasetEvaluator
 from .inference import inference_on_video_dataset
+from .predictions_io import align_with_videos, frame_prediction_from_instances
 from .video_metrics import VideoDetectionEvaluation
 
 __all__ = [
@@ -104,53 +105,25 @@ def write_hard_negative_json(
     return path
 
 
-def ground_truth_arrays(videos: Sequence[dict]) -> Dict[Hashable, List[np.ndarray]]:
-    """``{video_id: [(G, 4) array per frame]}`` from video dicts (METRICS.md input)."""
-    return {
-        video["video_id"]: [
-            np.asarray([a["bbox"] for a in frame["annotations"]], dtype=np.float64).reshape(-1, 4)
-            for frame in video["frames"]
-        ]
-        for video in videos
-    }
-
-
-class _DetectionCollector(DatasetEvaluator):
-    """Collects every frame's detections as ``(K, 5)`` arrays and gathers them on the main
-    process; ``evaluate()`` returns ``{(video_id, frame_idx): array}`` there ({} elsewhere)."""
+class _FramePredictionCollector(DatasetEvaluator):
+    """Collects every frame's detections and gathers them on the main process; ``evaluate()``
+    returns ``{(video_id, frame_idx): frame prediction}`` there ({} elsewhere). Mining needs the
+    raw detections only, not the metrics, files and plots of UltrasoundVideoEvaluator."""
 
     def reset(self):
-        self._detections = {}
+        self._frames = {}
 
     def process(self, inputs, outputs):
         for frame, output in zip(inputs, outputs):
-            instances = output["instances"].to("cpu")
-            boxes = instances.pred_boxes.tensor.numpy().astype(np.float64)
-            scores = instances.scores.numpy().astype(np.float64)
-            self._detections[(frame["video_id"], frame["frame_idx"])] = np.hstack([boxes, scores[:, None]])
+            key = (frame["video_id"], int(frame["frame_idx"]))
+            self._frames[key] = frame_prediction_from_instances(output["instances"])
 
     def evaluate(self):
-        gathered = comm.gather(self._detections, dst=0)
-        if not comm.is_main_process():
-            return {}
+        gathered = comm.gather(self._frames, dst=0)
         merged = {}
-        for part in gathered:
+        for part in gathered if comm.is_main_process() else []:
             merged.update(part)
         return merged
-
-
-def predict_videos(model, cfg, dataset_name: str, videos: Sequence[dict]) -> Dict[Hashable, List[np.ndarray]]:
-    """Streaming detections of ``model`` on every frame of ``dataset_name`` (all ranks take part;
-    the result is complete on the main process only), as ``{video_id: [(K, 5) per frame]}``."""
-    collector = _DetectionCollector()
-    detections = inference_on_video_dataset(model, build_video_detection_test_loader(cfg, dataset_name), collector)
-    if not comm.is_main_process():
-        return {}
-    empty = np.zeros((0, 5))
-    return {
-        video["video_id"]: [detections.get((video["video_id"], f["frame_idx"]), empty) for f in video["frames"]]
-        for video in videos
-    }
 
 
 def mine_hard_negatives(model, cfg, output_path: str) -> str:
@@ -158,13 +131,14 @@ def mine_hard_negatives(model, cfg, output_path: str) -> str:
     false-positive sequences to ``output_path`` (main process; every rank must call it)."""
     mined_by_dataset, videos_by_dataset = {}, {}
     for dataset_name in cfg.DATASETS.TRAIN:
-        videos = DatasetCatalog.get(dataset_name)
-        predictions = predict_videos(model, cfg, dataset_name, videos)
+        loader = build_video_detection_test_loader(cfg, dataset_name)
+        frame_predictions = inference_on_video_dataset(model, loader, _FramePredictionCollector())
         if comm.is_main_process():
+            videos = DatasetCatalog.get(dataset_name)
+            predictions, ground_truths = align_with_videos(frame_predictions, videos, dataset_name)
             videos_by_dataset[dataset_name] = videos
             mined_by_dataset[dataset_name] = mine_false_positive_frames(
-                predictions, ground_truth_arrays(videos), cfg.DATALOADER.FP_MINING_RECALL,
-                cfg.DATASETS.SAMPLE_FP_BY_VIDEO,
+                predictions, ground_truths, cfg.DATALOADER.FP_MINING_RECALL, cfg.DATASETS.SAMPLE_FP_BY_VIDEO
             )
     if comm.is_main_process():
         write_hard_negative_json(output_path, mined_by_dataset, videos_by_dataset)
