@@ -29,6 +29,8 @@ from typing import Dict, Hashable, List, Mapping, Sequence
 
 import numpy as np
 
+from .video_metrics import sorted_video_ids
+
 __all__ = ["coco_average_precision"]
 
 logger = logging.getLogger(__name__)
@@ -72,7 +74,7 @@ def _coco_records(predictions, ground_truths):
     images: List[dict] = []
     annotations: List[dict] = []
     detections: List[dict] = []
-    for video_id in sorted(ground_truths):
+    for video_id in sorted_video_ids(ground_truths):
         video_dets, video_gts = predictions[video_id], ground_truths[video_id]
         if len(video_dets) != len(video_gts):
             raise ValueError(

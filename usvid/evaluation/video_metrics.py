@@ -28,6 +28,7 @@ __all__ = [
     "PRCurve",
     "VideoDetectionEvaluation",
     "evaluate_video_predictions",
+    "sorted_video_ids",
     "voc_average_precision",
 ]
 
@@ -361,7 +362,18 @@ def _matching_video_ids(predictions: Mapping, ground_truths: Mapping) -> List[Ha
             f"videos without predictions {missing_predictions[:10]!r}, "
             f"videos without ground truth {missing_ground_truth[:10]!r}"
         )
-    return sorted(ground_truths)
+    return sorted_video_ids(ground_truths)
+
+
+def sorted_video_ids(video_ids: Iterable[Hashable]) -> List[Hashable]:
+    """Video ids in sorted order (METRICS.md: the order that breaks score ties). Ids of mixed
+    types (e.g. ints and strings from different sources) cannot be compared, so they are sorted
+    by type name first, then by value within a type."""
+    video_ids = list(video_ids)
+    try:
+        return sorted(video_ids)
+    except TypeError:
+        return sorted(video_ids, key=lambda v: (type(v).__name__, str(v)))
 
 
 def _frame_array(rows, width: int, video_id: Hashable, frame: int, kind: str) -> np.ndarray:

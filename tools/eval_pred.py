@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Re-evaluate saved predictions (an evaluation's predictions.json) without the model.
+
+    python tools/eval_pred.py --pred OUTPUT/inference/phantom_test/predictions.json \\
+        --dataset-json test.json --image-root ROOT [--output DIR] [--fps 30]
+    python tools/eval_pred.py --pred predictions.json --dataset phantom_test [--config-file CFG]
+
+The ground truth comes from a COCO-video JSON file (``--dataset-json`` + ``--image-root``) or
+from a registered dataset (``--dataset``; the built-in ones are registered from the config).
+Prints the results table and, with ``--output``, writes metrics.json, per_video.csv,
+predictions.json and the plots there, exactly as the evaluation after inference does. FPS is NaN:
+speed needs the model.
+"""
+
+import argparse
+
+from usvid.config import add_ultrasound_config, get_cfg
+from usvid.data import DatasetCatalog, load_coco_video_json, register_builtin_datasets
+from usvid.evaluation import evaluate_frame_predictions, load_predictions_json, print_csv_format
+from usvid.utils.logger import setup_logger
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pred", required=True, help="predictions.json written by an evaluation")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset-json", help="COCO-video JSON file with the ground truth")
+    source.add_argument("--dataset", help="name of a registered (e.g. built-in) dataset")
+    parser.add_argument("--image-root", default="", help="folder the JSON's frame file names are relative to")
+    parser.add_argument("--config-file", default="", help="config for registering the built-in datasets")
+    parser.add_argument("--output", default=None, help="folder for metrics.json, per_video.csv and plots")
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the videos (FP per minute)")
+    args = parser.parse_args(argv)
+    if args.dataset_json and not args.image_root:
+        parser.error("--dataset-json needs --image-root (the folder its frame file names are relative to)")
+    return args
+
+
+def load_ground_truth(args):
+    """(dataset name, video dicts) named by the arguments."""
+    if args.dataset_json:
+        return args.dataset_json, load_coco_video_json(args.dataset_json, args.image_root)
+    cfg = add_ultrasound_config(get_cfg())
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    if args.dataset not in DatasetCatalog:
+        register_builtin_datasets(cfg)
+    return args.dataset, DatasetCatalog.get(args.dataset)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    dataset_name, videos = load_ground_truth(args)
+    _, frame_predictions = load_predictions_json(args.pred)
+    results = evaluate_frame_predictions(frame_predictions, videos, dataset_name, output_dir=args.output, fps=args.fps)
+    print_csv_format(results)
+    return results
+
+
+if __name__ == "__main__":
+    setup_logger(name="usvid")
+    main()
