@@ -201,6 +201,9 @@ def test_hand_case_per_video_rows_and_fp_frames():
     }
     assert rows["b"]["recall_at_r80_threshold"] == 0.5 and rows["b"]["R@16"] == 1.0
     assert evaluation.fp_sequence_frames(0.58) == {"a": [2], "b": []}
+    flags = evaluation.false_positive_box_flags(0.58)
+    assert [f.tolist() for f in flags["a"]] == [[False, False], [False], [True]]
+    assert [f.tolist() for f in flags["b"]] == [[False, False], []]
 
 
 def test_fps_scales_fp_per_minute():

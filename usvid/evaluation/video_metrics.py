@@ -183,17 +183,33 @@ class VideoDetectionEvaluation:
             kept, self._centre_in_gt, self.num_videos
         )
 
+    def false_positive_box_flags(self, score_threshold: float) -> Dict[Hashable, List[np.ndarray]]:
+        """Per video, per frame, per detection (input order): whether the box is kept at
+        ``score_threshold`` and belongs to a false-positive sequence (the boxes FP_r counts, e.g.
+        to draw them in red)."""
+        fp_box = self._false_positive_boxes(score_threshold)
+        per_frame = np.split(fp_box, self._dets_before_frame[1:]) if self.num_frames else []
+        return {
+            video_id: per_frame[first : first + count]
+            for video_id, first, count in zip(self.video_ids, self.video_first_frame, self._frames_per_video())
+        }
+
     def fp_sequence_frames(self, score_threshold: float) -> Dict[Hashable, List[int]]:
         """Per video: the frames (positions in the video's frame list) holding at least one box of
         a false-positive sequence at ``score_threshold`` (for hard-negative mining)."""
-        kept = self._scores > score_threshold
-        fp_box = self._links_covering([score_threshold]).false_positive_boxes(kept, self._centre_in_gt)
-        frames = np.unique(self._det_frame[fp_box])
+        frames = np.unique(self._det_frame[self._false_positive_boxes(score_threshold)])
         result: Dict[Hashable, List[int]] = {video_id: [] for video_id in self.video_ids}
         for frame in frames.tolist():
             video = int(self.frame_video[frame])
             result[self.video_ids[video]].append(frame - int(self.video_first_frame[video]))
         return result
+
+    def _false_positive_boxes(self, score_threshold: float) -> np.ndarray:
+        kept = self._scores > score_threshold
+        return self._links_covering([score_threshold]).false_positive_boxes(kept, self._centre_in_gt)
+
+    def _frames_per_video(self) -> np.ndarray:
+        return np.bincount(self.frame_video, minlength=self.num_videos)
 
     def _links_covering(self, score_thresholds: Iterable[float]) -> TemporalLinks:
         """Linkable pairs among every box any of ``score_thresholds`` keeps; the IoU pass is
@@ -262,7 +278,7 @@ class VideoDetectionEvaluation:
         threshold of recall ``recall``, the video's recall and false-positive sequences."""
         matched16, gt_per_video = self.recall_at_top_k_per_video(TOP_K)
         threshold = self.score_threshold_at_recall(recall)
-        frames_per_video = np.bincount(self.frame_video, minlength=self.num_videos)
+        frames_per_video = self._frames_per_video()
         dets_per_video = np.bincount(self._det_video, minlength=self.num_videos)
         if math.isnan(threshold):
             matched_at_thr = np.full(self.num_videos, np.nan)
