@@ -42,6 +42,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# Mined files go to OUTPUT_DIR/<this>/fp_<iteration>.json.
+HARD_NEGATIVE_FOLDER = "hard_negatives"
+
 VideoFrames = Sequence[np.ndarray]
 
 
@@ -164,8 +167,9 @@ class RefreshDataloaderHook(HookBase):
     INPUT.TRAIN_FRAME_SAMPLER.FP_SAMPLE_RATE times as often.
 
     The new loader continues the old one's clip stream (same ``sampler`` object, so the
-    checkpoint's sampler position stays valid). The state is the path of the latest mined file:
-    a resumed run rebuilds the loader from it before training continues.
+    checkpoint's sampler position stays valid). The state is the latest mined file, relative to
+    OUTPUT_DIR (so a moved output folder still resumes): a resumed run rebuilds the loader from it
+    before training continues.
 
     Args:
         cfg: the training config (OUTPUT_DIR, DATASETS.TRAIN, the mining keys).
@@ -181,7 +185,6 @@ class RefreshDataloaderHook(HookBase):
             raise ValueError(f"DATALOADER.REFRESH_PERIOD must be > 0 for this hook, got {cfg.DATALOADER.REFRESH_PERIOD}")
         self.cfg = cfg
         self.period = cfg.DATALOADER.REFRESH_PERIOD
-        self.output_dir = os.path.join(cfg.OUTPUT_DIR, "hard_negatives")
         self._build_train_loader = build_train_loader
         self.latest_fp_json = ""
         self._installed_fp_json = ""
@@ -197,13 +200,14 @@ class RefreshDataloaderHook(HookBase):
             return
         model = self.trainer.model
         model = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
-        path = os.path.join(self.output_dir, f"fp_{self.trainer.iter:07d}.json")
-        self.latest_fp_json = mine_hard_negatives(model, self.cfg, path)
-        self._install_loader(self.latest_fp_json)
+        file_name = os.path.join(HARD_NEGATIVE_FOLDER, f"fp_{self.trainer.iter:07d}.json")
+        mine_hard_negatives(model, self.cfg, os.path.join(self.cfg.OUTPUT_DIR, file_name))
+        self.latest_fp_json = file_name
+        self._install_loader(file_name)
 
     def _install_loader(self, fp_json: str) -> None:
         inner = self.trainer._trainer  # DefaultTrainer's SimpleTrainer / AMPTrainer
-        loader = self._build_train_loader(hard_negative_config(self.cfg, fp_json))
+        loader = self._build_train_loader(hard_negative_config(self.cfg, os.path.join(self.cfg.OUTPUT_DIR, fp_json)))
         loader.sampler = inner.data_loader.sampler  # continue the same (checkpointed) clip stream
         inner.data_loader = loader
         inner._data_loader_iter_obj = None  # the next step starts iterating the new loader
