@@ -1,0 +1,159 @@
+"""Streaming inference speed of the video detectors on CPU (not a test).
+
+For each model, frames of one synthetic 256x256 video are streamed one per call after
+``reset()`` (exactly how the evaluator runs them) and the wall time per frame is measured; the
+table reports the median over repeats, the frames per second, and a per-stage breakdown taken
+from forward hooks on the sub-modules (with synchronous CPU execution a hook-to-hook interval is
+the stage's own time):
+
+* backbone: the ResNet up to res4 (its FPS is the floor no detector can beat);
+* proposals: the FCOS head (for SingleFrameFCOS: the whole head);
+* RoI head: RoIAlign + res5 + FC + predictors;
+* temporal: ConvLSTM + NTCA + relation layers (UltraDet's temporal parts);
+* other: the rest (normalisation, top-k / NMS, rescaling to the original size).
+
+"UltraDet (no temporal)" is the same network with NTCA, relation layers and ConvLSTM switched
+off, so the ratio of the two UltraDet rows is the cost of the temporal layers.
+
+    .venv/bin/python benchmarks/inference_speed.py [--config configs/phantom/ultradet.yaml]
+        [--threads 2] [--frames 40] [--repeats 5] [opts ...]
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from usvid.config import add_ultrasound_config, get_cfg  # noqa: E402
+from usvid.modeling import build_model  # noqa: E402
+
+STAGES = {
+    "backbone": ["backbone"],
+    "proposals": ["proposal_generator", "head"],
+    "RoI head": ["roi_heads.box_head", "roi_heads.cls_score", "roi_heads.bbox_pred"],
+    "temporal": ["lstm", "roi_heads.ntca", "roi_heads.relations"],
+}
+
+
+class StageTimer:
+    """Accumulates the time spent inside the named sub-modules of a model."""
+
+    def __init__(self, model):
+        self.totals = defaultdict(float)
+        modules = dict(model.named_modules())
+        for stage, names in STAGES.items():
+            for name in names:
+                if name in modules and modules[name] is not None:
+                    self._attach(modules[name], stage)
+
+    def _attach(self, module, stage):
+        start = {}
+        module.register_forward_pre_hook(lambda m, i: start.__setitem__("t", time.perf_counter()))
+        module.register_forward_hook(lambda m, i, o: self._add(stage, time.perf_counter() - start["t"]))
+
+    def _add(self, stage, seconds):
+        self.totals[stage] += seconds
+
+    def reset(self):
+        self.totals.clear()
+
+
+def make_cfg(config_file, opts, overrides=()):
+    cfg = add_ultrasound_config(get_cfg())
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts) + list(overrides))
+    cfg.MODEL.DEVICE = "cpu"
+    return cfg
+
+
+def stream_video(model, frames):
+    model.reset()
+    for frame in frames:
+        model([frame])
+
+
+def measure(model, frames, repeats, warmup_frames=5):
+    """Median seconds per frame over repeats, and the median per-stage seconds per frame."""
+    timer = StageTimer(model)
+    per_frame, per_stage = [], defaultdict(list)
+    with torch.no_grad():
+        stream_video(model, frames[:warmup_frames])
+        for _ in range(repeats):
+            timer.reset()
+            start = time.perf_counter()
+            stream_video(model, frames)
+            per_frame.append((time.perf_counter() - start) / len(frames))
+            for stage in STAGES:
+                per_stage[stage].append(timer.totals.get(stage, 0.0) / len(frames))
+    return statistics.median(per_frame), {k: statistics.median(v) for k, v in per_stage.items()}
+
+
+def backbone_only(model, frames, repeats):
+    images = [model.normalize_frames([f]) for f in frames]
+    times = []
+    with torch.no_grad():
+        for image in images[:5]:
+            model.backbone(image)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for image in images:
+                model.backbone(image)
+            times.append((time.perf_counter() - start) / len(images))
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(REPO / "configs/phantom/ultradet.yaml"))
+    parser.add_argument("--fcos-config", default=str(REPO / "configs/phantom/fcos.yaml"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    cfg = make_cfg(args.config, args.opts)
+    channels = len(cfg.MODEL.PIXEL_MEAN)
+    frames = [
+        {"image": torch.randint(0, 256, (channels, args.size, args.size), dtype=torch.uint8)}
+        for _ in range(args.frames)
+    ]
+    no_temporal = ("MODEL.ROI_BOX_HEAD.USE_NTCA", False, "MODEL.ROI_BOX_HEAD.NUM_RELATION_LAYERS", 0, "MODEL.USE_LSTM", False)
+    models = {
+        "UltraDet": build_model(cfg).eval(),
+        "UltraDet (no temporal)": build_model(make_cfg(args.config, args.opts, no_temporal)).eval(),
+        "SingleFrameFCOS": build_model(make_cfg(args.fcos_config, args.opts)).eval(),
+    }
+    rows = []
+    floor = backbone_only(models["UltraDet"], frames, args.repeats)
+    rows.append(("backbone only (floor)", floor, {"backbone": floor}))
+    for name, model in models.items():
+        seconds, stages = measure(model, frames, args.repeats)
+        rows.append((name, seconds, stages))
+
+    header = ["model", "ms/frame", "FPS"] + list(STAGES) + ["other"]
+    print(f"threads={args.threads} size={args.size}x{args.size} frames={args.frames} repeats={args.repeats} (median)")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for name, seconds, stages in rows:
+        stage_ms = [stages.get(s, 0.0) * 1e3 for s in STAGES]
+        other = seconds * 1e3 - sum(stage_ms)
+        cells = [name, f"{seconds * 1e3:.1f}", f"{1 / seconds:.1f}"] + [f"{v:.1f}" for v in stage_ms] + [f"{other:.1f}"]
+        print("| " + " | ".join(cells) + " |")
+    full = rows[1][1]
+    single = rows[2][1]
+    print(f"temporal overhead: UltraDet / UltraDet (no temporal) = {full / single:.3f} ({(full / single - 1) * 100:.1f} %)")
+
+
+if __name__ == "__main__":
+    main()

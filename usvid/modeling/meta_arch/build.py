@@ -1,0 +1,18 @@
+"""Meta-architecture registry and ``build_model(cfg)`` (detectron2 names)."""
+
+import torch
+
+from usvid.utils.registry import Registry
+
+from .base import resolve_device
+
+META_ARCH_REGISTRY = Registry("META_ARCH")
+META_ARCH_REGISTRY.__doc__ = """Whole-model classes, built as ``cls(cfg)``; the name comes from
+``MODEL.META_ARCHITECTURE``."""
+
+
+def build_model(cfg) -> torch.nn.Module:
+    """Build ``cfg.MODEL.META_ARCHITECTURE`` and move it to ``cfg.MODEL.DEVICE`` ("auto" = CUDA
+    when available, else CPU). Weights are loaded separately (``Checkpointer``)."""
+    model = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg)
+    return model.to(resolve_device(cfg.MODEL.DEVICE))

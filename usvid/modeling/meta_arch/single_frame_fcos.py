@@ -1,0 +1,56 @@
+"""``SingleFrameFCOS``: the single-frame baseline (ResNet res4 + one-level FCOS head).
+
+Each frame is detected on its own, so it fires on decoys that only a temporal model can
+reject; it exists as the reference UltraDet is measured against. It keeps the video API
+(clips in training, ``reset()`` + one frame per call in inference) so the same training flow
+and evaluator drive both models.
+"""
+
+from typing import Dict, List
+
+import torch
+
+from ..backbone import build_backbone
+from ..proposal_generator import FCOSHead
+from ..training_stats import put_training_scalars
+from .base import VideoDetector
+from .build import META_ARCH_REGISTRY
+
+
+@META_ARCH_REGISTRY.register()
+class SingleFrameFCOS(VideoDetector):
+    def __init__(self, cfg):
+        super().__init__(cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, cfg.MODEL.FCOS.DETECTIONS_PER_IMAGE)
+        self.backbone = build_backbone(cfg)
+        self.head = FCOSHead.from_config(
+            cfg, self.backbone.output_channels("res4"), self.backbone.output_stride("res4")
+        )
+        f = cfg.MODEL.FCOS
+        self.score_thresh = f.SCORE_THRESH_TEST
+        self.nms_thresh = f.NMS_THRESH_TEST
+        self.pre_nms_topk = f.PRE_NMS_TOPK_TEST
+
+    def forward(self, batched_inputs):
+        if self.training:
+            return self.forward_training(self.check_training_input(batched_inputs))
+        return [self.inference_clip([frame])[0] for frame in batched_inputs]
+
+    def forward_training(self, clips: List[List[Dict]]) -> Dict[str, torch.Tensor]:
+        predictions = [self.head(self.backbone(self.normalize_frames(clip))["res4"]) for clip in clips]
+        gt_boxes = [self.gt_boxes_of(clip) for clip in clips]
+        losses, stats = self.head.losses(predictions, gt_boxes, prefix="loss_fcos")
+        put_training_scalars("fcos", **stats)
+        return losses
+
+    def inference_clip(self, frames: List[Dict]) -> List[Dict]:
+        """Detections for frames of one size in one batch (no state: frames are independent)."""
+        images = self.normalize_frames(frames)
+        predictions = self.head(self.backbone(images)["res4"])
+        image_size = tuple(images.shape[-2:])
+        results = []
+        for i, frame in enumerate(frames):
+            boxes, scores = self.head.top_boxes(
+                predictions, i, image_size, self.max_detections, self.nms_thresh, self.pre_nms_topk, self.score_thresh
+            )
+            results.append(self.to_original_size(frame, image_size, boxes, scores))
+        return results
