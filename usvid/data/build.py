@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..utils import comm
 from .catalog import DatasetCatalog
 from .frame_sampler import WindowFrameSampler, build_frame_sampler
-from .mapper import ClipMapper
+from .mapper import ClipMapper, PackedClip
 from .samplers import TrainingSampler
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "build_video_detection_test_loader",
     "ClipStream",
     "VideoClipTrainLoader",
+    "VideoFrameTestLoader",
     "split_videos_by_frames",
     "get_video_dataset_dicts",
 ]
@@ -103,12 +104,12 @@ class _ClipDataset(Dataset):
                  mapper: ClipMapper, rank: int):
         self.datasets, self.frame_sampler, self.mapper, self.rank = datasets, frame_sampler, mapper, rank
 
-    def __getitem__(self, key: ClipKey) -> List[dict]:
+    def __getitem__(self, key: ClipKey) -> PackedClip:
         seed, clip, d, v = key
         video = self.datasets[d][v]
         rng = np.random.default_rng([seed, self.rank, clip])
         frames = [video["frames"][p] for p in self.frame_sampler(video, rng)]
-        return self.mapper(video, frames, rng)
+        return self.mapper.map_packed(video, frames, rng)
 
 
 def _as_list(batch: list) -> list:
@@ -148,9 +149,9 @@ class VideoClipTrainLoader:
     def __iter__(self) -> Iterator[List[List[dict]]]:
         while True:
             generation = self.sampler.generation
-            for batch in self._torch_loader():
-                self.sampler.position += len(batch)
-                yield batch
+            for packed_clips in self._torch_loader():
+                self.sampler.position += len(packed_clips)
+                yield [clip.unpack() for clip in packed_clips]
                 if self.sampler.generation != generation:
                     break  # the position was restored: rebuild from there
 
@@ -200,7 +201,7 @@ def split_videos_by_frames(videos: Sequence[dict], world_size: int) -> List[List
 
 
 class _FrameDataset(Dataset):
-    """The frames of some videos, in order: item i is [frame dict] (a batch of one)."""
+    """The frames of some videos, in order: item i is frame i as a one-frame PackedClip."""
 
     def __init__(self, videos: List[dict], mapper: ClipMapper):
         self.mapper = mapper
@@ -209,22 +210,37 @@ class _FrameDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> List[dict]:
+    def __getitem__(self, i: int) -> PackedClip:
         video, frame = self.items[i]
-        return self.mapper(video, [frame])
+        return self.mapper.map_packed(video, [frame])
 
 
-def _first(batch: list) -> list:
+def _first(batch: list):
     return batch[0]
 
 
+class VideoFrameTestLoader:
+    """Iterable of ``[frame_dict]`` batches in video order; ``len()`` is the number of frames."""
+
+    def __init__(self, dataset: _FrameDataset, num_workers: int):
+        self.dataset = dataset
+        self._loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers,
+                                  collate_fn=_first, worker_init_fn=_seed_worker)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self) -> Iterator[List[dict]]:
+        for packed in self._loader:
+            yield packed.unpack()
+
+
 def build_video_detection_test_loader(cfg, dataset_name: str,
-                                      mapper: Optional[ClipMapper] = None) -> DataLoader:
+                                      mapper: Optional[ClipMapper] = None) -> VideoFrameTestLoader:
     """Single-frame batches ``[frame_dict]`` of this rank's videos of ``dataset_name``, frames of a
     video consecutive and in order (also with DATALOADER.NUM_WORKERS > 0);
     ``len(loader)`` is the number of frames on this rank."""
     (videos,) = get_video_dataset_dicts([dataset_name])
     share = split_videos_by_frames(videos, comm.get_world_size())[comm.get_rank()]
     dataset = _FrameDataset([videos[i] for i in share], mapper or ClipMapper.from_config(cfg, is_train=False))
-    return DataLoader(dataset, batch_size=1, shuffle=False, num_workers=cfg.DATALOADER.NUM_WORKERS,
-                      collate_fn=_first, worker_init_fn=_seed_worker)
+    return VideoFrameTestLoader(dataset, cfg.DATALOADER.NUM_WORKERS)

@@ -28,7 +28,7 @@ import torch
 
 from ..structures import Boxes, Instances
 
-__all__ = ["ClipMapper", "ClipAugmentation", "read_frame", "fixed_area_size"]
+__all__ = ["ClipMapper", "ClipAugmentation", "PackedClip", "read_frame", "fixed_area_size"]
 
 COLOR_FORMATS = ("L", "RGB", "BGR")
 
@@ -88,6 +88,32 @@ def _uniform(rng: np.random.Generator, bounds: Sequence[float]) -> float:
     return low if low == high else float(rng.uniform(low, high))
 
 
+@dataclass
+class PackedClip:
+    """A mapped clip in the form loader workers send: one NumPy array with every frame's pixels
+    (T x C x H x W) and plain Python boxes / classes / fields per frame. It pickles as one buffer
+    and a few small lists, where frame dicts would cost a tensor shared-memory segment (and its
+    file-descriptor handshake) per image, box and class tensor. ``unpack`` makes the frame dicts
+    in the receiving process (images are views of the pixel array)."""
+
+    pixels: np.ndarray
+    boxes: List[List[Tuple[float, float, float, float]]]
+    classes: List[List[int]]
+    frame_fields: List[dict]
+
+    def unpack(self) -> List[dict]:
+        out_size = tuple(self.pixels.shape[2:])
+        pixels = torch.from_numpy(self.pixels)
+        return [
+            dict(fields, image=pixels[t], instances=Instances(
+                out_size,
+                gt_boxes=Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)),
+                gt_classes=torch.tensor(classes, dtype=torch.int64),
+            ))
+            for t, (boxes, classes, fields) in enumerate(zip(self.boxes, self.classes, self.frame_fields))
+        ]
+
+
 class ClipMapper:
     """Maps a clip (a video dict and some of its frame dicts) to model-ready frame dicts."""
 
@@ -128,55 +154,58 @@ class ClipMapper:
                  rng: Optional[np.random.Generator] = None) -> List[dict]:
         """Model inputs for ``frames`` of ``video``; training draws the clip's augmentation from
         ``rng`` (required when is_train)."""
+        return self.map_packed(video, frames, rng).unpack()
+
+    def map_packed(self, video: dict, frames: List[dict],
+                   rng: Optional[np.random.Generator] = None) -> "PackedClip":
+        """The clip in its transfer form (see PackedClip); ``__call__`` unpacks it at once."""
         if self.is_train and rng is None:
             raise ValueError("a training ClipMapper needs the clip's random generator")
         aug = self.draw_augmentation(rng) if self.is_train else ClipAugmentation()
-        height, width = video["height"], video["width"]
-        out_h, out_w = fixed_area_size(height, width, self.fixed_area * aug.area_scale, self.size_divisibility)
+        size = (video["height"], video["width"])
+        out_size = fixed_area_size(*size, self.fixed_area * aug.area_scale, self.size_divisibility)
         table = aug.intensity_table()
-        return [self._map_frame(video, frame, aug, table, (height, width), (out_h, out_w)) for frame in frames]
+        channels = 1 if self.image_format == "L" else 3
+        pixels = np.empty((len(frames), channels) + out_size, dtype=np.uint8)
+        for t, frame in enumerate(frames):
+            image = self._frame_pixels(video, frame, aug.flip, table, size, out_size)
+            pixels[t] = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
+        boxes = [self._frame_boxes(frame["annotations"], size, out_size, aug.flip) for frame in frames]
+        common = {"height": size[0], "width": size[1], "video_id": video["video_id"], "dataset": video["dataset"]}
+        return PackedClip(
+            pixels=pixels,
+            boxes=[[box for box, _ in frame_boxes] for frame_boxes in boxes],
+            classes=[[c for _, c in frame_boxes] for frame_boxes in boxes],
+            frame_fields=[dict(common, file_name=f["file_name"], frame_idx=f["frame_idx"]) for f in frames],
+        )
 
-    def _map_frame(self, video: dict, frame: dict, aug: ClipAugmentation, table: Optional[np.ndarray],
-                   size: Tuple[int, int], out_size: Tuple[int, int]) -> dict:
+    def _frame_pixels(self, video: dict, frame: dict, flip: bool, table: Optional[np.ndarray],
+                      size: Tuple[int, int], out_size: Tuple[int, int]) -> np.ndarray:
         image = read_frame(frame["file_name"], self.image_format)
         if image.shape[:2] != size:
             raise ValueError(
                 f"frame {frame['file_name']} is {image.shape[1]}x{image.shape[0]} but its video "
                 f"{video['video_id']!r} is annotated as {size[1]}x{size[0]} (width x height)"
             )
-        (height, width), (out_h, out_w) = size, out_size
-        if (out_h, out_w) != (height, width):
-            image = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-        if aug.flip:
+        if out_size != size:
+            image = cv2.resize(image, (out_size[1], out_size[0]), interpolation=cv2.INTER_LINEAR)
+        if flip:
             image = cv2.flip(image, 1)
-        if table is not None:
-            image = cv2.LUT(image, table)
-        tensor = torch.from_numpy(np.ascontiguousarray(image))
-        tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
-        return {
-            "image": tensor,
-            "instances": self._instances(frame["annotations"], (height, width), (out_h, out_w), aug.flip),
-            "height": height,
-            "width": width,
-            "file_name": frame["file_name"],
-            "video_id": video["video_id"],
-            "frame_idx": frame["frame_idx"],
-            "dataset": video["dataset"],
-        }
+        return image if table is None else cv2.LUT(image, table)
 
     @staticmethod
-    def _instances(annotations: List[dict], size: Tuple[int, int], out_size: Tuple[int, int],
-                   flip: bool) -> Instances:
+    def _frame_boxes(annotations: List[dict], size: Tuple[int, int], out_size: Tuple[int, int],
+                     flip: bool) -> List[Tuple[Tuple[float, float, float, float], int]]:
+        """(box, class) of each annotation after resize/flip, clipped; empty boxes dropped.
+        Plain Python: a frame has a handful of boxes, where NumPy's per-call overhead dominates."""
         (height, width), (out_h, out_w) = size, out_size
-        boxes = np.array([a["bbox"] for a in annotations], dtype=np.float32).reshape(-1, 4)
-        classes = np.array([a["category_id"] for a in annotations], dtype=np.int64)
-        boxes *= np.array([out_w / width, out_h / height, out_w / width, out_h / height], dtype=np.float32)
-        if flip:
-            boxes = np.stack([out_w - boxes[:, 2], boxes[:, 1], out_w - boxes[:, 0], boxes[:, 3]], axis=1)
-        boxes = np.clip(boxes, 0, [out_w, out_h, out_w, out_h]).astype(np.float32)
-        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        return Instances(
-            (out_h, out_w),
-            gt_boxes=Boxes(torch.from_numpy(boxes[keep])),
-            gt_classes=torch.from_numpy(classes[keep]),
-        )
+        sx, sy = out_w / width, out_h / height
+        kept = []
+        for annotation in annotations:
+            x1, y1, x2, y2 = annotation["bbox"]
+            x1, x2 = (out_w - x2 * sx, out_w - x1 * sx) if flip else (x1 * sx, x2 * sx)
+            x1, x2 = min(max(x1, 0.0), out_w), min(max(x2, 0.0), out_w)
+            y1, y2 = min(max(y1 * sy, 0.0), out_h), min(max(y2 * sy, 0.0), out_h)
+            if x2 > x1 and y2 > y1:
+                kept.append(((x1, y1, x2, y2), annotation["category_id"]))
+        return kept
