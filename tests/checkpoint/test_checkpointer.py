@@ -1,3 +1,4 @@
+import itertools
 import logging
 import os
 import random
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 
 from usvid.checkpoint import CheckpointLoadError, Checkpointer, PeriodicCheckpointer
+from usvid.data.samplers import TrainingSampler
 
 
 def _model(seed=0):
@@ -35,23 +37,28 @@ class Counter:
         self.value = state["value"]
 
 
-def test_round_trip_restores_model_optimizer_checkpointables_and_rng(tmp_path):
+def test_round_trip_restores_model_optimizer_sampler_checkpointables_and_rng(tmp_path):
     model = _model(0)
     opt = _trained_optimizer(model)
-    ckpt = Checkpointer(model, str(tmp_path), optimizer=opt, counter=Counter(7))
+    sampler = TrainingSampler(10, seed=4)
+    stream = iter(sampler)
+    [next(stream) for _ in range(13)]
+    ckpt = Checkpointer(model, str(tmp_path), optimizer=opt, counter=Counter(7), sampler=sampler)
     random.seed(1), np.random.seed(1), torch.manual_seed(1)
     ckpt.save("model_0000009", iteration=9)
     expected_draws = (random.random(), np.random.rand(), torch.rand(1).item())
+    expected_indices = [next(stream) for _ in range(12)]
 
     model2 = _model(1)
     opt2 = torch.optim.SGD(model2.parameters(), lr=0.1, momentum=0.9)
-    counter2 = Counter()
-    ckpt2 = Checkpointer(model2, str(tmp_path), optimizer=opt2, counter=counter2)
+    counter2, sampler2 = Counter(), TrainingSampler(10, seed=0)
+    ckpt2 = Checkpointer(model2, str(tmp_path), optimizer=opt2, counter=counter2, sampler=sampler2)
     random.seed(5), np.random.seed(5), torch.manual_seed(5)
     rest = ckpt2.resume_or_load("", resume=True)
 
     assert rest == {"iteration": 9}
     assert counter2.value == 7
+    assert list(itertools.islice(iter(sampler2), 12)) == expected_indices
     for a, b in zip(model.state_dict().values(), model2.state_dict().values()):
         assert torch.equal(a, b)
     momentum = [opt2.state[p]["momentum_buffer"] for p in model2.parameters()]

@@ -12,6 +12,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_TRAINING_DIR = REPO / "tests" / "engine_defaults"
+sys.path.insert(0, str(TOY_TRAINING_DIR))  # the toy DefaultTrainer application
+
+from toy_training import preserved_usvid_logger  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def restore_usvid_logger():
+    with preserved_usvid_logger():
+        yield
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 import json
-import logging
+import shlex
+import sys
 
 import pytest
 import torch
@@ -156,7 +157,7 @@ def test_argument_parser_and_default_setup(tmp_path):
     saved = toy_cfg("x")
     saved.merge_from_file(str(tmp_path / "out" / "config.yaml"))
     assert saved.SOLVER.BASE_LR == 0.5 and saved.SOLVER.MAX_ITER == 7
-    assert "pytest" in (tmp_path / "out" / "command.txt").read_text()
+    assert (tmp_path / "out" / "command.txt").read_text() == shlex.join([sys.executable] + sys.argv) + "\n"
     log = (tmp_path / "out" / "log.txt").read_text()
     assert "Environment info" in log and "Random seed of rank 0: 5" in log
     assert torch.initial_seed() == 5

@@ -3,6 +3,9 @@ dropout, so the RNG state matters for exact resume), a loader driven by Training
 sampler position matters) and an evaluator. Imported by tests in-process and by the scripts
 that multi-process tests run."""
 
+import contextlib
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -101,3 +104,16 @@ def toy_cfg(output_dir: str, *overrides) -> CfgNode:
     cfg.TEST.EVAL_PERIOD = 20
     cfg.merge_from_list([str(item) for item in overrides])
     return cfg
+
+
+@contextlib.contextmanager
+def preserved_usvid_logger():
+    """DefaultTrainer / default_setup configure the "usvid" logger (handlers, no propagation);
+    restore it afterwards so later tests in the same worker still see log records (caplog)."""
+    usvid_logger = logging.getLogger("usvid")
+    handlers, propagate, level = list(usvid_logger.handlers), usvid_logger.propagate, usvid_logger.level
+    try:
+        yield
+    finally:
+        usvid_logger.handlers[:] = handlers
+        usvid_logger.propagate, usvid_logger.level = propagate, level

@@ -7,6 +7,7 @@ and overrides ``build_model``, ``build_train_loader``, ``build_test_loader`` and
 """
 
 import argparse
+import inspect
 import logging
 import os
 import shlex
@@ -120,13 +121,16 @@ def default_writers(output_dir: str, max_iter: Optional[int] = None) -> List[Eve
 
 def create_ddp_model(model: nn.Module, **kwargs: Any) -> nn.Module:
     """``model`` wrapped in DistributedDataParallel when the world size is > 1 (unchanged on
-    one process). Buffers are not broadcast by default: each rank keeps its own BN statistics,
-    and the broadcast would cost a collective every forward pass."""
+    one process). Buffers are synchronised at construction but not before every forward pass:
+    each rank then keeps its own BN statistics, and no collective is spent per step."""
     if comm.get_world_size() == 1:
         return model
     if torch.cuda.is_available() and "device_ids" not in kwargs:
         kwargs["device_ids"] = [comm.get_local_rank()]
-    kwargs.setdefault("broadcast_buffers", False)
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters:
+        kwargs.setdefault("forward_sync_buffers", False)
+    else:  # torch releases before forward_sync_buffers
+        kwargs.setdefault("broadcast_buffers", False)
     return DistributedDataParallel(model, **kwargs)
 
 
@@ -168,8 +172,8 @@ class DefaultTrainer(TrainerBase):
 
     def __init__(self, cfg: CfgNode):
         super().__init__()
-        if not logging.getLogger("usvid").isEnabledFor(logging.INFO):
-            setup_logger()
+        if not logging.getLogger("usvid").isEnabledFor(logging.INFO):  # default_setup not called
+            setup_logger(distributed_rank=comm.get_rank())
         cfg = self.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
