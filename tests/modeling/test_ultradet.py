@@ -1,0 +1,129 @@
+"""UltraDet: losses, overfitting, clip path == streaming, causality, reset, output format and
+training statistics."""
+
+import pytest
+import torch
+
+from usvid.modeling import build_model
+from usvid.utils.events import EventStorage
+
+LOSS_KEYS = {"loss_rpn_cls", "loss_rpn_loc", "loss_rpn_ctr", "loss_cls", "loss_box_reg"}
+
+
+def _model(tiny_cfg, seed=0, **overrides):
+    torch.manual_seed(seed)
+    return build_model(tiny_cfg("UltraDet", **overrides))
+
+
+def _stream(model, frames):
+    model.reset()
+    with torch.no_grad():
+        return [model([frame])[0]["instances"] for frame in frames]
+
+
+def _assert_same(a, b, atol=1e-4):
+    assert len(a) == len(b)
+    assert torch.allclose(a.scores, b.scores, atol=atol)
+    assert torch.allclose(a.pred_boxes.tensor, b.pred_boxes.tensor, atol=atol * 100)
+
+
+def test_training_returns_the_loss_keys_for_clips_of_different_sizes(tiny_cfg, make_clip):
+    model = _model(tiny_cfg).train()
+    losses = model([make_clip(4), make_clip(2, size=(64, 80), boxes=(), seed=1)])
+    assert set(losses) == LOSS_KEYS
+    assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.roi_heads.relations[0].attention.query.weight.grad.abs().sum() > 0
+    assert model.roi_heads.ntca.context_proj[0].weight.grad.abs().sum() > 0
+
+
+def test_losses_decrease_when_overfitting_one_clip(tiny_cfg, make_clip, run_train_steps):
+    model = _model(tiny_cfg)
+    history = run_train_steps(model, [make_clip(3)], steps=30)
+    first, last = history[0], history[-1]
+    assert last["loss_rpn_cls"] < 0.5 * first["loss_rpn_cls"]
+    assert last["loss_cls"] < 0.7 * first["loss_cls"]
+    assert sum(last.values()) < 0.6 * sum(first.values())
+
+
+@pytest.mark.parametrize("use_lstm", [False, True])
+def test_clip_inference_equals_streaming_frame_by_frame(tiny_cfg, make_clip, run_train_steps, use_lstm):
+    model = _model(tiny_cfg, **{"MODEL.USE_LSTM": use_lstm})
+    run_train_steps(model, [make_clip(3)], steps=3)  # away from the initialisation's near-ties
+    model.eval()
+    clip = make_clip(6, seed=2)  # longer than the window (2) + 1, so old frames leave the buffer
+    with torch.no_grad():
+        batched = [r["instances"] for r in model.inference_clip(clip)]
+    streamed = _stream(model, clip)
+    for a, b in zip(batched, streamed):
+        assert len(a) > 0
+        _assert_same(a, b)
+
+
+def test_outputs_are_causal_and_depend_on_the_past(tiny_cfg, make_clip):
+    model = _model(tiny_cfg).eval()
+    clip = make_clip(4, seed=3)
+    changed = [dict(f) for f in clip]
+    changed[2] = dict(changed[2], image=torch.flip(changed[2]["image"], dims=[2]))
+    with torch.no_grad():
+        before = [r["instances"] for r in model.inference_clip(clip)]
+        after = [r["instances"] for r in model.inference_clip(changed)]
+    _assert_same(before[0], after[0], atol=1e-6)
+    _assert_same(before[1], after[1], atol=1e-6)
+    # frame 3 shares its own image but sees the changed frame 2 in its window
+    assert len(before[3]) != len(after[3]) or not torch.allclose(before[3].scores, after[3].scores)
+
+
+def test_reset_isolates_videos(tiny_cfg, make_clip):
+    model = _model(tiny_cfg).eval()
+    video_a, video_b = make_clip(3, seed=4), make_clip(3, seed=5)
+    fresh = _stream(model, video_b)
+    _stream(model, video_a)
+    after_reset = _stream(model, video_b)  # _stream calls reset() first
+    for a, b in zip(fresh, after_reset):
+        _assert_same(a, b, atol=1e-6)
+    model.reset()
+    with torch.no_grad():
+        for frame in video_a:
+            model([frame])
+        continued = model([video_b[0]])[0]["instances"]  # no reset: video A is still buffered
+    assert len(continued) != len(fresh[0]) or not torch.allclose(continued.scores, fresh[0].scores)
+
+
+def test_frame_size_change_without_reset_is_an_error(tiny_cfg, make_clip):
+    model = _model(tiny_cfg).eval()
+    model.reset()
+    with torch.no_grad():
+        model([make_clip(1)[0]])
+        with pytest.raises(ValueError, match="reset"):
+            model([make_clip(1, size=(64, 64))[0]])
+
+
+def test_detections_are_rescaled_and_capped_at_16(tiny_cfg, make_clip):
+    cfg_overrides = {
+        "MODEL.PROPOSAL_GENERATOR.NUM_PROPOSALS": 24,
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST": 0.0,
+        "MODEL.ROI_HEADS.NMS_THRESH_TEST": 1.0,
+    }
+    model = _model(tiny_cfg, **cfg_overrides).eval()
+    clip = make_clip(2, size=(80, 96), original_scale=0.5)
+    native = [dict(image=f["image"]) for f in clip]
+    for scaled, reference in zip(_stream(model, clip), _stream(model, native)):
+        assert scaled.image_size == (40, 48) and reference.image_size == (80, 96)
+        assert len(scaled) == 16
+        assert scaled.pred_classes.tolist() == [0] * 16
+        assert torch.all((scaled.scores >= 0) & (scaled.scores <= 1))
+        assert torch.allclose(scaled.pred_boxes.tensor * 2, reference.pred_boxes.tensor, atol=1e-3)
+
+
+def test_statistics_go_to_the_active_storage_only(tiny_cfg, make_clip):
+    model = _model(tiny_cfg).train()
+    clips = [make_clip(2)]
+    with EventStorage() as storage:
+        model(clips)
+    recorded = set(storage.histories())
+    assert {"ultradet/num_pos_per_frame", "ultradet/cls_accuracy", "ultradet/proposal_recall"} <= recorded
+    assert 0.0 <= storage.history("ultradet/cls_accuracy").latest() <= 1.0
+    counts = {name: len(storage.history(name).values()) for name in recorded}
+    model(clips)  # outside any storage: nothing recorded anywhere, and no error
+    assert {name: len(storage.history(name).values()) for name in recorded} == counts
