@@ -6,7 +6,12 @@ import pytest
 import usvid.data.phantom as phantom_package
 from usvid.config import add_ultrasound_config, get_cfg
 from usvid.data import DatasetCatalog, MetadataCatalog, phantom_root, prepare_phantom, register_builtin_datasets
-from usvid.data import register_cva_bus, register_phantom
+from usvid.data import (
+    build_video_detection_test_loader,
+    build_video_detection_train_loader,
+    register_cva_bus,
+    register_phantom,
+)
 
 
 @pytest.fixture
@@ -15,13 +20,13 @@ def cfg(tmp_path):
     cfg.DATASETS.ROOT = str(tmp_path / "datasets")
     cfg.DATASETS.PHANTOM.NUM_VIDEOS = 3
     cfg.DATASETS.PHANTOM.FRAMES_PER_VIDEO = 4
-    cfg.DATASETS.PHANTOM.IMAGE_SIZE = 32
+    cfg.DATASETS.PHANTOM.IMAGE_SIZE = 48
     cfg.DATASETS.PHANTOM.TEST_FRACTION = 0.34
     return cfg
 
 
 def test_phantom_root_names_every_parameter(cfg):
-    assert phantom_root(cfg) == os.path.join(cfg.DATASETS.ROOT, "phantom_v3_f4_s32_seed0_t0.34")
+    assert phantom_root(cfg) == os.path.join(cfg.DATASETS.ROOT, "phantom_v3_f4_s48_seed0_t0.34")
 
 
 def test_registration_is_lazy_and_repeatable(tmp_path, clean_catalog):
@@ -33,44 +38,70 @@ def test_registration_is_lazy_and_repeatable(tmp_path, clean_catalog):
         DatasetCatalog.get("phantom_test")
 
 
-def fake_generator(coco_writer, calls, fail=False):
-    """Writes a tiny CVA-BUS layout like the real generator (the tests of the real one are in
-    tests/phantom); fail=True dies halfway, like an interrupted generation."""
-    def generate(root, num_videos, frames_per_video, image_size, seed, test_fraction, **kwargs):
-        calls.append(root)
-        coco_writer(root, [[[[2, 2, 8, 8]]] * frames_per_video], json_name="trainval.json")
-        if fail:
-            raise KeyboardInterrupt
-        coco_writer(root, [[[]] * frames_per_video], json_name="test.json")
-        with open(os.path.join(root, "phantom_meta.json"), "w") as f:
-            json.dump({"seed": seed}, f)
-    return generate
-
-
-def test_prepare_phantom_generates_once_atomically(cfg, coco_writer, monkeypatch):
+def test_prepare_phantom_generates_once_atomically(cfg, monkeypatch, caplog):
+    real_generator = phantom_package.generate_phantom_dataset
     calls = []
-    monkeypatch.setattr(phantom_package, "generate_phantom_dataset", fake_generator(coco_writer, calls, fail=True),
-                        raising=False)
+
+    def interrupted(root, **kwargs):
+        calls.append(root)
+        real_generator(root, **kwargs)
+        raise KeyboardInterrupt  # dies after writing, before the cache is published
+
+    monkeypatch.setattr(phantom_package, "generate_phantom_dataset", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare_phantom(cfg)
     assert not os.path.exists(phantom_root(cfg))  # an interrupted run never looks like a cache
     assert calls[0] != phantom_root(cfg)
-    monkeypatch.setattr(phantom_package, "generate_phantom_dataset", fake_generator(coco_writer, calls),
-                        raising=False)
+
+    def counted(root, **kwargs):
+        calls.append(root)
+        return real_generator(root, progress=False, **{k: v for k, v in kwargs.items() if k != "progress"})
+
+    monkeypatch.setattr(phantom_package, "generate_phantom_dataset", counted)
     assert prepare_phantom(cfg) == phantom_root(cfg)
     assert prepare_phantom(cfg) == phantom_root(cfg)
     assert len(calls) == 2  # cached after the first complete generation
 
+    meta_path = os.path.join(phantom_root(cfg), "phantom_meta.json")
+    meta = json.load(open(meta_path))
+    json.dump({**meta, "version": -1}, open(meta_path, "w"))
+    prepare_phantom(cfg)  # written by another generator version: regenerated
+    assert len(calls) == 3 and json.load(open(meta_path))["version"] == meta["version"]
+    assert "stale" in caplog.text
+    # no stale copy or temporary folder is left behind (this process's earlier one was reused)
+    assert os.listdir(cfg.DATASETS.ROOT) == [os.path.basename(phantom_root(cfg))]
 
-def test_register_builtin_datasets_generates_only_when_named(cfg, coco_writer, monkeypatch, clean_catalog):
-    calls = []
-    monkeypatch.setattr(phantom_package, "generate_phantom_dataset", fake_generator(coco_writer, calls),
-                        raising=False)
+
+def test_phantom_round_trip_through_the_loaders(cfg, clean_catalog):
+    """Generated phantom -> JSON -> registered names -> train and test loaders."""
+    register_builtin_datasets(cfg)  # no phantom name in the config: registered, not generated
+    assert "phantom_trainval" in DatasetCatalog.list() and "cva_bus_test" in DatasetCatalog.list()
+    assert not os.path.exists(phantom_root(cfg))
+    cfg.DATASETS.TRAIN, cfg.DATASETS.TEST = ("phantom_trainval",), ("phantom_test",)
+    cfg.DATALOADER.NUM_WORKERS = 0
+    cfg.SEED = 0
+    cfg.SOLVER.SEGS_PER_BATCH = 2
+    cfg.INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES = 3
+    cfg.INPUT.FIXED_AREA_TRAIN = cfg.INPUT.FIXED_AREA_TEST = 64 * 64
     register_builtin_datasets(cfg)
-    assert calls == [] and "phantom_trainval" in DatasetCatalog.list() and "cva_bus_test" in DatasetCatalog.list()
-    cfg.DATASETS.TRAIN = ("phantom_trainval",)
-    register_builtin_datasets(cfg)
-    assert len(calls) == 1
-    (video,) = DatasetCatalog.get("phantom_trainval")
-    assert video["frames"][0]["file_name"].startswith(phantom_root(cfg))
-    assert MetadataCatalog.get("phantom_trainval").thing_classes == ["lesion"]
+    trainval, test = DatasetCatalog.get("phantom_trainval"), DatasetCatalog.get("phantom_test")
+    assert len(trainval) + len(test) == 3 and len(test) == 1
+    assert MetadataCatalog.get("phantom_test").thing_classes == ["lesion"]
+    for video in trainval + test:
+        assert (video["height"], video["width"]) == (48, 48) and len(video["frames"]) == 4
+        assert video["is_negative"] == (not any(f["annotations"] for f in video["frames"]))
+        for frame in video["frames"]:
+            assert os.path.isfile(frame["file_name"])
+            for ann in frame["annotations"]:
+                x1, y1, x2, y2 = ann["bbox"]
+                assert 0 <= x1 < x2 <= 48 and 0 <= y1 < y2 <= 48 and ann["category_id"] == 0
+
+    batch = next(iter(build_video_detection_train_loader(cfg)))
+    assert len(batch) == 2 and all(len(clip) == 3 for clip in batch)
+    assert all(tuple(f["image"].shape) == (1, 64, 64) for clip in batch for f in clip)
+    loader = build_video_detection_test_loader(cfg, "phantom_test")
+    frames = [b[0] for b in loader]
+    assert len(frames) == len(loader) == 4
+    assert [f["frame_idx"] for f in frames] == [f["frame_idx"] for f in test[0]["frames"]]
+    boxes = [len(f["instances"]) for f in frames]
+    assert boxes == [len(f["annotations"]) for f in test[0]["frames"]]

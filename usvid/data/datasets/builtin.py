@@ -5,10 +5,11 @@
 described by ``DATASETS.PHANTOM.*`` is generated once into ``DATASETS.ROOT`` and reused after.
 """
 
+import json
 import logging
 import os
 import shutil
-from typing import List
+from typing import List, Optional
 
 from ...utils import comm
 from ..catalog import DatasetCatalog, MetadataCatalog
@@ -73,44 +74,71 @@ def _is_complete(root: str) -> bool:
     return all(os.path.isfile(os.path.join(root, f)) for f in (PHANTOM_META_FILE,) + tuple(f"{s}.json" for s in SPLITS))
 
 
+def _phantom_arguments(cfg) -> dict:
+    p = cfg.DATASETS.PHANTOM
+    size = p.IMAGE_SIZE if isinstance(p.IMAGE_SIZE, int) else tuple(p.IMAGE_SIZE)
+    return dict(num_videos=p.NUM_VIDEOS, frames_per_video=p.FRAMES_PER_VIDEO, image_size=size,
+                seed=p.SEED, test_fraction=p.TEST_FRACTION)
+
+
+def _stale_reason(root: str, cfg) -> Optional[str]:
+    """Why the complete cache at ``root`` does not match what the generator would write now
+    (e.g. a newer generator version), or None when it does."""
+    from ..phantom.params import PhantomParams
+
+    expected = PhantomParams.from_arguments(**_phantom_arguments(cfg)).to_meta()
+    with open(os.path.join(root, PHANTOM_META_FILE)) as f:
+        found = json.load(f)
+    different = [k for k, v in expected.items() if found.get(k) != v]
+    if not different:
+        return None
+    return ", ".join(f"{k}: cached {found.get(k)!r}, expected {expected[k]!r}" for k in different)
+
+
 def _generate_into(root: str, cfg) -> None:
     """Generate into a temporary sibling folder, then rename it to ``root``: an interrupted
-    generation leaves only a ``*.tmp-<pid>`` folder, never a half-written cache."""
+    generation leaves only a ``*.tmp-<pid>`` folder, never a half-written cache. A stale cache
+    at ``root`` is replaced only once the new one is complete."""
     from ..phantom import generate_phantom_dataset  # the generator is heavy; import on demand
 
-    p = cfg.DATASETS.PHANTOM
-    tmp = f"{root}.tmp-{os.getpid()}"
+    tmp, stale = f"{root}.tmp-{os.getpid()}", f"{root}.stale-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    logger.info(f"Generating the phantom dataset into {root} (first use; cached afterwards)")
-    size = p.IMAGE_SIZE if isinstance(p.IMAGE_SIZE, int) else tuple(p.IMAGE_SIZE)
-    generate_phantom_dataset(
-        tmp, num_videos=p.NUM_VIDEOS, frames_per_video=p.FRAMES_PER_VIDEO, image_size=size,
-        seed=p.SEED, test_fraction=p.TEST_FRACTION, progress=comm.is_main_process(),
-    )
+    logger.info(f"Generating the phantom dataset into {root} (cached for later runs)")
+    generate_phantom_dataset(tmp, progress=comm.is_main_process(), **_phantom_arguments(cfg))
+    if os.path.isdir(root):
+        os.rename(root, stale)
     try:
         os.rename(tmp, root)
     except OSError:
         # Another process (e.g. a second machine on a shared disk) finished first.
-        shutil.rmtree(tmp, ignore_errors=True)
         if not _is_complete(root):
             raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def prepare_phantom(cfg) -> str:
-    """Return the phantom folder for ``cfg``, generating it first if it is not cached yet.
+    """Return the phantom folder for ``cfg``, generating it first if it is not cached yet (or if
+    the cache was written by another generator version).
 
     In a multi-process run, the first process of each machine generates while the others wait.
     """
     root = phantom_root(cfg)
-    if not _is_complete(root):
-        if os.path.isdir(root):
-            raise RuntimeError(
-                f"{root} exists but is not a complete phantom dataset (no {PHANTOM_META_FILE} or split "
-                "JSON); delete the folder to regenerate it"
-            )
-        if comm.get_local_rank() == 0:
+    if comm.get_local_rank() == 0:
+        if not _is_complete(root):
+            if os.path.isdir(root):
+                raise RuntimeError(
+                    f"{root} exists but is not a complete phantom dataset (no {PHANTOM_META_FILE} or "
+                    "split JSON); delete the folder to regenerate it"
+                )
             os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
             _generate_into(root, cfg)
+        else:
+            reason = _stale_reason(root, cfg)
+            if reason:
+                logger.warning(f"The phantom cache {root} is stale ({reason}); regenerating it")
+                _generate_into(root, cfg)
     comm.synchronize()
     return root
 
