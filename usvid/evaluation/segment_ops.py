@@ -15,7 +15,6 @@ import numpy as np
 __all__ = [
     "pairwise_iou",
     "best_iou_in_group",
-    "pairs_above_iou_in_group",
     "centre_inside_any_in_group",
     "first_argmax_per_owner",
 ]
@@ -25,18 +24,21 @@ _PAIRS_PER_CHUNK = 1 << 20
 
 
 def pairwise_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """IoU of row ``k`` of ``boxes_a`` with row ``k`` of ``boxes_b`` (both ``(P, 4)`` XYXY).
+    """IoU of corresponding boxes of ``boxes_a`` and ``boxes_b`` (``(..., 4)`` XYXY arrays that
+    broadcast against each other, e.g. ``(P, 4)`` and ``(P, 4)``, or ``(n, m, 1, 4)`` and
+    ``(n, 1, m, 4)`` for all pairs between two groups).
 
     ``inter / (area_a + area_b - inter)`` with areas ``(x2 - x1) * (y2 - y1)`` (no +1) and the
-    intersection clipped at 0; a zero union (two zero-area boxes) gives IoU 0, not NaN.
+    intersection clipped at 0; a zero union (two zero-area boxes) gives IoU 0, not NaN, and so
+    does a box with NaN coordinates (padding).
     """
-    width = np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0])
-    height = np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1])
-    inter = np.clip(width, 0.0, None) * np.clip(height, 0.0, None)
-    area_a = (boxes_a[:, 2] - boxes_a[:, 0]) * (boxes_a[:, 3] - boxes_a[:, 1])
-    area_b = (boxes_b[:, 2] - boxes_b[:, 0]) * (boxes_b[:, 3] - boxes_b[:, 1])
+    width = np.minimum(boxes_a[..., 2], boxes_b[..., 2]) - np.maximum(boxes_a[..., 0], boxes_b[..., 0])
+    height = np.minimum(boxes_a[..., 3], boxes_b[..., 3]) - np.maximum(boxes_a[..., 1], boxes_b[..., 1])
+    inter = np.maximum(width, 0.0) * np.maximum(height, 0.0)
+    area_a = (boxes_a[..., 2] - boxes_a[..., 0]) * (boxes_a[..., 3] - boxes_a[..., 1])
+    area_b = (boxes_b[..., 2] - boxes_b[..., 0]) * (boxes_b[..., 3] - boxes_b[..., 1])
     union = area_a + area_b - inter
-    iou = np.zeros(len(inter), dtype=np.float64)
+    iou = np.zeros(inter.shape, dtype=np.float64)
     np.divide(inter, union, out=iou, where=union > 0)
     return iou
 
@@ -57,21 +59,6 @@ def best_iou_in_group(
         best_iou[lo:hi] = chunk_iou
         best_index[lo:hi] = chunk_index
     return best_iou, best_index
-
-
-def pairs_above_iou_in_group(
-    boxes: np.ndarray, candidates: np.ndarray, starts: np.ndarray, counts: np.ndarray, min_iou: float
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair (box ``i``, candidate ``j`` of its group) with IoU strictly above ``min_iou``,
-    as ``(owner, candidate, iou)`` arrays grouped by owner, candidates in increasing order."""
-    kept_owner, kept_candidate, kept_iou = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
-    for lo, _, owner, candidate in _pair_chunks(starts, counts):
-        iou = pairwise_iou(boxes[lo + owner], candidates[candidate])
-        above = iou > min_iou
-        kept_owner.append(lo + owner[above])
-        kept_candidate.append(candidate[above])
-        kept_iou.append(iou[above])
-    return np.concatenate(kept_owner), np.concatenate(kept_candidate), np.concatenate(kept_iou)
 
 
 def centre_inside_any_in_group(

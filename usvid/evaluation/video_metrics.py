@@ -262,8 +262,9 @@ class VideoDetectionEvaluation:
         for r in RECALL_LEVELS:
             results[f"Pr{round(r * 100)}"] = self.precision_at_recall(r)
         thresholds = [self.score_threshold_at_recall(r) for r in RECALL_LEVELS]
-        if not any(math.isnan(t) for t in thresholds):
-            self._links_covering(thresholds)  # one IoU pass serves all three levels
+        defined = [t for t in thresholds if not math.isnan(t)]
+        if defined:
+            self._links_covering(defined)  # one IoU pass serves every level
         for r in RECALL_LEVELS:
             results[f"FP{round(r * 100)}"] = self.fp_sequences_per_minute(r)
         results["R@16"] = self.recall_at_top_k(TOP_K)
