@@ -73,6 +73,8 @@ def test_unknown_key_and_wrong_type_from_list():
         get_cfg().merge_from_list(["SOLVER.MAX_ITERS", "5"])
     with pytest.raises(ConfigTypeError, match="SOLVER.MAX_ITER .*expects type int.*got float 0.5"):
         get_cfg().merge_from_list(["SOLVER.MAX_ITER", "0.5"])
+    with pytest.raises(ConfigKeyError, match="Unknown config key SOLVR in .*Did you mean: SOLVER"):
+        get_cfg().merge_from_list(["SOLVR.BASE_LR", "0.1"])
     with pytest.raises(ConfigError, match="odd number"):
         get_cfg().merge_from_list(["SOLVER.MAX_ITER"])
 

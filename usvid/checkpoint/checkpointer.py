@@ -196,7 +196,7 @@ class Checkpointer:
             os.path.join(self.save_dir, f) for f in os.listdir(self.save_dir) if f.endswith(".pth")
         )
 
-    def resume_or_load(self, path: str, *, resume: bool = True) -> Dict[str, Any]:
+    def resume_or_load(self, path: str, resume: bool = True) -> Dict[str, Any]:
         """Resume from the last checkpoint in save_dir when asked and present; otherwise load only
         the model weights of ``path`` (a fresh run starting from pretrained weights)."""
         if resume and self.has_checkpoint():

@@ -119,12 +119,15 @@ class CfgNode(_YacsCfgNode):
                 value = raw if isinstance(current, str) and isinstance(raw, str) else self._decode_cfg_value(raw)
                 dict.__setitem__(self, key, _coerce(value, current, full_key, origin))
 
-    def all_keys(self, prefix: str = "") -> List[str]:
-        """Every leaf key of the tree as a dotted name (e.g. ``SOLVER.BASE_LR``)."""
+    def all_keys(self, prefix: str = "", include_sections: bool = False) -> List[str]:
+        """Every leaf key of the tree as a dotted name (e.g. ``SOLVER.BASE_LR``), and with
+        ``include_sections`` the sections too (e.g. ``SOLVER``)."""
         keys = []
         for key, value in self.items():
             if isinstance(value, CfgNode):
-                keys += value.all_keys(f"{prefix}{key}.")
+                if include_sections:
+                    keys.append(f"{prefix}{key}")
+                keys += value.all_keys(f"{prefix}{key}.", include_sections)
             else:
                 keys.append(f"{prefix}{key}")
         return keys
@@ -167,7 +170,7 @@ def _merge_dicts(src: Dict[str, Any], dst: Dict[str, Any]) -> None:
 
 
 def _unknown_key_message(full_key: str, origin: str, root: CfgNode) -> str:
-    valid = root.all_keys()
+    valid = root.all_keys(include_sections=True)
     leaf = full_key.rsplit(".", 1)[-1]
     suggestions = difflib.get_close_matches(full_key, valid, n=3, cutoff=0.6)
     suggestions += [k for k in valid if k.rsplit(".", 1)[-1] == leaf and k not in suggestions]
