@@ -32,20 +32,22 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 SIZE = 32
 
 
-def write_videos(root, lesion_free_video=True):
-    """Video 0: a bright 8x8 lesion moving right; video 1 (str id): the lesion in frames 0-3 only,
-    then a bright decoy that is not a lesion in frames 4-5. Returns the video dicts."""
+def fixture_videos(root, write_frames=True):
+    """Video 0: a bright 8x8 lesion moving right; video "b": the lesion in frames 0-3 only, then a
+    bright decoy that is not a lesion in frames 4-5. Returns the video dicts (and writes the PNG
+    frames under ``root`` unless ``write_frames`` is False: a spawned process only re-reads)."""
     videos = []
     layouts = {0: [("lesion", 4 + f) for f in range(6)], "b": [("lesion", 10)] * 4 + [("decoy", 20)] * 2}
     for video_id, frames in layouts.items():
         folder = os.path.join(root, str(video_id))
-        os.makedirs(folder)
+        os.makedirs(folder, exist_ok=True)
         frame_dicts = []
         for index, (kind, x) in enumerate(frames):
-            image = np.zeros((SIZE, SIZE), dtype=np.uint8)
-            image[8:16, x : x + 8] = 255
             file_name = os.path.join(folder, f"{index:04d}.png")
-            cv2.imwrite(file_name, image)
+            if write_frames:
+                image = np.zeros((SIZE, SIZE), dtype=np.uint8)
+                image[8:16, x : x + 8] = 255
+                cv2.imwrite(file_name, image)
             annotations = [{"bbox": [x, 8.0, x + 8.0, 16.0], "track_id": 0, "category_id": 0}] if kind == "lesion" else []
             frame_dicts.append({"file_name": file_name, "frame_idx": index * 2, "annotations": annotations})
         videos.append(
@@ -90,7 +92,7 @@ class BrightSpotDetector(torch.nn.Module):
 @pytest.fixture
 def dataset(tmp_path):
     name = f"fixture_{tmp_path.name}"
-    videos = write_videos(str(tmp_path / "frames"))
+    videos = fixture_videos(str(tmp_path / "frames"))
     DatasetCatalog.register(name, lambda: videos)
     yield name, videos
     DatasetCatalog.remove(name)
