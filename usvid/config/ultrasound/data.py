@@ -13,7 +13,7 @@ def add_data_config(cfg: CN) -> None:
     # usvid.data.datasets.builtin.prepare_phantom) and the public data (e.g. ROOT/cva_bus).
     cfg.DATASETS.ROOT = "datasets"
     # Parameters of the built-in synthetic phantom named by "phantom_trainval" / "phantom_test";
-    # it is generated on first use into DATASETS.ROOT/phantom_v{N}_f{F}_s{SIZE}_seed{SEED}_t{PCT}.
+    # it is generated on first use into DATASETS.ROOT/phantom_v{N}_f{F}_s{SIZE}_seed{SEED}_t{TEST_FRACTION}.
     cfg.DATASETS.PHANTOM = CN()
     # Number of videos (train + test).
     cfg.DATASETS.PHANTOM.NUM_VIDEOS = 60
