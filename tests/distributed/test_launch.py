@@ -5,6 +5,7 @@ import torch
 COMM_SCRIPT = """
 import itertools, json, os, sys
 import torch
+from usvid.checkpoint import Checkpointer
 from usvid.data.samplers import InferenceSampler, TrainingSampler
 from usvid.engine.launch import launch
 from usvid.utils import comm
@@ -16,6 +17,13 @@ def main(out_dir):
     comm.synchronize()
     reduced = comm.reduce_dict({"a": torch.tensor(float(rank + 1)), "b": torch.tensor(10.0 * rank)})
     sampler = TrainingSampler(7, seed=None)
+    checkpointer = Checkpointer(torch.nn.Linear(1, 1), os.path.join(out_dir, "checkpoints"))
+    torch.manual_seed(100 + rank)
+    checkpointer.save("model")  # gathers both ranks' RNG states; rank 0 writes
+    comm.synchronize()
+    draw_after_save = torch.rand(1).item()
+    checkpointer.load(checkpointer.get_checkpoint_file())
+    draw_after_load = torch.rand(1).item()
     result = {
         "rank": rank,
         "world_size": comm.get_world_size(),
@@ -29,6 +37,7 @@ def main(out_dir):
         "train_indices": list(itertools.islice(iter(sampler), 10)),
         "sampler_state": sampler.state_dict(),
         "inference_indices": list(InferenceSampler(5)),
+        "rng_draws": [draw_after_save, draw_after_load],
     }
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
         json.dump(result, f)
@@ -56,6 +65,10 @@ def _check_two_rank_results(tmp_path):
     assert ranks[0]["train_indices"] == single[0::2] and ranks[1]["train_indices"] == single[1::2]
     assert ranks[0]["sampler_state"]["global_position"] == 20
     assert ranks[0]["inference_indices"] == [0, 1, 2] and ranks[1]["inference_indices"] == [3, 4]
+    # Each rank gets its own RNG state back from the one checkpoint file.
+    for result in ranks:
+        assert result["rng_draws"][0] == result["rng_draws"][1]
+    assert ranks[0]["rng_draws"][0] != ranks[1]["rng_draws"][0]
 
 
 def test_launch_spawns_gloo_processes_and_comm_works(run_script, tmp_path):

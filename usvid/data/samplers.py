@@ -8,6 +8,7 @@ exact same stream.
 
 import itertools
 import logging
+import numbers
 from typing import Any, Dict, Iterator, List, Optional
 
 import torch
@@ -30,9 +31,9 @@ class TrainingSampler(Sampler[int]):
     """
 
     def __init__(self, size: int, shuffle: bool = True, seed: Optional[int] = None):
-        if not isinstance(size, int) or size <= 0:
+        if not isinstance(size, numbers.Integral) or size <= 0:
             raise ValueError(f"TrainingSampler needs a positive integer dataset size, got {size!r}")
-        self._size = size
+        self._size = int(size)
         self._shuffle = shuffle
         # Every rank must draw the same permutations: a seed of None is agreed across ranks.
         self._seed = int(comm.shared_random_seed() if seed is None else seed)
@@ -83,9 +84,9 @@ class InferenceSampler(Sampler[int]):
     (rank order), so concatenating the ranks' results in rank order restores dataset order."""
 
     def __init__(self, size: int):
-        if not isinstance(size, int) or size < 0:
+        if not isinstance(size, numbers.Integral) or size < 0:
             raise ValueError(f"InferenceSampler needs a non-negative integer dataset size, got {size!r}")
-        self._size = size
+        self._size = int(size)
         self._local_indices = self.shard(size, comm.get_world_size(), comm.get_rank())
 
     @staticmethod
