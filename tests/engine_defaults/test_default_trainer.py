@@ -116,11 +116,22 @@ def test_test_and_inference_restore_training_mode():
     results = ToyTrainer.test(cfg, model)
     assert model.training
     assert set(results) == {"a", "b"} and results["a"] == results["b"]  # dropout was off: deterministic
-    x, y = toy_data()
     model.eval()
-    assert results["a"]["toy"]["mse"] == pytest.approx(((model(toy_data()) - y) ** 2).mean().item())
+    with torch.no_grad():
+        expected = ((model(toy_data()) - toy_data()[1]) ** 2).mean().item()
+    assert results["a"]["toy"]["mse"] == pytest.approx(expected)
     with pytest.raises(ValueError, match="1 evaluators given for 2 datasets"):
         ToyTrainer.test(cfg, model, evaluators=[ToyEvaluator()])
+
+    class GradientRecorder(ToyEvaluator):
+        def process(self, inputs, outputs):
+            self.saw_gradients = outputs.requires_grad
+            super().process(inputs, outputs)
+
+    recorder = GradientRecorder()
+    model.train()
+    single = ToyTrainer.test(toy_cfg("unused"), model, evaluators=[recorder])
+    assert set(single) == {"toy"} and recorder.saw_gradients is False and model.training
 
 
 def test_expected_results_are_verified_after_training(tmp_path):
