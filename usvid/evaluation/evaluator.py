@@ -7,6 +7,7 @@ and also hands over the streaming speed it measured (``set_inference_fps``).
 
 import logging
 import math
+import numbers
 from collections import OrderedDict
 from typing import Dict, Iterable, Optional
 
@@ -90,7 +91,7 @@ class UltrasoundVideoEvaluator(DatasetEvaluator):
     """
 
     def __init__(self, dataset_name: str, output_dir: Optional[str] = None, fps: float = 30.0):
-        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
             raise ValueError(f"UltrasoundVideoEvaluator: fps (the videos' frame rate) must be > 0, got {fps!r}")
         self.dataset_name = dataset_name
         self.output_dir = output_dir

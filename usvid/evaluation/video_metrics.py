@@ -12,6 +12,7 @@ once; each IoU threshold then needs one ``np.unique`` and each recall level one 
 """
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -75,7 +76,7 @@ class VideoDetectionEvaluation:
         ground_truths: Mapping[Hashable, VideoFrames],
         fps: float = 30.0,
     ):
-        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive finite number, got {fps!r}")
         self.fps = float(fps)
         self.video_ids = _matching_video_ids(predictions, ground_truths)
