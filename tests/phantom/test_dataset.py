@@ -22,19 +22,37 @@ def _digest(root: Path) -> dict:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "usvid.data.phantom", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=240)
+
+
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
+    """The same tiny dataset twice: in-process with one worker, and through the CLI with two
+    worker processes (one subprocess start serves both the CLI and the determinism check)."""
     base = tmp_path_factory.mktemp("phantom")
     one = generate_phantom_dataset(base / "one", num_workers=1, progress=False, **TINY)
-    two = generate_phantom_dataset(base / "two", num_workers=2, progress=False, **TINY)
-    return base, one, two
+    cli = _run_cli("--out", str(base / "two"), "--num-videos", "4", "--frames", "12", "--size",
+                   "96", "--seed", "3", "--test-fraction", "0.25", "--workers", "2", "--quiet")
+    return base, one, cli
 
 
 def test_byte_identical_with_one_and_two_workers(datasets):
-    base, _one, _two = datasets
+    base, _one, cli = datasets
+    assert cli.returncode == 0, cli.stderr
     one, two = _digest(base / "one"), _digest(base / "two")
     assert one == two
     assert len(one) == 4 * 12 + 3
+
+
+def test_cli_prints_the_summary(datasets):
+    base, one, cli = datasets
+    assert cli.returncode == 0, cli.stderr
+    summary = json.loads(cli.stdout)
+    assert summary["root"] == str(base / "two")
+    assert {k: summary[k] for k in ("num_images", "num_annotations", "videos_per_category")} == \
+        {k: one[k] for k in ("num_images", "num_annotations", "videos_per_category")}
 
 
 def test_different_seed_gives_different_frames(datasets, tmp_path):
@@ -89,14 +107,6 @@ def test_json_schema_paths_and_labels(datasets):
     assert meta["image_size"] == [96, 96] and meta["frames_per_video"] == 12
 
 
-def test_rectangular_frames(tmp_path):
-    summary = generate_phantom_dataset(tmp_path / "rect", num_videos=1, frames_per_video=2,
-                                       image_size=(64, 80), progress=False)
-    image = json.loads(Path(summary["trainval_json"]).read_text())["images"][0]
-    frame = cv2.imread(str(tmp_path / "rect" / image["file_name"]), cv2.IMREAD_UNCHANGED)
-    assert frame.shape == (64, 80) and (image["height"], image["width"]) == (64, 80)
-
-
 @pytest.mark.parametrize("bad, message", [
     (dict(num_videos=0), "num_videos"),
     (dict(frames_per_video=1), "frames_per_video"),
@@ -116,16 +126,13 @@ def test_refuses_to_mix_with_existing_frames(datasets):
         generate_phantom_dataset(base / "one", progress=False, **TINY)
 
 
-def test_cli_writes_a_dataset(tmp_path):
-    out = tmp_path / "cli"
-    result = subprocess.run(
-        [sys.executable, "-m", "usvid.data.phantom", "--out", str(out), "--num-videos", "2",
-         "--frames", "3", "--size", "64x72", "--seed", "1", "--workers", "1", "--quiet"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
-    assert summary["num_images"] == 6
-    assert json.loads((out / "phantom_meta.json").read_text())["image_size"] == [64, 72]
+def test_cli_writes_rectangular_frames(tmp_path):
+    assert main(["--out", str(tmp_path / "cli"), "--num-videos", "1", "--frames", "2",
+                 "--size", "64x72", "--workers", "1", "--quiet"]) == 0
+    meta = json.loads((tmp_path / "cli" / "phantom_meta.json").read_text())
+    assert meta["image_size"] == [64, 72]
+    frame = next((tmp_path / "cli" / "rawframes").rglob("000001.png"))
+    assert cv2.imread(str(frame), cv2.IMREAD_UNCHANGED).shape == (64, 72)
 
 
 def test_cli_rejects_a_bad_size(tmp_path, capsys):

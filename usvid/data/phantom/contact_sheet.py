@@ -1,12 +1,19 @@
 """A contact sheet of phantom frames: a grid with lesion boxes (green) and decoys (dashed
-orange, never labelled) drawn, used by docs/en/phantom.md and to eyeball realism."""
+orange, never labelled) drawn, used for docs/en/phantom.md and to eyeball realism:
+    python -m usvid.data.phantom.contact_sheet --out docs/images
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+from PIL import Image
 
-from .video import RenderedFrame
+from .params import CATEGORIES
+from .split import assign_categories
+from .video import RenderedFrame, plan_video, render_frames, video_rngs
 
 LESION_COLOUR = (80, 220, 80)  # BGR
 DECOY_COLOUR = (0, 150, 255)
@@ -24,14 +31,21 @@ def _dashed_rectangle(image, box, colour, dash=4):
             cv2.line(image, p, q, colour, 1)
 
 
-def annotate(frame: RenderedFrame, caption: str = "") -> np.ndarray:
-    """The frame as BGR with its lesion boxes, decoy boxes and an optional caption."""
-    image = cv2.cvtColor(frame.image, cv2.COLOR_GRAY2BGR)
+def annotate(frame: RenderedFrame, caption: str = "", size: int | None = None) -> np.ndarray:
+    """The frame as BGR (resized to size x size first, so box colours stay exact) with its
+    lesion boxes, decoy boxes and an optional caption."""
+    grey = frame.image
+    scale = 1.0
+    if size is not None:
+        scale = size / grey.shape[1]
+        grey = cv2.resize(grey, (size, int(round(grey.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    image = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    scaled = lambda box: tuple(int(round(v * scale)) for v in box)
     for lesion in frame.lesions:
-        x, y, w, h = lesion.bbox
+        x, y, w, h = scaled(lesion.bbox)
         cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), LESION_COLOUR, 1)
     for decoy in frame.decoys:
-        _dashed_rectangle(image, decoy.bbox, DECOY_COLOUR)
+        _dashed_rectangle(image, scaled(decoy.bbox), DECOY_COLOUR)
     if caption:
         cv2.putText(image, caption, (3, image.shape[0] - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.33,
                     (255, 255, 255), 1, cv2.LINE_AA)
@@ -47,3 +61,72 @@ def contact_sheet(tiles: list[np.ndarray], columns: int, gap: int = 2) -> np.nda
         r, c = divmod(i, columns)
         sheet[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
     return sheet
+
+
+def _frames_of(seed: int, index: int, category: str, num_frames: int, size: int):
+    plan_rng, render_rng = video_rngs(seed, index)
+    plan = plan_video(plan_rng, category, num_frames, size, size)
+    return plan, list(render_frames(plan, render_rng))
+
+
+def _pick(frames, count: int) -> list[int]:
+    """`count` evenly spread frames, preferring frames that show a lesion or a decoy."""
+    busy = [t for t, f in enumerate(frames) if f.lesions or f.decoys] or list(range(len(frames)))
+    return [busy[int(round(i))] for i in np.linspace(0, len(busy) - 1, count)]
+
+
+def _save_small_png(path: Path, bgr: np.ndarray, grey_levels: int = 62) -> None:
+    """Palette PNG: `grey_levels` greys plus the two box colours, kept exact (speckle compresses
+    poorly, a small palette keeps the docs images small)."""
+    box_colours = [LESION_COLOUR, DECOY_COLOUR]
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    indices = np.round(grey * (grey_levels - 1) / 255.0).astype(np.uint8)
+    for k, colour in enumerate(box_colours):
+        indices[(bgr == np.array(colour, np.uint8)).all(axis=-1)] = grey_levels + k
+    palette = [int(round(i * 255 / (grey_levels - 1))) for i in range(grey_levels) for _ in range(3)]
+    for b, g, r in box_colours:
+        palette += [r, g, b]
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette(palette)
+    image.save(path, optimize=True)
+
+
+def docs_images(out_dir, seed: int = 0, size: int = 256, tile: int = 176,
+                num_frames: int = 80, num_videos: int = 60) -> list[Path]:
+    """The images of docs/*/phantom.md, drawn from the default dataset's own videos:
+    phantom_contact_sheet.png (a benign, a malignant and a normal video, four frames each) and
+    phantom_decoy_sequence.png (consecutive frames of one decoy changing shape)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    categories = assign_categories(num_videos, seed)
+    tiles, decoy_track = [], None
+    for category in CATEGORIES:
+        index = categories.index(category)
+        plan, frames = _frames_of(seed, index, category, num_frames, size)
+        for t in _pick(frames, 4):
+            tiles.append(annotate(frames[t], f"{category} #{index} t={t}", tile))
+    for index, category in enumerate(categories):  # the first long fat-lobule decoy
+        plan, frames = _frames_of(seed, index, category, num_frames, size)
+        lobules = [i for i, d in enumerate(plan.decoys) if d.kind == "fat_lobule" and d.num_frames >= 8]
+        if lobules:
+            decoy = plan.decoys[lobules[0]]
+            decoy_track = [(t, frames[t]) for t in range(decoy.start_frame, decoy.start_frame + decoy.num_frames)]
+            break
+    paths = [out_dir / "phantom_contact_sheet.png", out_dir / "phantom_decoy_sequence.png"]
+    _save_small_png(paths[0], contact_sheet(tiles, 4))
+    if decoy_track is not None:
+        chosen = [decoy_track[i] for i in np.linspace(0, len(decoy_track) - 1, 5).round().astype(int)]
+        strip = [annotate(f, f"t={t}", tile) for t, f in chosen]
+        _save_small_png(paths[1], contact_sheet(strip, len(strip)))
+    return paths
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the phantom documentation images.")
+    parser.add_argument("--out", default="docs/images")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    for written in docs_images(args.out, seed=args.seed):
+        print(written, f"{written.stat().st_size // 1024} KB")

@@ -22,6 +22,17 @@ def default_num_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def _worker_context():
+    """forkserver (spawn where missing), never plain fork: a process that already ran OpenCV
+    or torch has thread pools whose locks a forked child inherits half-held, and the child
+    then hangs in its first OpenCV call."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])  # imported once, not per worker
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 def _limit_worker_threads() -> None:
     """One OpenCV thread per worker: the pool already uses every core it was given."""
     cv2.setNumThreads(1)
@@ -66,10 +77,7 @@ def generate_phantom_dataset(root, num_videos: int = 60, frames_per_video: int =
                 records.append(write_video(*task))
                 bar.update()
         else:
-            # fork keeps the start-up cheap (no re-import); workers only run NumPy / OpenCV.
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            context = multiprocessing.get_context(method)
-            with context.Pool(min(num_workers, len(tasks)), _limit_worker_threads) as pool:
+            with _worker_context().Pool(min(num_workers, len(tasks)), _limit_worker_threads) as pool:
                 for record in pool.imap(write_video_task, tasks):
                     records.append(record)
                     bar.update()

@@ -96,7 +96,7 @@ def _sample_one(rng, kind, trajectory: ProbeTrajectory, tissue: TissueMap) -> De
     if kind == "fat_lobule":
         radius = rng.uniform(0.04, 0.09) * side
         shape = ContourShape(radius, radius * rng.uniform(0.6, 0.85), rng.uniform(-0.2, 0.2))
-        view_y = fat_bottom + rng.uniform(0.3, 1.2) * radius  # a fat lobule dipping into gland
+        view_y = fat_bottom + rng.uniform(1.0, 2.0) * radius  # a fat lobule inside the gland
         echo_db, attenuation = rng.uniform(-22.0, -16.0), 0.8
     elif kind == "vessel":
         radius = rng.uniform(0.025, 0.06) * side

@@ -80,7 +80,7 @@ def _sample_kind_shape(rng, kind: str, radius: float) -> tuple[ContourShape, dic
         aspect = rng.uniform(0.5, 0.8)
         shape = ContourShape(radius, radius * aspect, rng.uniform(-0.25, 0.25),
                              **_harmonics(rng, [2, 3, 4], rng.uniform(0.0, 0.12)))
-        props = dict(echo_db=rng.uniform(-20.0, -14.0), attenuation_factor=rng.uniform(0.4, 0.9),
+        props = dict(echo_db=rng.uniform(-24.0, -17.0), attenuation_factor=rng.uniform(0.4, 0.9),
                      halo_gain=0.0, edge_softness=1.2, edge_shadows=rng.random() < 0.5,
                      morph_rate=rng.uniform(0.3, 1.0))
     elif kind == "carcinoma":
@@ -95,7 +95,7 @@ def _sample_kind_shape(rng, kind: str, radius: float) -> tuple[ContourShape, dic
                           spike_widths=rng.uniform(0.06, 0.16, n))
         shape = ContourShape(radius, radius * aspect, orientation,
                              **_harmonics(rng, [3, 4, 5, 7], rng.uniform(0.08, 0.2)), **spikes)
-        props = dict(echo_db=rng.uniform(-24.0, -18.0), attenuation_factor=rng.uniform(1.8, 3.0),
+        props = dict(echo_db=rng.uniform(-27.0, -20.0), attenuation_factor=rng.uniform(1.8, 3.0),
                      halo_gain=rng.uniform(1.0, 2.5), edge_softness=0.5, edge_shadows=False,
                      morph_rate=rng.uniform(0.5, 1.5))
     else:
@@ -144,10 +144,11 @@ def sample_lesions(rng: np.random.Generator, category: str, trajectory: ProbeTra
             anchor = int(rng.choice(live))
             view_x = rng.uniform(0.2, 0.8) * w
             world_x = trajectory.view_to_world(anchor) @ np.array([view_x, 0.0, 1.0])
+            # Inside the fibroglandular layer, where breast cancers arise, away from its borders.
             fat_bottom, gland_bottom = tissue.layer_depths(world_x[0])
-            view_y = rng.uniform(fat_bottom + 0.4 * diameter, max(fat_bottom + 0.4 * diameter + 1,
-                                                                 gland_bottom - 0.2 * diameter))
-            view_y = min(view_y, 0.85 * h - diameter / 2)
+            thickness = gland_bottom - fat_bottom
+            view_y = fat_bottom + thickness * rng.uniform(0.35, 0.65)
+            view_y = float(np.clip(view_y, 0.5 * diameter + 0.1 * h, 0.85 * h - 0.5 * diameter))
             centre = trajectory.view_to_world(anchor) @ np.array([view_x, view_y, 1.0])
             radius_z = diameter / 2.0 * rng.uniform(0.7, 1.3)
             lesion = Lesion(instance_id=len(lesions) + 1, kind=kind, shape=shape,

@@ -19,7 +19,7 @@ from .speckle import PointSpreadFunction, speckle_envelope
 TGC_COMPENSATION = 0.8  # share of the nominal tissue loss the time-gain compensation undoes
 FOCAL_DEPTH, FOCAL_WIDTH, FOCAL_GAIN = 0.45, 0.2, 0.25  # of image height; amplitude gain
 NOISE_DB = -72.0  # electronic noise amplitude, dB relative to the gland's mean echo
-DISPLAY_FLOOR_DB, DISPLAY_CEILING_DB, DISPLAY_GAMMA = -45.0, 10.0, 1.3
+DISPLAY_FLOOR_DB, DISPLAY_CEILING_DB, DISPLAY_GAMMA = -40.0, 12.0, 1.5
 REVERBERATION_SPACING = 0.055  # of image height: echoes bouncing between probe face and air
 NOISE_BANK_EXTRA_ROWS = 64
 DISPLAY_SMOOTHING = 0.8  # Gaussian sigma in pixels at 256 rows

@@ -105,9 +105,10 @@ class _FrameRenderer:
         self.alpha0 = np.float32(tissue_attenuation_per_pixel(self.h))
         self.maps = np.ascontiguousarray(np.stack([plan.tissue.echo, plan.tissue.attenuation], -1))
         shape = (traj.world_height, traj.world_width)
-        self.scatterers = np.concatenate(
-            [rng.standard_normal(shape + (2,), dtype=np.float32),
-             rng.random(shape + (1,), dtype=np.float32)], axis=-1)
+        # Complex scatterers (one complex64 per world pixel: cheap to redraw in place) and the
+        # fixed uniform draw that decides whether each one exists in weak tissue.
+        self.scatterers = rng.standard_normal(shape + (2,), dtype=np.float32).view(np.complex64)[..., 0]
+        self.existence = rng.random(shape, dtype=np.float32)
         self.min_area = min_visible_area(self.h, self.w)
 
     def _decorrelate(self, t: int) -> None:
@@ -115,9 +116,9 @@ class _FrameRenderer:
         traj = self.plan.trajectory
         move = abs(traj.elevation[t] - traj.elevation[t - 1]) if t > 0 else 0.0
         share = min(1.0, BASE_DECORRELATION + move / (SLICE_THICKNESS * self.h))
-        flat = self.scatterers.reshape(-1, 3)
-        picked = self.rng.integers(0, len(flat), int(share * len(flat)))
-        flat[picked, :2] = self.rng.standard_normal((len(picked), 2), dtype=np.float32)
+        flat = self.scatterers.reshape(-1)
+        picked = self.rng.integers(0, flat.size, int(share * flat.size))
+        flat[picked] = self.rng.standard_normal(2 * len(picked), dtype=np.float32).view(np.complex64)
 
     def _warp(self, image: np.ndarray, t: int, interpolation: int) -> np.ndarray:
         return cv2.warpAffine(image, self.plan.trajectory.view_to_world(t), (self.w, self.h),
@@ -152,8 +153,9 @@ class _FrameRenderer:
     def render(self, t: int) -> RenderedFrame:
         traj = self.plan.trajectory
         self._decorrelate(t)
-        scat = self._warp(self.scatterers, t, cv2.INTER_NEAREST)
-        scatterers, existence = np.ascontiguousarray(scat[..., :2]), scat[..., 2]
+        as_channels = self.scatterers.view(np.float32).reshape(self.scatterers.shape + (2,))
+        scatterers = self._warp(as_channels, t, cv2.INTER_NEAREST)
+        existence = self._warp(self.existence, t, cv2.INTER_NEAREST)
         if traj.contact[t] <= 0:
             return RenderedFrame(self.scanner.lost_contact(scatterers, existence), (), ())
         maps = self._warp(self.maps, t, cv2.INTER_LINEAR)
