@@ -304,30 +304,32 @@ class SimpleTrainer(TrainerBase):
         Every rank receives the same sums, so a NaN on any rank makes every rank raise at the
         same iteration and none is left waiting in a later collective."""
         names = list(loss_dict)
-        values: List[torch.Tensor] = list(loss_dict.values())
-        extra_names = ["data_time"] + ([] if grad_norm is None else ["grad_norm"])
+        extras: Dict[str, Any] = {"data_time": data_time}  # floats or scalar tensors
+        if grad_norm is not None:
+            extras["grad_norm"] = grad_norm
         world_size = comm.get_world_size()
         if world_size > 1:
-            device = values[0].device if values else torch.device("cpu")
-            extras = [torch.tensor(data_time, device=device)] + ([] if grad_norm is None else [grad_norm])
+            values = list(loss_dict.values())
+            device = values[0].device
             with torch.no_grad():
-                stacked = torch.stack([v.float().reshape(()) for v in values + extras])
+                stacked = torch.stack(
+                    [v.float().reshape(()) for v in values] + [torch.as_tensor(v, device=device) for v in extras.values()]
+                )
             dist.all_reduce(stacked)
             reduced = (stacked / world_size).tolist()
         else:
-            reduced = [v.item() for v in values] + [data_time] + ([] if grad_norm is None else [grad_norm.item()])
-        losses = dict(zip(names, reduced))
-        total_loss = sum(losses.values())
+            reduced = [v.item() for v in loss_dict.values()] + [float(v) for v in extras.values()]
+        total_loss = sum(reduced[: len(names)])
         if not math.isfinite(total_loss):
-            local = {k: v.item() for k, v in loss_dict.items()}
             raise FloatingPointError(
                 f"Loss became infinite or NaN at iteration={self.iter}!\n"
-                f"loss_dict (mean over {world_size} rank(s)) = {losses}\n"
-                f"loss_dict (rank {comm.get_rank()}) = {local}"
+                f"loss_dict (mean over {world_size} rank(s)) = {dict(zip(names, reduced))}\n"
+                f"loss_dict (rank {comm.get_rank()}) = {({k: v.item() for k, v in loss_dict.items()})}"
             )
         storage = get_event_storage()
         storage.put_scalar("total_loss", total_loss, cur_iter=self.iter)
-        storage.put_scalars(cur_iter=self.iter, **losses, **dict(zip(extra_names, reduced[len(names):])))
+        for name, value in zip(names + list(extras), reduced):
+            storage.put_scalar(name, value, cur_iter=self.iter)
 
     def state_dict(self) -> Dict[str, Any]:
         state = super().state_dict()

@@ -1,0 +1,231 @@
+"""Per-iteration overhead of usvid's SimpleTrainer + default hooks vs a plain PyTorch loop,
+PyTorch Lightning and PyTorch-Ignite, on a tiny model whose step takes a fraction of a ms.
+
+Every framework runs the same step (forward, loss, zero_grad, backward, SGD step, LR scheduler
+step) on the same pre-made batches; usvid also runs its default hooks (IterationTimer,
+LRScheduler, PeriodicWriter with a JSON writer and the console printer every 20 iterations,
+PeriodicCheckpointer with a long period). The runs are interleaved over several rounds, so load
+changes on a shared machine hit all frameworks alike, and the median over rounds is reported.
+
+Timing: the data iterator stamps ``perf_counter`` at every batch fetch, so a fetch-to-fetch
+interval is one whole iteration of any framework (setup, the ``--warmup`` iterations and the
+final save are outside the window). On a loaded machine some intervals contain a preemption
+(the process waiting for a core for milliseconds); the "robust" figure is the mean interval
+after dropping those longer than 4x the run's median interval, which keeps periodic costs such
+as the writers (well below 4x) but not the scheduler's noise. The raw mean is reported too.
+
+    .venv/bin/python benchmarks/engine_overhead.py --iters 600 --warmup 100 --rounds 11
+
+Lightning and Ignite come from the ``bench`` extra (``pip install "lightning>=2.2"
+"pytorch-ignite>=0.5"``); a framework that cannot be imported or run is skipped with a message.
+"""
+
+import argparse
+import copy
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from typing import Callable, Dict, List, Tuple
+
+import torch
+from torch import nn
+
+IN_FEATURES, HIDDEN, BATCH_SIZE, LR = 32, 16, 16, 0.01
+
+
+class TinyRegressor(nn.Module):
+    """Returns a dict of losses in training, as usvid models do; ``predict`` is the bare net."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(IN_FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
+
+    def forward(self, batch):
+        x, y = batch
+        return {"loss_mse": nn.functional.mse_loss(self.net(x), y)}
+
+
+class TimedBatches:
+    """Yields ``n`` batches from a small pool, stamping ``perf_counter`` at every fetch."""
+
+    SPIKE_FACTOR = 4.0  # intervals this many times the median are preemptions, not work
+
+    def __init__(self, pool: List[Tuple[torch.Tensor, torch.Tensor]], n: int, warmup: int):
+        self.pool, self.n, self.warmup = pool, n, warmup
+        self.stamps: List[float] = []
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        for i in range(self.n):
+            self.stamps.append(time.perf_counter())
+            yield self.pool[i % len(self.pool)]
+
+    def per_iteration_ms(self) -> Tuple[float, float, float]:
+        """(robust mean, raw mean, share of dropped intervals) over the steady-state window."""
+        window = self.stamps[self.warmup :]
+        intervals = [(b - a) * 1e3 for a, b in zip(window, window[1:])]
+        limit = self.SPIKE_FACTOR * statistics.median(intervals)
+        kept = [t for t in intervals if t <= limit]
+        return statistics.fmean(kept), statistics.fmean(intervals), 1.0 - len(kept) / len(intervals)
+
+
+def make_optimizer(model: nn.Module):
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0 / (1.0 + 1e-4 * it))
+    return optimizer, scheduler
+
+
+def run_plain(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+    optimizer, scheduler = make_optimizer(model)
+    model.train()
+    for i, batch in enumerate(data):
+        loss_dict = model(batch)
+        losses = sum(loss_dict.values())
+        optimizer.zero_grad()
+        losses.backward()
+        optimizer.step()
+        scheduler.step()
+        if (i + 1) % 20 == 0:
+            losses.item()  # a plain loop still looks at its loss now and then
+
+
+def run_usvid(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+    from usvid.checkpoint import Checkpointer
+    from usvid.engine import IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter, SimpleTrainer
+    from usvid.utils.events import CommonMetricPrinter, JSONWriter
+
+    optimizer, scheduler = make_optimizer(model)
+    trainer = SimpleTrainer(model, data, optimizer)
+    checkpointer = Checkpointer(model, workdir, optimizer=optimizer)
+    trainer.register_hooks(
+        [
+            IterationTimer(),
+            LRScheduler(scheduler=scheduler),
+            PeriodicCheckpointer(checkpointer, period=100_000),
+            PeriodicWriter([CommonMetricPrinter(data.n), JSONWriter(os.path.join(workdir, "metrics.json"))], period=20),
+        ]
+    )
+    trainer.train(0, data.n)
+
+
+def run_lightning(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+    import lightning as L
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def training_step(self, batch, batch_idx):
+            return sum(self.model(batch).values())
+
+        def configure_optimizers(self):
+            optimizer, scheduler = make_optimizer(self.model)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    trainer = L.Trainer(
+        max_steps=data.n, max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=workdir, num_sanity_val_steps=0,
+    )
+    trainer.fit(Module(), train_dataloaders=data)
+
+
+def run_ignite(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+    from ignite.engine import Engine, Events
+
+    optimizer, scheduler = make_optimizer(model)
+    model.train()
+
+    def update(engine, batch):
+        losses = sum(model(batch).values())
+        optimizer.zero_grad()
+        losses.backward()
+        optimizer.step()
+        return losses
+
+    engine = Engine(update)
+    engine.add_event_handler(Events.ITERATION_COMPLETED, lambda _: scheduler.step())
+    engine.run(data, max_epochs=1)
+
+
+RUNNERS: Dict[str, Callable] = {
+    "plain PyTorch loop": run_plain,
+    "usvid SimpleTrainer + default hooks": run_usvid,
+    "PyTorch Lightning": run_lightning,
+    "PyTorch-Ignite": run_ignite,
+}
+
+
+def quiet_frameworks() -> None:
+    warnings.filterwarnings("ignore")
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "ignite"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def available_runners() -> Dict[str, Callable]:
+    """Drop the frameworks that cannot be imported, saying why."""
+    runners = dict(RUNNERS)
+    for label, module in (("PyTorch Lightning", "lightning"), ("PyTorch-Ignite", "ignite")):
+        try:
+            __import__(module)
+        except Exception as e:  # any import failure means: cannot compare with it here
+            print(f"SKIP {label}: cannot import {module!r} ({type(e).__name__}: {e}); "
+                  f'install the bench extra: .venv/bin/pip install "lightning>=2.2" "pytorch-ignite>=0.5" torch==2.13.0')
+            del runners[label]
+    return runners
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iters", type=int, default=600)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=11)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    runners = available_runners()
+    quiet_frameworks()  # after the imports: Lightning sets its loggers' levels when imported
+
+    generator = torch.Generator().manual_seed(0)
+    pool = [(torch.randn(BATCH_SIZE, IN_FEATURES, generator=generator), torch.randn(BATCH_SIZE, 1, generator=generator))
+            for _ in range(64)]
+    torch.manual_seed(0)
+    template = TinyRegressor()
+    robust_ms: Dict[str, List[float]] = {label: [] for label in runners}
+    raw_ms: Dict[str, List[float]] = {label: [] for label in runners}
+    for round_index in range(args.rounds):
+        for label, runner in list(runners.items()):
+            data = TimedBatches(pool, args.iters, args.warmup)
+            with tempfile.TemporaryDirectory() as workdir:
+                try:
+                    runner(copy.deepcopy(template), data, workdir)
+                except Exception as e:
+                    print(f"SKIP {label}: it failed to run ({type(e).__name__}: {e})")
+                    del runners[label], robust_ms[label], raw_ms[label]
+                    continue
+            robust, raw, dropped = data.per_iteration_ms()
+            robust_ms[label].append(robust)
+            raw_ms[label].append(raw)
+            print(f"round {round_index + 1}/{args.rounds}  {label:36s} robust {robust:.4f} ms/it  "
+                  f"raw {raw:.4f} ms/it  ({dropped:.1%} intervals dropped)", flush=True)
+
+    plain = "plain PyTorch loop"
+    print(f"\ntorch {torch.__version__}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"1 torch thread, {args.iters} iterations ({args.warmup} warm-up) x {args.rounds} rounds, interleaved")
+    print("Ratios are medians of per-round ratios (each run against the plain loop of its round).")
+    print("| framework | robust ms/it (median of rounds) | ratio to plain | raw mean ms/it (median of rounds) | ratio to plain |")
+    print("|---|---|---|---|---|")
+    for label in robust_ms:
+        cells = []
+        for samples in (robust_ms, raw_ms):
+            ratios = [value / base for value, base in zip(samples[label], samples[plain])]
+            cells.append(f"{statistics.median(samples[label]):.4f} | {statistics.median(ratios):.3f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+if __name__ == "__main__":
+    main()
