@@ -277,7 +277,9 @@ class VideoDetectionEvaluation:
 
     def per_video_rows(self, recall: float = 0.8) -> List[Dict[str, object]]:
         """One row per video: frames, GT boxes, detections, R@16, and, at the pooled score
-        threshold of recall ``recall``, the video's recall and false-positive sequences."""
+        threshold of recall ``recall``, the video's recall and false-positive sequences. Both use
+        the boxes the FP rule keeps (score strictly above the threshold), so with scores tied at
+        the threshold the videos' recall can be below ``recall``."""
         matched16, gt_per_video = self.recall_at_top_k_per_video(TOP_K)
         threshold = self.score_threshold_at_recall(recall)
         frames_per_video = self._frames_per_video()
