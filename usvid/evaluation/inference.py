@@ -52,8 +52,8 @@ def inference_on_video_dataset(model: torch.nn.Module, data_loader, evaluator):
             "model's frame buffer at the start of every video"
         )
     synchronize = torch.cuda.synchronize if _on_cuda(core) else (lambda: None)
-    total = len(data_loader)
-    logger.info("Start streaming inference on %d frames", total)
+    total = len(data_loader) if hasattr(data_loader, "__len__") else None  # None: no ETA
+    logger.info("Start streaming inference on %s frames", total if total is not None else "an unknown number of")
     evaluator.reset()
     timed_frames, model_seconds = 0, 0.0
     current_video = object()  # equal to no video id, so the first frame resets the model
@@ -85,7 +85,7 @@ def inference_on_video_dataset(model: torch.nn.Module, data_loader, evaluator):
     logger.info(
         "Streaming inference done: %d frames in %.1f s on this rank; model speed %.2f FPS "
         "(%d timed frames on %d rank(s), first %d frames of each rank excluded)",
-        total, time.perf_counter() - start_wall, fps, all_frames, comm.get_world_size(), WARMUP_FRAMES,
+        progress.n, time.perf_counter() - start_wall, fps, all_frames, comm.get_world_size(), WARMUP_FRAMES,
     )
     if hasattr(evaluator, "set_inference_fps"):
         evaluator.set_inference_fps(fps)
