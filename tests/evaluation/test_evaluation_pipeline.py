@@ -179,6 +179,15 @@ def test_any_evaluator_and_combined_evaluators(dataset):
     assert results["frame_count"]["FPS"] == results["lesion_detection"]["FPS"] > 0
 
 
+def test_two_evaluators_reporting_one_task_is_an_error():
+    combined = DatasetEvaluators([FrameCounter(), FrameCounter()])
+    combined.reset()
+    combined.process([{"video_id": 0, "frame_idx": 0}], [{}])
+    combined.set_inference_fps(10.0)
+    with pytest.raises(KeyError, match="two evaluators both report 'frame_count'"):
+        combined.evaluate()
+
+
 def test_model_without_reset_is_refused(dataset):
     name, _ = dataset
     with pytest.raises(AttributeError, match="has no reset\\(\\) method"):
