@@ -69,16 +69,12 @@ class RepairCounts:
     def report(self, source: str) -> None:
         """Log one warning for ``source`` if anything was repaired (lesion-free frames alone are
         normal, e.g. negative videos, and are only logged at INFO level)."""
+        if not any(getattr(self, f.name) for f in fields(self) if f.name != "lesion_free_frames"):
+            logger.info(f"{source}: {self.lesion_free_frames} lesion-free frames")
+            return
         parts = [f"{f.name.replace('_', ' ')}: {getattr(self, f.name)}" for f in fields(self)
                  if getattr(self, f.name)]
-        if not parts:
-            return
-        repaired = any(getattr(self, f.name) for f in fields(self) if f.name != "lesion_free_frames")
-        message = f"{source}: repaired annotations ({', '.join(parts)})"
-        if repaired:
-            logger.warning(message)
-        else:
-            logger.info(f"{source}: {self.lesion_free_frames} lesion-free frames")
+        logger.warning(f"{source}: repaired annotations ({', '.join(parts)})")
 
 
 def sanitize_xyxy(
