@@ -62,7 +62,7 @@ class TissueMap:
 
     echo: linear backscatter intensity; attenuation: intensity nepers per pixel; the boundary
     arrays give, per world column, the depth (view rows) of fat bottom and gland bottom, used to
-    place lesions inside the gland and decoys inside fat.
+    place lesions and decoys inside the gland.
     """
 
     echo: np.ndarray
