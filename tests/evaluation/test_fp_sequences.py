@@ -77,3 +77,31 @@ def test_kept_boxes_must_be_candidates():
     links = TemporalLinks(boxes, np.array([0, 1]), np.array([0, 0]), np.array([0]), np.array([True, False]))
     with pytest.raises(ValueError, match="subset of the candidate boxes"):
         links.predecessors(np.array([True, True]))
+
+
+def test_chunked_screening_gives_the_same_metrics(monkeypatch):
+    """Tiny chunk budgets split frames (and their 5 context frames) and box groups across many
+    chunks; every metric must come out as with one chunk."""
+    import usvid.evaluation.fp_sequences as fp_sequences
+    import usvid.evaluation.segment_ops as segment_ops
+    from usvid.evaluation.video_metrics import evaluate_video_predictions
+
+    rng = np.random.default_rng(3)
+    predictions, ground_truths = {}, {}
+    for video in range(3):
+        tracks = rng.uniform(0, 60, size=(4, 2))
+        frames_pred, frames_gt = [], []
+        for _ in range(30):
+            tracks += rng.normal(0, 1, tracks.shape)
+            shown = rng.random(4) < 0.7  # tracks 0 and 1 are lesions, 2 and 3 decoys
+            boxes = np.hstack([tracks[shown], tracks[shown] + 12])
+            frames_pred.append(np.hstack([boxes + rng.normal(0, 1, boxes.shape), rng.random((len(boxes), 1))]))
+            lesions = tracks[:2][shown[:2]]
+            frames_gt.append(np.hstack([lesions, lesions + 12]))
+        predictions[video], ground_truths[video] = frames_pred, frames_gt
+    one_chunk = evaluate_video_predictions(predictions, ground_truths)
+    assert one_chunk["FP80"] > 0  # the case links boxes and has false-positive sequences
+    monkeypatch.setattr(fp_sequences, "_PAIRS_PER_CHUNK", 4)
+    monkeypatch.setattr(segment_ops, "_PAIRS_PER_CHUNK", 3)
+    many_chunks = evaluate_video_predictions(predictions, ground_truths)
+    assert many_chunks == pytest.approx(one_chunk, nan_ok=True)

@@ -21,8 +21,8 @@ __all__ = ["LINK_WINDOW", "LINK_IOU", "TemporalLinks"]
 LINK_WINDOW = 5
 # A link needs an IoU strictly greater than this.
 LINK_IOU = 0.5
-# Upper bound on the IoU values computed at once (frames x boxes x boxes of one chunk).
-_IOUS_PER_CHUNK = 1 << 20
+# Upper bound on the box pairs screened at once (frames x boxes x boxes of one chunk).
+_PAIRS_PER_CHUNK = 1 << 20
 
 
 class TemporalLinks:
@@ -137,16 +137,16 @@ def _linkable_pairs(boxes: np.ndarray, box_frame: np.ndarray, frame_video: np.nd
 
 
 def _frame_chunks(counts):
-    """Consecutive frame ranges ``[first, stop)`` whose padded IoU arrays (frames x width^2, the
+    """Consecutive frame ranges ``[first, stop)`` whose screening grids (frames x width^2, the
     width counting the ``LINK_WINDOW`` context frames before ``first``) stay within
-    ``_IOUS_PER_CHUNK``; at least one frame each."""
+    ``_PAIRS_PER_CHUNK``; at least one frame each."""
     first = 0
     while first < len(counts):
         width = max(counts[max(first - LINK_WINDOW, 0) : first + 1])
         stop = first + 1
         while stop < len(counts):
             grown = max(width, counts[stop])
-            if (stop + 1 - first) * grown * grown > _IOUS_PER_CHUNK:
+            if (stop + 1 - first) * grown * grown > _PAIRS_PER_CHUNK:
                 break
             width, stop = grown, stop + 1
         yield first, stop
