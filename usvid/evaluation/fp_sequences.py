@@ -66,8 +66,7 @@ class TemporalLinks:
 
     def false_positive_boxes(self, kept: np.ndarray, correct: np.ndarray) -> np.ndarray:
         """Per box: whether it is kept and belongs to a false-positive sequence."""
-        root, fp_box = self._sequences(kept, correct)
-        return fp_box
+        return self._sequences(kept, correct)[1]
 
     def fp_sequences_per_video(self, kept: np.ndarray, correct: np.ndarray, num_videos: int) -> np.ndarray:
         """Number of false-positive sequences in each video among the ``kept`` boxes."""
