@@ -147,23 +147,12 @@ def contact_sheet(frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int
 def false_positive_flags(detections: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray],
                          threshold: float) -> List[np.ndarray]:
     """Per frame of one video, per detection: kept (``score > threshold``) and part of a
-    false-positive sequence. Uses the FP metric's own linking (usvid.evaluation.fp_sequences),
-    so the red boxes are exactly the ones FP_r counts."""
-    from usvid.evaluation.fp_sequences import TemporalLinks
-    from usvid.evaluation.segment_ops import centre_inside_any_in_group
+    false-positive sequence — computed by the FP metric itself, so the red boxes are exactly the
+    ones FP_r counts."""
+    from usvid.evaluation.video_metrics import VideoDetectionEvaluation
 
-    det_counts = np.array([len(d) for d in detections], dtype=np.int64)
-    gt_counts = np.array([len(g) for g in ground_truth], dtype=np.int64)
-    dets = np.concatenate([np.asarray(d, dtype=np.float64).reshape(-1, 5) for d in detections])
-    gts = np.concatenate([np.asarray(g, dtype=np.float64).reshape(-1, 4) for g in ground_truth])
-    box_frame = np.repeat(np.arange(len(detections)), det_counts)
-    gt_start = (np.cumsum(gt_counts) - gt_counts)[box_frame]
-    correct = centre_inside_any_in_group(dets[:, :4], gts, gt_start, gt_counts[box_frame])
-    kept = dets[:, 4] > threshold
-    links = TemporalLinks(dets[:, :4], box_frame, np.zeros(len(detections), dtype=np.int64),
-                          np.zeros(1, dtype=np.int64), kept)
-    flags = links.false_positive_boxes(kept, correct)
-    return np.split(flags, np.cumsum(det_counts)[:-1])
+    evaluation = VideoDetectionEvaluation({"video": detections}, {"video": ground_truth})
+    return evaluation.false_positive_box_flags(threshold)["video"]
 
 
 def operating_threshold(predictions: Dict, ground_truths: Dict, recall: float) -> float:

@@ -40,6 +40,11 @@ TINY_MODEL = {
     "SEED": 7,
 }
 CONFIG = "configs/phantom/ultradet.yaml"
+# The shared training run: 20 iterations, evaluation and a checkpoint every 10, hard-negative
+# mining at iteration 10.
+TRAIN_OPTS = [
+    "SOLVER.MAX_ITER", 20, "TEST.EVAL_PERIOD", 10, "SOLVER.CHECKPOINT_PERIOD", 10, "DATALOADER.REFRESH_PERIOD", 10,
+]
 
 
 def as_opts(overrides):
@@ -47,7 +52,7 @@ def as_opts(overrides):
     return [str(item) for key, value in overrides.items() for item in (key, value)]
 
 
-def run_tool(script, *args, timeout=240):
+def _run_tool(script, *args, timeout=240):
     """Run ``tools/<script>`` with ``args`` from the repository root; fail with its output."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
                PYTHONPATH=str(REPO))
@@ -60,6 +65,18 @@ def run_tool(script, *args, timeout=240):
         f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-8000:]}"
     )
     return result
+
+
+@pytest.fixture(scope="session")
+def run_tool():
+    """``run_tool(script, *args)``: run tools/<script> as a user would; fails with its output."""
+    return _run_tool
+
+
+@pytest.fixture(scope="session")
+def phantom_config():
+    """The shipped config the tests shrink with ``tiny_opts``."""
+    return CONFIG
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +96,18 @@ def tiny_phantom_root(tmp_path_factory):
 def tiny_opts(tiny_phantom_root):
     """Command-line overrides that point the phantom config at the tiny phantom and model."""
     return as_opts({"DATASETS.ROOT": tiny_phantom_root, **TINY_PHANTOM, **TINY_MODEL})
+
+
+@pytest.fixture(scope="session")
+def train_opts():
+    """The overrides of the shared training run (see TRAIN_OPTS)."""
+    return list(TRAIN_OPTS)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, tiny_opts):
+    """OUTPUT_DIR of one tools/train_net.py run on the tiny phantom (TRAIN_OPTS), shared by the
+    tests that check its files, resume from it, re-evaluate or visualise it."""
+    output_dir = tmp_path_factory.mktemp("train_net")
+    _run_tool("train_net.py", "--config-file", CONFIG, *tiny_opts, *TRAIN_OPTS, "OUTPUT_DIR", output_dir)
+    return output_dir
