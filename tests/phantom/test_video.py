@@ -103,8 +103,8 @@ def test_decoys_look_like_lesions_in_a_frame_but_change_across_frames():
     """Unlabelled decoys are dark at mid-life (a single-frame detector's false positives), and
     fat lobules flatten into bands over a few frames (what a temporal model can learn)."""
     tracks = {}
-    for index in range(8):
-        _plan, frames = _render(index, "normal", size=128, frames=40)
+    for index in range(6):
+        _plan, frames = _render(index, "normal", size=SIZE, frames=40)
         for frame in frames:
             assert frame.lesions == ()
             for decoy in frame.decoys:

@@ -86,17 +86,17 @@ def _sample_kind_shape(rng, kind: str, radius: float) -> tuple[ContourShape, dic
     elif kind == "carcinoma":
         aspect = rng.uniform(0.7, 1.0)
         orientation = np.pi / 2 + rng.uniform(-0.5, 0.5) if rng.random() < 0.5 else rng.uniform(-0.4, 0.4)
-        spiculated = rng.random() < 0.5
         spikes = {}
-        if spiculated:
-            n = int(rng.integers(6, 14))
+        if rng.random() < 0.6:  # spiculated; otherwise irregular (angular, microlobulated)
+            n = int(rng.integers(8, 17))
             spikes = dict(spike_angles=rng.uniform(0, 2 * np.pi, n),
-                          spike_amplitudes=rng.uniform(0.15, 0.45, n),
-                          spike_widths=rng.uniform(0.06, 0.16, n))
+                          spike_amplitudes=rng.uniform(0.3, 0.7, n),
+                          spike_widths=rng.uniform(0.04, 0.1, n))
         shape = ContourShape(radius, radius * aspect, orientation,
-                             **_harmonics(rng, [3, 4, 5, 7], rng.uniform(0.08, 0.2)), **spikes)
-        props = dict(echo_db=rng.uniform(-27.0, -20.0), attenuation_factor=rng.uniform(1.8, 3.0),
-                     halo_gain=rng.uniform(1.0, 2.5), edge_softness=0.5, edge_shadows=False,
+                             **_harmonics(rng, [3, 4, 5, 6, 8, 11], rng.uniform(0.2, 0.35)),
+                             **spikes)
+        props = dict(echo_db=rng.uniform(-27.0, -20.0), attenuation_factor=rng.uniform(1.3, 3.0),
+                     halo_gain=rng.uniform(2.0, 4.0), edge_softness=0.5, edge_shadows=False,
                      morph_rate=rng.uniform(0.5, 1.5))
     else:
         raise ValueError(f"unknown lesion kind {kind!r}; valid: cyst, fibroadenoma, carcinoma")

@@ -26,7 +26,7 @@ from .shapes import RadialPatch
 BASE_DECORRELATION = 0.03
 SLICE_THICKNESS = 0.04  # of image height
 EDGE_SHADOW_NEPERS = 1.2  # intensity loss under a lateral wall (about 5 dB)
-HALO_WIDTH = 0.1  # echogenic halo of a carcinoma, as a share of its size (>= 2 px)
+HALO_WIDTH = 0.18  # echogenic halo of a carcinoma, as a share of its size (>= 2 px)
 VESSEL_WALL_GAIN = 3.0
 
 
