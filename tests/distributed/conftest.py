@@ -28,7 +28,7 @@ def run_script(tmp_path):
     """Write ``source`` to tmp_path/name and run it with ``python`` (or ``python -m <launcher>``);
     returns (CompletedProcess, seconds)."""
 
-    def run(source, *args, name="script.py", launcher=(), timeout=120):
+    def run(source, *args, name="script.py", launcher=(), timeout=240):
         script = tmp_path / name
         script.write_text(textwrap.dedent(source))
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(REPO), str(TOY_TRAINING_DIR)]))

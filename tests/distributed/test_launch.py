@@ -122,5 +122,7 @@ def test_a_failing_rank_ends_the_job_with_its_error_within_seconds(run_script, t
     assert "ValueError: rank 1 exploded on purpose" in result.stderr
     assert 'in main\n    raise ValueError("rank 1 exploded on purpose")' in result.stderr  # its traceback
     # Measured from the raise, so the (load-dependent) start-up of the processes does not count.
+    # Most of it is the failed process's interpreter shutdown: about a second on an idle
+    # machine, up to ~15 s when 2 cores run a dozen busy processes; a hang would never end.
     raised_at, returned_at = (float((tmp_path / name).read_text()) for name in ("raised_at", "launch_returned_at"))
-    assert returned_at - raised_at < 10, f"launch() took {returned_at - raised_at:.1f} s to end the job"
+    assert returned_at - raised_at < 30, f"launch() took {returned_at - raised_at:.1f} s to end the job"
