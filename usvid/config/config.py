@@ -134,12 +134,22 @@ class CfgNode(_YacsCfgNode):
 
 
 def _read_yaml_mapping(path: str, referenced_by: Optional[str]) -> Dict[str, Any]:
+    """The YAML mapping in ``path``; every way a file can be unreadable is a ConfigFileError
+    naming it (binary garbage, a folder, no permission), never a bare traceback from the parser."""
     try:
-        with open(path, "r") as f:
-            content = yaml.safe_load(f)
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+        content = yaml.safe_load(text)
     except FileNotFoundError:
         where = f" (the {BASE_KEY} of {referenced_by})" if referenced_by else ""
         raise ConfigFileNotFoundError(f"Config file not found: {os.path.abspath(path)}{where}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigFileError(
+            f"Config file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+            "is it a binary file?"
+        ) from None
+    except OSError as e:
+        raise ConfigFileError(f"Cannot read config file {path}: {e.strerror or e}") from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         location = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
