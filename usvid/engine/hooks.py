@@ -31,7 +31,7 @@ from usvid.checkpoint import PeriodicCheckpointer as _PeriodicCheckpointer
 from usvid.utils import comm
 from usvid.utils.events import EventStorage, EventWriter
 
-from .train_loop import HookBase, _unwrap
+from .train_loop import HookBase
 
 __all__ = [
     "CallbackHook",
@@ -356,6 +356,13 @@ class EvalHook(HookBase):
         # costs ~0.3 s and reference counting already frees what they leave behind.
         self._func = None
         gc.collect()
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a (Distributed)DataParallel wrapper, whose state_dict has no prefix."""
+    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        return model.module
+    return model
 
 
 def _bn_modules(model: nn.Module) -> List[nn.modules.batchnorm._BatchNorm]:

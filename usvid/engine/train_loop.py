@@ -184,11 +184,6 @@ class TrainerBase:
             hook.load_state_dict(hook_state)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel (or DataParallel) wrapper."""
-    return model.module if hasattr(model, "module") and hasattr(model, "no_sync") else model
-
-
 class SimpleTrainer(TrainerBase):
     """One iteration = ``grad_accum_steps`` forward/backward passes and one optimizer step.
 
@@ -226,6 +221,7 @@ class SimpleTrainer(TrainerBase):
         self.zero_grad_before_forward = zero_grad_before_forward
         self.grad_accum_steps = grad_accum_steps
         self.clip_grad_norm = clip_grad_norm
+        self._world_size: Optional[int] = None
 
     @property
     def _data_loader_iter(self):
@@ -307,7 +303,9 @@ class SimpleTrainer(TrainerBase):
         extras: Dict[str, Any] = {"data_time": data_time}  # floats or scalar tensors
         if grad_norm is not None:
             extras["grad_norm"] = grad_norm
-        world_size = comm.get_world_size()
+        if self._world_size is None:  # asked once: it is five calls deep, and fixed while training
+            self._world_size = comm.get_world_size()
+        world_size = self._world_size
         if world_size > 1:
             values = list(loss_dict.values())
             device = values[0].device
@@ -369,7 +367,7 @@ class AMPTrainer(SimpleTrainer):
             grad_accum_steps, clip_grad_norm,
         )
         self.precision = precision
-        self.device_type = next(_unwrap(model).parameters()).device.type
+        self.device_type = next(model.parameters()).device.type
         if grad_scaler is None and precision == torch.float16:
             grad_scaler = torch.amp.GradScaler(self.device_type)
         self.grad_scaler = grad_scaler
