@@ -1,0 +1,18 @@
+"""`make demo` (tools/demo.py) on the tiny phantom: trains, evaluates, renders a test video and
+prints where everything is."""
+
+import os
+
+
+def test_demo_runs_the_whole_flow_and_says_where_the_results_are(tiny_opts, run_tool, tmp_path):
+    result = run_tool("demo.py", "--max-iter", 4, *tiny_opts, "OUTPUT_DIR", tmp_path)
+    summary = result.stdout[result.stdout.index("usvid demo finished"):]
+    for line_start, path in [
+        ("trained weights", tmp_path / "model_final.pth"),
+        ("test metrics", tmp_path / "inference" / "phantom_test" / "metrics.json"),
+    ]:
+        assert f"{line_start}" in summary and str(path) in summary
+        assert os.path.isfile(path)
+    visualization = os.listdir(tmp_path / "visualization")
+    assert any(f.endswith(".mp4") for f in visualization) and any(f.endswith("_contact.png") for f in visualization)
+    assert "AP50" in summary and "FP80" in summary
