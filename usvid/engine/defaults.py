@@ -31,6 +31,7 @@ from ..utils.events import CommonMetricPrinter, EventWriter, JSONWriter, Tensorb
 from ..utils.file_io import atomic_write
 from ..utils.logger import setup_logger
 from . import hooks
+from .preemption import PreemptionHook
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
 
 __all__ = [
@@ -204,6 +205,10 @@ class DefaultTrainer(TrainerBase):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+        # Always present (not in build_hooks, which applications override): SIGTERM / SIGINT
+        # end training with a checkpoint of the finished step.
+        self._preemption = PreemptionHook(self.checkpointer)
+        self.register_hooks([self._preemption])
 
     # The step is the inner trainer's; hooks reach its parts through these names.
     @property
@@ -262,9 +267,23 @@ class DefaultTrainer(TrainerBase):
 
     def train(self) -> Optional[Dict[str, Any]]:
         """Train from ``start_iter`` to MAX_ITER; returns the last evaluation results (None when
-        nothing was evaluated)."""
+        nothing was evaluated). Returns at once when resumed from a finished run. Raises
+        :class:`~usvid.engine.preemption.TrainingPreempted` (a SystemExit) when SIGTERM/SIGINT
+        stopped training early, after saving a checkpoint of the last finished step."""
+        if self.start_iter >= self.max_iter:
+            # Resuming a finished run: running the loop would evaluate again and write a
+            # duplicate line for iteration max_iter + 1.
+            logger.info(
+                f"Training already finished: the checkpoint is at iteration {self.start_iter - 1} "
+                f"of SOLVER.MAX_ITER={self.max_iter}; nothing to do."
+            )
+            return getattr(self, "_last_eval_results", None)
         self._trainer.max_iter = self.max_iter  # it gathers metrics on the last iteration
         super().train(self.start_iter, self.max_iter)
+        if self._preemption.signal_received is not None:
+            error = self._preemption.preempted_error()
+            logger.warning(error.message)
+            raise error
         results = getattr(self, "_last_eval_results", None)
         if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
             if results is None:

@@ -1,0 +1,112 @@
+"""SIGTERM / SIGINT during training: the current step finishes, a checkpoint of it is saved,
+the writers are flushed, the process exits with 128 + signal and says how to resume; a second
+signal exits at once. Data-loader workers never outlive the trainer."""
+
+import json
+import signal
+import time
+
+import torch
+from process_checks import is_gone, wait_for_file
+
+# A toy DefaultTrainer fed by a torch DataLoader with 2 worker processes. Each worker writes
+# its pid to worker_<pid>; after iteration MARK the script writes "marker" and, when asked,
+# stalls in that step for a minute (so a second signal arrives while the first is pending).
+TRAIN_SCRIPT = """
+import os, sys, time
+from torch.utils.data import DataLoader, IterableDataset
+from toy_training import ToyTrainer, toy_cfg, toy_data
+from usvid.engine import HookBase
+
+MARK = 5
+
+class Batches(IterableDataset):
+    def __iter__(self):
+        open(f"worker_{os.getpid()}", "w").close()
+        x, y = toy_data()
+        i = 0
+        while True:
+            start = (i % 8) * 8
+            yield x[start:start + 8], y[start:start + 8]
+            i += 1
+
+class WorkerLoaderTrainer(ToyTrainer):
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return DataLoader(Batches(), batch_size=None, num_workers=2)
+
+class Marker(HookBase):
+    def __init__(self, stall):
+        self.stall = stall
+
+    def after_step(self):
+        time.sleep(0.02)  # leave the test time to signal during training
+        if self.trainer.iter == MARK:
+            with open("marker", "w") as f:
+                f.write(str(self.trainer.iter))
+            if self.stall:
+                time.sleep(60)
+
+if __name__ == "__main__":
+    max_iter, stall = int(sys.argv[1]), sys.argv[2] == "stall"
+    cfg = toy_cfg(os.getcwd(), "SOLVER.MAX_ITER", max_iter, "SOLVER.CHECKPOINT_PERIOD", 100000, "TEST.EVAL_PERIOD", 0)
+    trainer = WorkerLoaderTrainer(cfg)
+    trainer.register_hooks([Marker(stall)])
+    trainer.resume_or_load(resume="--resume" in sys.argv)
+    trainer.train()
+"""
+
+
+def _worker_pids(tmp_path):
+    return [int(p.name.split("_")[1]) for p in tmp_path.glob("worker_*")]
+
+
+def _assert_workers_gone(tmp_path, within=5.0):
+    pids = _worker_pids(tmp_path)
+    assert len(pids) == 2, pids
+    deadline = time.monotonic() + within
+    while not all(is_gone(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"data-loader workers {pids} outlived the trainer"
+        time.sleep(0.1)
+
+
+def test_sigterm_saves_the_reached_step_flushes_metrics_and_says_how_to_resume(start_script, tmp_path):
+    process = start_script(TRAIN_SCRIPT, 100000, "run")
+    wait_for_file(tmp_path / "marker", process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    _assert_workers_gone(tmp_path)
+
+    log = (tmp_path / "script.out").read_text() + (tmp_path / "script.err").read_text()
+    checkpoint_name = (tmp_path / "last_checkpoint").read_text()
+    checkpoint = torch.load(tmp_path / checkpoint_name, weights_only=False)
+    stopped_at = checkpoint["iteration"]
+    assert checkpoint_name == f"model_{stopped_at:07d}.pth" and stopped_at >= 5
+    assert f"stopped by SIGTERM after iteration {stopped_at}" in log
+    assert "Resume with:" in log and "--resume" in log
+    # The writers were flushed: metrics.json reaches the saved iteration.
+    last_line = json.loads((tmp_path / "metrics.json").read_text().splitlines()[-1])
+    assert last_line["iteration"] == stopped_at
+
+    # The resumed run starts right after the saved step and finishes normally.
+    for stale in tmp_path.glob("worker_*"):
+        stale.unlink()
+    resumed = start_script(TRAIN_SCRIPT, stopped_at + 3, "run", "--resume", name="resume.py")
+    assert resumed.wait(timeout=120) == 0, (tmp_path / "resume.err").read_text()
+    assert f"Starting training from iteration {stopped_at + 1}" in (tmp_path / "resume.out").read_text()
+    _assert_workers_gone(tmp_path)
+
+
+def test_a_second_signal_exits_at_once_and_kills_the_workers(start_script, tmp_path):
+    process = start_script(TRAIN_SCRIPT, 100000, "stall")
+    wait_for_file(tmp_path / "marker", process)  # the step now stalls for a minute
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert process.poll() is None  # the first signal waits for the step to finish
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 128 + signal.SIGINT
+    assert time.monotonic() - sent < 5
+    assert "Second SIGINT: exiting now" in (tmp_path / "script.err").read_text()
+    _assert_workers_gone(tmp_path)
+    assert not (tmp_path / "last_checkpoint").exists()
