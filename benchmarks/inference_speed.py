@@ -50,8 +50,11 @@ class StageTimer:
         modules = dict(model.named_modules())
         for stage, names in STAGES.items():
             for name in names:
-                if name in modules and modules[name] is not None:
-                    self._attach(modules[name], stage)
+                module = modules.get(name)
+                # A ModuleList is never called itself: time each of its layers instead.
+                for part in module if isinstance(module, torch.nn.ModuleList) else [module]:
+                    if part is not None:
+                        self._attach(part, stage)
 
     def _attach(self, module, stage):
         start = {}
@@ -79,34 +82,35 @@ def stream_video(model, frames):
         model([frame])
 
 
-def measure(model, frames, repeats, warmup_frames=5):
-    """Median seconds per frame over repeats, and the median per-stage seconds per frame."""
-    timer = StageTimer(model)
-    per_frame, per_stage = [], defaultdict(list)
-    with torch.no_grad():
-        stream_video(model, frames[:warmup_frames])
-        for _ in range(repeats):
-            timer.reset()
-            start = time.perf_counter()
-            stream_video(model, frames)
-            per_frame.append((time.perf_counter() - start) / len(frames))
-            for stage in STAGES:
-                per_stage[stage].append(timer.totals.get(stage, 0.0) / len(frames))
-    return statistics.median(per_frame), {k: statistics.median(v) for k, v in per_stage.items()}
+def backbone_only(model, frames):
+    for frame in frames:
+        model.backbone(model.normalize_frames([frame]))
 
 
-def backbone_only(model, frames, repeats):
-    images = [model.normalize_frames([f]) for f in frames]
-    times = []
+def measure_side_by_side(runs, frames, repeats):
+    """Median seconds per frame and per-stage seconds per frame of each run.
+
+    The runs are interleaved (A, B, C, A, B, C, ...) so that a load change on a shared machine
+    hits all of them alike and their ratios stay meaningful.
+    """
+    timers = {name: StageTimer(model) for name, (model, _) in runs.items()}
+    per_frame = defaultdict(list)
+    per_stage = defaultdict(lambda: defaultdict(list))
     with torch.no_grad():
-        for image in images[:5]:
-            model.backbone(image)
+        for model, run in runs.values():
+            run(model, frames[:5])  # warm-up
         for _ in range(repeats):
-            start = time.perf_counter()
-            for image in images:
-                model.backbone(image)
-            times.append((time.perf_counter() - start) / len(images))
-    return statistics.median(times)
+            for name, (model, run) in runs.items():
+                timers[name].reset()
+                start = time.perf_counter()
+                run(model, frames)
+                per_frame[name].append((time.perf_counter() - start) / len(frames))
+                for stage in STAGES:
+                    per_stage[name][stage].append(timers[name].totals.get(stage, 0.0) / len(frames))
+    return {
+        name: (statistics.median(per_frame[name]), {k: statistics.median(v) for k, v in per_stage[name].items()})
+        for name in runs
+    }
 
 
 def main():
@@ -129,29 +133,26 @@ def main():
         for _ in range(args.frames)
     ]
     no_temporal = ("MODEL.ROI_BOX_HEAD.USE_NTCA", False, "MODEL.ROI_BOX_HEAD.NUM_RELATION_LAYERS", 0, "MODEL.USE_LSTM", False)
-    models = {
-        "UltraDet": build_model(cfg).eval(),
-        "UltraDet (no temporal)": build_model(make_cfg(args.config, args.opts, no_temporal)).eval(),
-        "SingleFrameFCOS": build_model(make_cfg(args.fcos_config, args.opts)).eval(),
+    runs = {
+        "backbone only (floor)": (build_model(cfg).eval(), backbone_only),
+        "UltraDet": (build_model(cfg).eval(), stream_video),
+        "UltraDet (no temporal)": (build_model(make_cfg(args.config, args.opts, no_temporal)).eval(), stream_video),
+        "SingleFrameFCOS": (build_model(make_cfg(args.fcos_config, args.opts)).eval(), stream_video),
     }
-    rows = []
-    floor = backbone_only(models["UltraDet"], frames, args.repeats)
-    rows.append(("backbone only (floor)", floor, {"backbone": floor}))
-    for name, model in models.items():
-        seconds, stages = measure(model, frames, args.repeats)
-        rows.append((name, seconds, stages))
+    results = measure_side_by_side(runs, frames, args.repeats)
 
     header = ["model", "ms/frame", "FPS"] + list(STAGES) + ["other"]
     print(f"threads={args.threads} size={args.size}x{args.size} frames={args.frames} repeats={args.repeats} (median)")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for name, seconds, stages in rows:
+    for name, (seconds, stages) in results.items():
+        if name.startswith("backbone only"):
+            stages = {"backbone": seconds}
         stage_ms = [stages.get(s, 0.0) * 1e3 for s in STAGES]
         other = seconds * 1e3 - sum(stage_ms)
         cells = [name, f"{seconds * 1e3:.1f}", f"{1 / seconds:.1f}"] + [f"{v:.1f}" for v in stage_ms] + [f"{other:.1f}"]
         print("| " + " | ".join(cells) + " |")
-    full = rows[1][1]
-    single = rows[2][1]
+    full, single = results["UltraDet"][0], results["UltraDet (no temporal)"][0]
     print(f"temporal overhead: UltraDet / UltraDet (no temporal) = {full / single:.3f} ({(full / single - 1) * 100:.1f} %)")
 
 

@@ -43,7 +43,7 @@ def add_model_config(cfg: CN) -> None:
     # Positives lie within this many strides of the box centre (plus the centre cell itself).
     cfg.MODEL.FCOS.CENTER_SAMPLING_RADIUS = 1.5
     # SingleFrameFCOS test-time score threshold: low so that recall at 16 is meaningful.
-    cfg.MODEL.FCOS.SCORE_THRESH_TEST = 0.05
+    cfg.MODEL.FCOS.SCORE_THRESH_TEST = 0.01
     # SingleFrameFCOS test-time NMS IoU threshold.
     cfg.MODEL.FCOS.NMS_THRESH_TEST = 0.6
     # SingleFrameFCOS: highest-scoring locations kept before the test-time NMS.
@@ -67,7 +67,7 @@ def add_model_config(cfg: CN) -> None:
     # Training: the lowest-ranked proposals of each frame are replaced by its GT boxes.
     cfg.MODEL.ROI_HEADS.PROPOSAL_APPEND_GT = True
     # UltraDet test-time score threshold: low so that recall at 16 is meaningful.
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.05
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.01
     # UltraDet test-time NMS IoU threshold on the refined boxes.
     cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST = 0.5
     # At most this many detections per frame (UltraDet).
@@ -87,6 +87,8 @@ def add_model_config(cfg: CN) -> None:
     cfg.MODEL.ROI_BOX_HEAD.NUM_RELATION_LAYERS = 2
     # Negative temporal context aggregation on/off.
     cfg.MODEL.ROI_BOX_HEAD.USE_NTCA = True
+    # Channels of the per-frame context map NTCA pools from (a 1x1 conv of res4, buffered).
+    cfg.MODEL.ROI_BOX_HEAD.CONTEXT_CHANNELS = 32
     # RoIAlign size of the context features NTCA pools from previous frames (kept small: it
     # runs for every candidate in every buffered frame).
     cfg.MODEL.ROI_BOX_HEAD.CONTEXT_POOLER_RESOLUTION = 4

@@ -47,10 +47,9 @@ class SingleFrameFCOS(VideoDetector):
         images = self.normalize_frames(frames)
         predictions = self.head(self.backbone(images)["res4"])
         image_size = tuple(images.shape[-2:])
-        results = []
-        for i, frame in enumerate(frames):
-            boxes, scores = self.head.top_boxes(
-                predictions, i, image_size, self.max_detections, self.nms_thresh, self.pre_nms_topk, self.score_thresh
-            )
-            results.append(self.to_original_size(frame, image_size, boxes, scores))
-        return results
+        detections = self.head.top_boxes(
+            predictions, image_size, self.max_detections, self.nms_thresh, self.pre_nms_topk, self.score_thresh
+        )
+        return [
+            self.to_original_size(frame, image_size, boxes, scores) for frame, (boxes, scores) in zip(frames, detections)
+        ]

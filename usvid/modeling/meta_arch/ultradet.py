@@ -8,6 +8,7 @@ the previous ``MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST`` frames, and ``inference_cl
 clip in one go. Both compute the same function (checked by tests/modeling).
 """
 
+import logging
 from collections import deque
 from typing import Dict, List, Optional, Tuple
 
@@ -19,11 +20,13 @@ from usvid.structures import Boxes, pairwise_iou
 
 from ..backbone import build_backbone
 from ..box_regression import Box2BoxTransform
-from ..proposal_generator import FCOSHead
+from ..proposal_generator import FCOSHead, clip_boxes
 from ..roi_heads import TemporalRoIHead
 from ..training_stats import put_training_scalars
 from .base import VideoDetector
 from .build import META_ARCH_REGISTRY
+
+logger = logging.getLogger(__name__)
 
 
 @META_ARCH_REGISTRY.register()
@@ -46,6 +49,7 @@ class UltraDet(VideoDetector):
         self.score_thresh = r.SCORE_THRESH_TEST
         self.nms_thresh = r.NMS_THRESH_TEST
         self.smooth_l1_beta = cfg.MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA
+        self._warned_short_clips = False
         self.reset()
 
     # ---- streaming state ------------------------------------------------------------------
@@ -72,24 +76,16 @@ class UltraDet(VideoDetector):
         the RoI head's loss must not move the proposal generator through the box positions)."""
         predictions = self.proposal_generator(res4)
         with torch.no_grad():
-            boxes = [
-                self.proposal_generator.top_boxes(
-                    predictions, t, image_size, self.num_proposals, self.proposal_nms_thresh,
-                    self.proposal_pre_nms_topk, pad_to_num_boxes=True,
-                )[0]
-                for t in range(res4.shape[0])
-            ]
-        return predictions, torch.stack(boxes).detach()
+            selected = self.proposal_generator.top_boxes(
+                predictions, image_size, self.num_proposals, self.proposal_nms_thresh,
+                self.proposal_pre_nms_topk, pad_to_num_boxes=True,
+            )
+        return predictions, torch.stack([boxes for boxes, _ in selected])
 
     def _detections(self, logits, deltas, candidates, image_size):
         """Final boxes [N, 4] and scores [N] of one frame (score threshold, NMS, top-k)."""
         scores = F.softmax(logits, dim=-1)[:, 0]
-        boxes = self.box2box.apply_deltas(deltas, candidates)
-        height, width = image_size
-        boxes = torch.stack(
-            (boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height), boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)),
-            dim=1,
-        )
+        boxes = clip_boxes(self.box2box.apply_deltas(deltas, candidates), *image_size)
         keep = scores > self.score_thresh
         boxes, scores = boxes[keep], scores[keep]
         keep = nms(boxes, scores, self.nms_thresh)[: self.max_detections]
@@ -134,6 +130,7 @@ class UltraDet(VideoDetector):
         return results
 
     def forward_training(self, clips: List[List[Dict]]) -> Dict[str, torch.Tensor]:
+        self._warn_if_clips_are_shorter_than_the_window(clips)
         proposal_predictions, proposal_gt, logits, deltas, candidates, cand_gt = [], [], [], [], [], []
         recall_hits = recall_total = 0
         for clip in clips:
@@ -161,6 +158,16 @@ class UltraDet(VideoDetector):
             stats["proposal_recall"] = recall_hits / recall_total
         put_training_scalars("ultradet", **stats)
         return losses
+
+    def _warn_if_clips_are_shorter_than_the_window(self, clips: List[List[Dict]]) -> None:
+        longest = max(len(clip) for clip in clips)
+        if longest <= self.roi_heads.window and not self._warned_short_clips:
+            self._warned_short_clips = True
+            logger.warning(
+                f"Training clips have at most {longest} frames but MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST="
+                f"{self.roi_heads.window}: context offsets >= {longest} are never trained yet are used when "
+                "streaming. Use INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES > INTERVAL_PRE_TEST."
+            )
 
     def _roi_losses(self, logits, deltas, candidates, cand_gt):
         """Cross-entropy over all candidates (IoU >= MODEL.ROI_HEADS.IOU_THRESHOLD with a GT box

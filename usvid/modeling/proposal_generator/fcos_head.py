@@ -154,35 +154,41 @@ class FCOSHead(nn.Module):
     def top_boxes(
         self,
         predictions: FCOSPredictions,
-        frame_index: int,
         image_size: Tuple[int, int],
         num_boxes: int,
         nms_thresh: float,
         pre_nms_topk: int,
         score_thresh: float = 0.0,
         pad_to_num_boxes: bool = False,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Boxes [N, 4] and scores [N] of one frame after score threshold, top-k, clipping and NMS.
+    ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """Per frame: boxes [N, 4] and scores [N] after score threshold, top-k, clipping and NMS.
 
         With ``pad_to_num_boxes`` (UltraDet's proposals) exactly ``min(num_boxes, L)`` boxes come
         back: when NMS leaves fewer, the suppressed ones refill the list in score order, because
         the temporal head works on a fixed number of candidates per frame.
         """
-        scores = self.scores(predictions)[frame_index]
-        boxes = self.decode_boxes(predictions)[frame_index]
-        keep = scores > score_thresh
-        scores, boxes = scores[keep], boxes[keep]
-        top = scores.topk(min(pre_nms_topk, scores.numel())).indices
-        scores, boxes = scores[top], boxes[top]
+        all_scores = self.scores(predictions)
+        all_boxes = self.decode_boxes(predictions)
         height, width = image_size
-        boxes = torch.stack(
-            (boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height), boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)),
-            dim=1,
-        )
-        kept = nms(boxes, scores, nms_thresh)
-        if pad_to_num_boxes:
-            suppressed = torch.ones(len(scores), dtype=torch.bool, device=scores.device)
-            suppressed[kept] = False
-            kept = torch.cat((kept, torch.nonzero(suppressed).flatten()))
-        kept = kept[:num_boxes]
-        return boxes[kept], scores[kept]
+        results = []
+        for scores, boxes in zip(all_scores, all_boxes):
+            keep = scores > score_thresh
+            scores, boxes = scores[keep], boxes[keep]
+            top = scores.topk(min(pre_nms_topk, scores.numel())).indices
+            scores, boxes = scores[top], clip_boxes(boxes[top], height, width)
+            kept = nms(boxes, scores, nms_thresh)
+            if pad_to_num_boxes:
+                suppressed = torch.ones(len(scores), dtype=torch.bool, device=scores.device)
+                suppressed[kept] = False
+                kept = torch.cat((kept, torch.nonzero(suppressed).flatten()))
+            kept = kept[:num_boxes]
+            results.append((boxes[kept], scores[kept]))
+        return results
+
+
+def clip_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """XYXY boxes [N, 4] clipped to an image of ``height`` x ``width`` (out of place)."""
+    return torch.stack(
+        (boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height), boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)),
+        dim=1,
+    )

@@ -16,10 +16,10 @@ from .temporal_context import NegativeTemporalContextAggregation
 
 @dataclass
 class BufferedFrame:
-    """What streaming keeps of a past frame: its res4 map (for NTCA) and its candidates' boxes
-    and per-layer relation inputs (the keys later frames attend to)."""
+    """What streaming keeps of a past frame: its NTCA context map and its candidates' boxes and
+    per-layer relation inputs (the keys later frames attend to)."""
 
-    feature_map: torch.Tensor  # [C, h, w]
+    context_map: Optional[torch.Tensor]  # [Cc, h, w], None without NTCA
     boxes: torch.Tensor  # [K, 4]
     relation_inputs: List[torch.Tensor] = field(default_factory=list)  # one [K, D] per layer
 
@@ -35,7 +35,14 @@ class TemporalRoIHead(nn.Module):
         self.ntca = None
         if h.USE_NTCA:
             self.ntca = NegativeTemporalContextAggregation(
-                in_channels, stride, h.CONTEXT_POOLER_RESOLUTION, h.POOLER_SAMPLING_RATIO, h.FC_DIM, h.NUM_HEADS, self.window
+                in_channels,
+                h.CONTEXT_CHANNELS,
+                stride,
+                h.CONTEXT_POOLER_RESOLUTION,
+                h.POOLER_SAMPLING_RATIO,
+                h.FC_DIM,
+                h.NUM_HEADS,
+                self.window,
             )
         self.relations = nn.ModuleList(RelationLayer(h.FC_DIM, h.NUM_HEADS) for _ in range(h.NUM_RELATION_LAYERS))
         # Two classes, softmax: index 0 = lesion, index 1 = background (detectron2's layout).
@@ -59,7 +66,8 @@ class TemporalRoIHead(nn.Module):
         num_frames, num_boxes, _ = boxes.shape
         x = self.box_head(feature_maps, boxes)
         if self.ntca is not None:
-            x = self.ntca(x, boxes, feature_maps, self.context_index(num_frames, boxes.device))
+            context_maps = self.ntca.context_maps(feature_maps)
+            x = self.ntca(x, boxes, context_maps, self.context_index(num_frames, boxes.device))
         frame_of = torch.arange(num_frames, device=boxes.device).repeat_interleave(num_boxes)
         lag = frame_of[:, None] - frame_of[None, :]
         causal_mask = (lag >= 0) & (lag <= self.window)
@@ -77,14 +85,16 @@ class TemporalRoIHead(nn.Module):
         entry to buffer for the next frames."""
         buffer = list(buffer)[-self.window:] if self.window else []
         x = self.box_head(feature_map, boxes[None])
+        context_map = None
         if self.ntca is not None:
-            maps = torch.stack([f.feature_map for f in buffer] + [feature_map[0]])
+            context_map = self.ntca.context_maps(feature_map)[0]
+            maps = torch.stack([f.context_map for f in buffer] + [context_map])
             offsets = torch.arange(self.window, device=boxes.device)
             index = len(buffer) - 1 - offsets
             index = torch.where(index >= 0, index, torch.full_like(index, -1))[None]
             x = self.ntca(x, boxes[None], maps, index)
         x = x[0]
-        entry = BufferedFrame(feature_map=feature_map[0], boxes=boxes)
+        entry = BufferedFrame(context_map=context_map, boxes=boxes)
         key_boxes = torch.cat([f.boxes for f in buffer] + [boxes])
         for layer_index, layer in enumerate(self.relations):
             entry.relation_inputs.append(x)
