@@ -30,6 +30,11 @@ from .validation import (
     DatasetFormatError,
     RepairCounts,
     check_files_exist,
+    check_id,
+    check_int,
+    check_box_numbers,
+    check_str,
+    field_list,
     read_json,
     require_keys,
     sanitize_xyxy,
@@ -51,27 +56,44 @@ def _first_present(entry: dict, keys, default=None):
 def _category_mapping(data: dict, annotations: List[dict], json_file: str, class_agnostic: bool):
     """(dataset category id -> contiguous 0-based id, class names) sorted by dataset id; with
     ``class_agnostic`` every category maps to 0, "lesion"."""
-    categories = data.get("categories")
+    categories = field_list(data, "categories", json_file) if "categories" in data else []
     if categories:
         for i, cat in enumerate(categories):
-            require_keys(cat, ("id", "name"), f"{json_file}: categories[{i}]")
+            where = f"{json_file}: categories[{i}]"
+            require_keys(cat, ("id", "name"), where)
+            check_int(cat["id"], "id", where)
+            check_str(cat["name"], "name", where)
         categories = sorted(categories, key=lambda c: c["id"])
         ids, names = [c["id"] for c in categories], [c["name"] for c in categories]
     else:
-        ids = sorted({a["category_id"] for a in annotations if "category_id" in a})
+        ids = sorted({check_int(a["category_id"], "category_id", f"{json_file}: annotations[{i}]")
+                      for i, a in enumerate(annotations) if isinstance(a, dict) and "category_id" in a})
         names = [f"category_{i}" for i in ids] if len(ids) != 1 else ["lesion"]
     if class_agnostic:
         return {dataset_id: 0 for dataset_id in ids}, ["lesion"]
     return {dataset_id: contiguous for contiguous, dataset_id in enumerate(ids)}, names
 
 
+def _check_image_entries(images: List[Any], json_file: str) -> None:
+    """Every image entry is an object with usable id / video_id / file_name, so later lookups can
+    trust them (a list or null as an id would otherwise fail deep inside a dict lookup)."""
+    for i, image in enumerate(images):
+        where = f"{json_file}: images[{i}]"
+        require_keys(image, (), where)
+        where = f"{where} (id={image.get('id', '?')})"
+        require_keys(image, ("id", "video_id", "file_name"), where)
+        check_id(image["id"], "id", where)
+        check_id(image["video_id"], "video_id", where)
+        check_str(image["file_name"], "file_name", where)
+
+
 def _videos_by_id(data: dict, images: List[dict], json_file: str) -> Dict[Any, dict]:
     if "videos" not in data:
         return {img["video_id"]: {"id": img["video_id"]} for img in images}
     videos = {}
-    for i, video in enumerate(data["videos"]):
+    for i, video in enumerate(field_list(data, "videos", json_file)):
         require_keys(video, ("id",), f"{json_file}: videos[{i}]")
-        videos[video["id"]] = video
+        videos[check_id(video["id"], "id", f"{json_file}: videos[{i}]")] = video
     return videos
 
 
@@ -80,7 +102,7 @@ def _image_size(image: dict, video: dict, where: str):
     width = image.get("width", video.get("width"))
     if height is None or width is None:
         raise DatasetFormatError(f"{where}: missing 'height'/'width' (on the image or its video)")
-    return int(height), int(width)
+    return check_int(height, "height", where, minimum=1), check_int(width, "width", where, minimum=1)
 
 
 def load_coco_video_json(
@@ -96,7 +118,8 @@ def load_coco_video_json(
     """
     data = read_json(json_file)
     require_keys(data, ("images", "annotations"), json_file)
-    images, annotations = data["images"], data["annotations"]
+    images, annotations = field_list(data, "images", json_file), field_list(data, "annotations", json_file)
+    _check_image_entries(images, json_file)
     id_map, class_names = _category_mapping(data, annotations, json_file, class_agnostic)
     videos = _videos_by_id(data, images, json_file)
     counts = RepairCounts()
@@ -106,18 +129,22 @@ def load_coco_video_json(
     size_by_image_id: Dict[Any, tuple] = {}
     size_by_video_id: Dict[Any, tuple] = {}
     for i, image in enumerate(images):
-        where = f"{json_file}: images[{i}] (id={image.get('id') if isinstance(image, dict) else '?'})"
-        require_keys(image, ("id", "video_id", "file_name"), where)
+        where = f"{json_file}: images[{i}] (id={image['id']!r})"
         frame_idx = _first_present(image, FRAME_INDEX_KEYS)
         if frame_idx is None:
             raise DatasetFormatError(f"{where}: missing the frame index (one of {list(FRAME_INDEX_KEYS)})")
         if image["video_id"] not in videos:
             raise DatasetFormatError(f"{where}: video_id {image['video_id']!r} is not in 'videos'")
-        size_by_image_id[image["id"]] = _image_size(image, videos[image["video_id"]], where)
-        size_by_video_id.setdefault(image["video_id"], size_by_image_id[image["id"]])
+        size = _image_size(image, videos[image["video_id"]], where)
+        if size_by_video_id.setdefault(image["video_id"], size) != size:
+            raise DatasetFormatError(
+                f"{where}: frame size {size} differs from the size {size_by_video_id[image['video_id']]} "
+                "of the video's earlier frames; every frame of a video must have one size"
+            )
+        size_by_image_id[image["id"]] = size
         frame = {
             "file_name": os.path.join(image_root, image["file_name"]),
-            "frame_idx": int(frame_idx),
+            "frame_idx": check_int(frame_idx, "frame index", where, minimum=0),
             "annotations": [],
         }
         frame_by_image_id[image["id"]] = frame
@@ -126,21 +153,24 @@ def load_coco_video_json(
     for i, ann in enumerate(annotations):
         where = f"{json_file}: annotations[{i}] (id={ann.get('id') if isinstance(ann, dict) else '?'})"
         require_keys(ann, ("image_id", "bbox", "category_id"), where)
+        check_id(ann["image_id"], "image_id", where)
+        check_int(ann["category_id"], "category_id", where)
         if ann["image_id"] not in frame_by_image_id:
             raise DatasetFormatError(f"{where}: image_id {ann['image_id']!r} is not in 'images'")
         if ann["category_id"] not in id_map:
             raise DatasetFormatError(
                 f"{where}: category_id {ann['category_id']!r} is not one of {sorted(id_map)}"
             )
-        if len(ann["bbox"]) != 4:
-            raise DatasetFormatError(f"{where}: bbox {ann['bbox']!r} must be [x, y, width, height]")
-        x, y, w, h = ann["bbox"]
+        bbox = ann["bbox"]
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise DatasetFormatError(f"{where}: bbox {bbox!r} must be [x, y, width, height]")
+        x, y, w, h = check_box_numbers(bbox, where)
         height, width = size_by_image_id[ann["image_id"]]
-        box = sanitize_xyxy((x, y, x + w, y + h), width, height, counts, where)
+        box = sanitize_xyxy([x, y, x + w, y + h], width, height, counts, where)
         if box is None:
             continue
         frame_by_image_id[ann["image_id"]]["annotations"].append(
-            {"bbox": box, "track_id": _first_present(ann, TRACK_ID_KEYS, -1),
+            {"bbox": box, "track_id": check_id(_first_present(ann, TRACK_ID_KEYS, -1), "instance_id", where),
              "category_id": id_map[ann["category_id"]]}
         )
 

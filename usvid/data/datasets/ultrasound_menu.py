@@ -47,6 +47,9 @@ from .validation import (
     DatasetFormatError,
     RepairCounts,
     check_files_exist,
+    check_id,
+    check_int,
+    field_list,
     read_json,
     require_keys,
     sanitize_xyxy,
@@ -64,15 +67,20 @@ BOX_KEYS = ("xtl", "ytl", "xbr", "ybr", "lesion_index")
 def _read_menu(menu_csv: str) -> List[Dict[str, str]]:
     if not os.path.isfile(menu_csv):
         raise FileNotFoundError(f"menu CSV {menu_csv} does not exist")
-    with open(menu_csv, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in MENU_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DatasetFormatError(
-                f"{menu_csv}: missing column(s) {missing}; expected {list(MENU_COLUMNS)}, "
-                f"found {reader.fieldnames}"
-            )
-        rows = [{k: (v or "").strip() for k, v in row.items()} for row in reader]
+    try:
+        with open(menu_csv, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in MENU_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DatasetFormatError(
+                    f"{menu_csv}: missing column(s) {missing}; expected {list(MENU_COLUMNS)}, "
+                    f"found {reader.fieldnames}"
+                )
+            # restkey/None: cells beyond the header (a row with too many commas) are kept apart.
+            rows = [{k: (v or "").strip() for k, v in row.items() if isinstance(k, str) and isinstance(v, (str, type(None)))}
+                    for row in reader]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DatasetFormatError(f"{menu_csv}: not a readable UTF-8 CSV menu ({e})") from None
     for line, row in enumerate(rows, start=2):
         row["_where"] = f"{menu_csv}: line {line} (jpg_folder={row['jpg_folder']!r})"
         if not row["jpg_folder"] or not row["hospital"] or not row["db_key"]:
@@ -110,7 +118,7 @@ def _frame_boxes(row: dict, root: str, num_frames: int, counts: RepairCounts,
     anno_path = _annotation_json_path(root, row["pkl_file"])
     anno = read_json(anno_path)
     require_keys(anno, ("frame_anno",), anno_path)
-    frame_anno = anno["frame_anno"]
+    frame_anno = field_list(anno, "frame_anno", anno_path)
     if len(frame_anno) != num_frames:
         raise DatasetFormatError(
             f"{anno_path}: frame_anno has {len(frame_anno)} entries but info.json says num_frames={num_frames}"
@@ -119,12 +127,13 @@ def _frame_boxes(row: dict, root: str, num_frames: int, counts: RepairCounts,
     for frame_idx, entry in enumerate(frame_anno):
         require_keys(entry, ("box",), f"{anno_path}: frame_anno[{frame_idx}]")
         frame_boxes = []
-        for j, box in enumerate(entry["box"]):
+        for j, box in enumerate(field_list(entry, "box", f"{anno_path}: frame_anno[{frame_idx}]")):
             box_where = f"{anno_path}: frame_anno[{frame_idx}].box[{j}]"
             require_keys(box, BOX_KEYS, box_where)
+            track_id = check_id(box["lesion_index"], "lesion_index", box_where)
             xyxy = sanitize_xyxy([box["xtl"], box["ytl"], box["xbr"], box["ybr"]], width, height, counts, box_where)
             if xyxy is not None:
-                frame_boxes.append({"bbox": xyxy, "track_id": box["lesion_index"], "category_id": 0})
+                frame_boxes.append({"bbox": xyxy, "track_id": track_id, "category_id": 0})
         boxes_per_frame.append(frame_boxes)
     return boxes_per_frame
 
@@ -135,13 +144,20 @@ def _load_video(row: dict, root: str, dataset_name: str, counts: RepairCounts) -
     info_path = os.path.join(video_folder, "info.json")
     info = read_json(info_path, what="video info file")
     require_keys(info, ("num_frames", "cropped_shape"), info_path)
-    if info.get("empty_flag", False):
+    empty_flag = info.get("empty_flag", False)
+    if not isinstance(empty_flag, bool):
+        raise DatasetFormatError(f"{info_path}: 'empty_flag' must be true or false, got {empty_flag!r}")
+    if empty_flag:
         counts.empty_videos += 1
         return None
-    num_frames = int(info["num_frames"])
-    height, width = (int(v) for v in info["cropped_shape"][:2])
+    num_frames = check_int(info["num_frames"], "num_frames", info_path, minimum=1)
+    shape = field_list(info, "cropped_shape", info_path)
+    if len(shape) < 2:
+        raise DatasetFormatError(f"{info_path}: 'cropped_shape' must be [height, width], got {shape!r}")
+    height, width = (check_int(v, "cropped_shape", info_path, minimum=1) for v in shape[:2])
     boxes = _frame_boxes(row, root, num_frames, counts, height, width)
-    static = {int(i) for i in info.get("static_frames", [])}
+    static_frames = field_list(info, "static_frames", info_path) if "static_frames" in info else []
+    static = {check_int(i, "static_frames", info_path) for i in static_frames}
     counts.static_frames += len(static & set(range(num_frames)))
     frames = [
         {"file_name": os.path.join(video_folder, f"{i}.jpg"), "frame_idx": i, "annotations": boxes[i]}

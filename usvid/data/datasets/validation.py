@@ -32,6 +32,11 @@ def read_json(path: str, what: str = "annotation file") -> Any:
             raise DatasetFormatError(
                 f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}"
             ) from None
+        except UnicodeDecodeError as e:
+            raise DatasetFormatError(
+                f"{path}: not a UTF-8 text file (byte {e.start} is {e.object[e.start:e.start + 1]!r}); "
+                f"expected a JSON {what}"
+            ) from None
 
 
 def require_keys(entry: Any, keys: Sequence[str], where: str) -> None:
@@ -43,6 +48,39 @@ def require_keys(entry: Any, keys: Sequence[str], where: str) -> None:
         raise DatasetFormatError(
             f"{where}: missing required key(s) {missing}; it has {sorted(entry)}"
         )
+
+
+def field_list(entry: dict, key: str, where: str) -> list:
+    """``entry[key]``, which must be a JSON array."""
+    value = entry[key]
+    if not isinstance(value, list):
+        raise DatasetFormatError(f"{where}: '{key}' must be a list, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_id(value: Any, key: str, where: str) -> Any:
+    """An identifier (video_id, image_id, category_id, track id) must be an int or a string:
+    anything else (a float, a list, null, a boolean) cannot be matched reliably against others."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise DatasetFormatError(f"{where}: '{key}' must be an integer or a string, got {value!r}")
+    return value
+
+
+def check_int(value: Any, key: str, where: str, minimum: Optional[int] = None) -> int:
+    """An integer field (frame index, frame count, image side); integral floats such as 3.0 are
+    accepted because some JSON writers produce them."""
+    is_integral_float = isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    if isinstance(value, bool) or not (isinstance(value, int) or is_integral_float):
+        raise DatasetFormatError(f"{where}: '{key}' must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise DatasetFormatError(f"{where}: '{key}' must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_str(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise DatasetFormatError(f"{where}: '{key}' must be a non-empty string, got {value!r}")
+    return value
 
 
 def check_files_exist(paths: Iterable[str], source: str) -> None:
@@ -77,15 +115,24 @@ class RepairCounts:
         logger.warning(f"{source}: repaired annotations ({', '.join(parts)})")
 
 
+def check_box_numbers(box: Any, where: str) -> List[float]:
+    """The 4 coordinates of a box as floats; anything but 4 finite numbers is an error."""
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in box
+    ):
+        raise DatasetFormatError(f"{where}: box {box!r} must be 4 numbers")
+    values = [float(v) for v in box]
+    if not all(math.isfinite(v) for v in values):
+        raise DatasetFormatError(f"{where}: box {list(box)} has a NaN or infinite coordinate")
+    return values
+
+
 def sanitize_xyxy(
     box: Sequence[float], width: int, height: int, counts: RepairCounts, where: str
 ) -> Optional[List[float]]:
     """Return ``box`` (x1, y1, x2, y2) with ordered corners, clipped to the frame, or None when it
-    has no area left (counted in ``counts``). NaN / inf coordinates are an error."""
-    values = [float(v) for v in box]
-    if not all(math.isfinite(v) for v in values):
-        raise DatasetFormatError(f"{where}: box {list(box)} has a NaN or infinite coordinate")
-    x1, y1, x2, y2 = values
+    has no area left (counted in ``counts``). Non-numeric and NaN / inf coordinates are errors."""
+    x1, y1, x2, y2 = check_box_numbers(box, where)
     if x2 < x1 or y2 < y1:
         counts.negative_size_boxes += 1
         x1, x2 = min(x1, x2), max(x1, x2)
