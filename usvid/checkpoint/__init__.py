@@ -1,3 +1,3 @@
-from .checkpointer import CheckpointLoadError, Checkpointer, PeriodicCheckpointer
+from .checkpointer import CheckpointLoadError, Checkpointer, CheckpointSaveError, PeriodicCheckpointer
 
-__all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError"]
+__all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]

@@ -6,6 +6,7 @@ the caller's extra values (e.g. ``iteration``) and the RNG states of every rank.
 atomically so a crash during a save never leaves a truncated ``last_checkpoint`` target.
 """
 
+import errno
 import logging
 import os
 import random
@@ -19,7 +20,7 @@ from torch import nn
 from ..utils import comm
 from ..utils.file_io import atomic_write
 
-__all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError"]
+__all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 RNG_STATES_KEY = "rng_states"
@@ -27,6 +28,21 @@ RNG_STATES_KEY = "rng_states"
 
 class CheckpointLoadError(RuntimeError):
     """A checkpoint file exists but cannot be read (truncated by a crash, or not a checkpoint)."""
+
+
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (full disk, no permission); the previous checkpoint
+    and ``last_checkpoint`` are untouched."""
+
+
+def _os_error_behind(error: BaseException) -> Optional[OSError]:
+    """The OSError that caused ``error``: torch.save reports a failed write of its file object
+    as a RuntimeError ("unexpected pos ...") with the real OSError only as its context."""
+    while error is not None:
+        if isinstance(error, OSError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -93,9 +109,20 @@ class Checkpointer:
         basename = f"{name}.pth"
         path = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {path}")
-        with atomic_write(path) as f:
-            torch.save(data, f)
-        self.tag_last_checkpoint(basename)
+        try:
+            with atomic_write(path) as f:
+                torch.save(data, f)
+            self.tag_last_checkpoint(basename)
+        except Exception as e:
+            os_error = _os_error_behind(e)
+            if os_error is None:
+                raise
+            reason = errno.errorcode.get(os_error.errno, "OSError")
+            raise CheckpointSaveError(
+                os_error.errno,
+                f"Cannot write checkpoint {path}: {os_error.strerror or os_error} ({reason}). "
+                f"The previous checkpoint is intact: {self.get_checkpoint_file() or 'none yet'}",
+            ) from e
 
     def tag_last_checkpoint(self, basename: str) -> None:
         """Record ``basename`` (a file in save_dir) as the checkpoint a resume starts from."""
@@ -114,7 +141,10 @@ class Checkpointer:
             self.logger.info("No checkpoint given; the model keeps its initialisation.")
             return {}
         self.logger.info(f"Loading checkpoint from {path}")
-        checkpoint = self._read_file(path)
+        return self._apply(self._read_file(path), path, checkpointables)
+
+    def _apply(self, checkpoint: Dict[str, Any], path: str, checkpointables: Optional[Iterable[str]]) -> Dict[str, Any]:
+        """Load a checkpoint already read from ``path``; see :meth:`load`."""
         if not isinstance(checkpoint.get("model"), dict):
             checkpoint = {"model": checkpoint}
         self._load_model(checkpoint.pop("model"), path)
@@ -129,6 +159,7 @@ class Checkpointer:
         return checkpoint
 
     def _read_file(self, path: str) -> Dict[str, Any]:
+        """The checkpoint dict in ``path``, or a CheckpointLoadError naming the file."""
         if not os.path.isfile(path):
             raise FileNotFoundError(f"Checkpoint file not found: {path}")
         try:
@@ -138,8 +169,7 @@ class Checkpointer:
         except Exception as e:
             raise CheckpointLoadError(
                 f"Cannot read checkpoint {path}: the file is truncated or not a torch checkpoint "
-                f"({type(e).__name__}: {e}). Remove it (and the {LAST_CHECKPOINT_FILE} entry "
-                f"pointing at it) to resume from an earlier checkpoint."
+                f"({type(e).__name__}: {e}). --resume falls back to the newest readable checkpoint."
             ) from e
         if not isinstance(checkpoint, dict):
             raise CheckpointLoadError(f"Checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict")
@@ -200,8 +230,35 @@ class Checkpointer:
         """Resume from the last checkpoint in save_dir when asked and present; otherwise load only
         the model weights of ``path`` (a fresh run starting from pretrained weights)."""
         if resume and self.has_checkpoint():
-            return self.load(self.get_checkpoint_file())
+            return self._resume_from_newest_valid()
         return self.load(path, checkpointables=[])
+
+    def _resume_from_newest_valid(self) -> Dict[str, Any]:
+        """Load the checkpoint ``last_checkpoint`` names; if it is missing or unreadable (a
+        crash, a disk error, a file truncated by a copy) warn and fall back to the newest
+        readable ``.pth`` in save_dir, so that one bad file costs some iterations, not the run."""
+        tagged = self.get_checkpoint_file()
+        others = sorted(
+            (f for f in self.get_all_checkpoint_files() if f != tagged), key=os.path.getmtime, reverse=True
+        )
+        problems = []
+        for candidate in [tagged] + others:
+            try:
+                checkpoint = self._read_file(candidate)
+            except (CheckpointLoadError, FileNotFoundError) as e:
+                problems.append(str(e))
+                self.logger.warning(f"Skipping an unusable checkpoint: {e}")
+                continue
+            if candidate != tagged:
+                self.logger.warning(
+                    f"Resuming from {candidate}, the newest readable checkpoint, instead of "
+                    f"{tagged!r} named by {LAST_CHECKPOINT_FILE}: training repeats the iterations since."
+                )
+            self.logger.info(f"Loading checkpoint from {candidate}")
+            return self._apply(checkpoint, candidate, None)
+        raise CheckpointLoadError(
+            f"No readable checkpoint in {self.save_dir} to resume from:\n  " + "\n  ".join(problems)
+        )
 
 
 class PeriodicCheckpointer:

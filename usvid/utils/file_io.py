@@ -15,7 +15,8 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
 
     The temporary file lives in the same folder so the final rename never crosses file systems
     (``os.replace`` is atomic only within one). On error the temporary file is removed and
-    ``path`` is left untouched.
+    ``path`` is left untouched. A ``kill -9`` mid-write leaves at most a stray
+    ``.<name>.*.tmp`` file, never a partial ``path``.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -30,3 +31,19 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename itself durable: without it a power loss right after ``os.replace`` may
+    bring back the old directory entry (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the data itself is already synced
+    finally:
+        os.close(fd)
