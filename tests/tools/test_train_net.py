@@ -72,10 +72,6 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, tiny_opts, tmp_p
         assert again[key] == pytest.approx(before[key], nan_ok=True), key
 
 
-# Wall-clock measurements differ between any two runs.
-TIMING_KEYS = {"time", "data_time", "lesion_detection/FPS", "eta_seconds"}
-
-
 def test_resume_continues_exactly_where_the_checkpoint_left_off(trained_run, tiny_opts, train_opts, tmp_path,
                                                                 run_tool, phantom_config):
     # Rewind a copy of the run to its iteration-9 checkpoint (as if stopped there), then resume.
@@ -92,9 +88,17 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(trained_run, tin
     assert original.keys() == continued.keys()
     for name in original:
         torch.testing.assert_close(continued[name], original[name], rtol=0, atol=0, msg=name)
-    # The same metrics.json lines, none duplicated, timings aside.
-    strip = lambda lines: [{k: v for k, v in line.items() if k not in TIMING_KEYS} for line in lines]  # noqa: E731
-    assert json.dumps(strip(read_metrics(resumed))) == json.dumps(strip(read_metrics(trained_run)))
+    # The same metrics.json lines, none duplicated, and the same evaluation results (FPS aside:
+    # wall clock). Smoothed training scalars (medians over 20 iterations) are not compared: the
+    # engine restarts their window at the resume point.
+    original_lines, resumed_lines = read_metrics(trained_run), read_metrics(resumed)
+    assert [line["iteration"] for line in resumed_lines] == [line["iteration"] for line in original_lines]
+
+    def evaluation(lines):
+        return json.dumps([{k: v for k, v in line.items() if k.startswith("lesion_detection/") and not
+                            k.endswith("/FPS")} for line in lines])
+
+    assert evaluation(resumed_lines) == evaluation(original_lines)
 
 
 def test_two_cpu_processes_train_and_evaluate_every_video(tiny_opts, tmp_path, run_tool, phantom_config):
