@@ -56,6 +56,45 @@ def test_stopped_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
     assert {"total_loss", "loss_mse", "loss_l1", "lr", "toy/mse"} <= set().union(*full_metrics)
 
 
+class ToyTrainerWithEMA(ToyTrainer):
+    def build_hooks(self):
+        return super().build_hooks() + [engine_hooks.EMA(decay=0.9)]
+
+
+def _ema_hook(trainer):
+    return next(h for h in trainer.hooks if isinstance(h, engine_hooks.EMA))
+
+
+def test_exact_resume_with_ema_weights(tmp_path):
+    def train(output_dir, resume=False, extra_hooks=()):
+        trainer = ToyTrainerWithEMA(toy_cfg(output_dir))
+        trainer.register_hooks(list(extra_hooks))
+        trainer.resume_or_load(resume=resume)
+        return trainer, trainer.train()
+
+    full, full_results = train(tmp_path / "full")
+    train(tmp_path / "resumed", extra_hooks=[StopAfter(19)])
+    resumed, resumed_results = train(tmp_path / "resumed", resume=True)
+    assert resumed.start_iter == 20 and resumed_results == full_results
+    full_ema, resumed_ema = _ema_hook(full).weights, _ema_hook(resumed).weights
+    assert set(full_ema) == set(resumed_ema)
+    for name, value in full_ema.items():
+        assert torch.equal(value, resumed_ema[name]), name
+    for name, value in full.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+    assert _metrics(tmp_path / "resumed") == _metrics(tmp_path / "full")
+
+
+def test_resuming_a_finished_run_returns_at_once_without_a_second_evaluation(tmp_path):
+    cfg = toy_cfg(tmp_path, "SOLVER.MAX_ITER", 20)
+    _train(cfg)
+    metrics_before = (tmp_path / "metrics.json").read_text()
+    assert json.loads(metrics_before.splitlines()[-1])["iteration"] == 20  # the final evaluation
+    again, results = _train(cfg, resume=True)
+    assert again.start_iter == 20 and results is None
+    assert (tmp_path / "metrics.json").read_text() == metrics_before  # no line for iteration 21
+
+
 def test_checkpoint_holds_trainer_hooks_sampler_and_rng(tmp_path):
     trainer, _ = _train(toy_cfg(tmp_path, "SOLVER.MAX_ITER", 20, "TEST.EVAL_PERIOD", 0))
     checkpoint = torch.load(tmp_path / "model_final.pth", weights_only=False)
