@@ -1,10 +1,12 @@
 """Streaming inference speed of the video detectors on CPU (not a test).
 
 For each model, frames of one synthetic 256x256 video are streamed one per call after
-``reset()`` (exactly how the evaluator runs them) and the wall time per frame is measured; the
-table reports the median over repeats, the frames per second, and a per-stage breakdown taken
-from forward hooks on the sub-modules (with synchronous CPU execution a hook-to-hook interval is
-the stage's own time):
+``reset()`` (exactly how the evaluator runs them). The models run interleaved (A, B, C, A, ...)
+so that load changes on a shared machine hit them alike. The table reports medians over repeats
+of the wall time per frame (and FPS), of the process CPU time per frame (with one thread, the
+better estimate of the idle-machine speed while other jobs share the CPU), and a per-stage
+breakdown of the wall time taken from forward hooks on the sub-modules (with synchronous CPU
+execution a hook-to-hook interval is the stage's own time):
 
 * backbone: the ResNet up to res4 (its FPS is the floor no detector can beat);
 * proposals: the FCOS head (for SingleFrameFCOS: the whole head);
@@ -94,7 +96,7 @@ def measure_side_by_side(runs, frames, repeats):
     hits all of them alike and their ratios stay meaningful.
     """
     timers = {name: StageTimer(model) for name, (model, _) in runs.items()}
-    per_frame = defaultdict(list)
+    per_frame, cpu_per_frame = defaultdict(list), defaultdict(list)
     per_stage = defaultdict(lambda: defaultdict(list))
     with torch.no_grad():
         for model, run in runs.values():
@@ -102,13 +104,18 @@ def measure_side_by_side(runs, frames, repeats):
         for _ in range(repeats):
             for name, (model, run) in runs.items():
                 timers[name].reset()
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 run(model, frames)
                 per_frame[name].append((time.perf_counter() - start) / len(frames))
+                cpu_per_frame[name].append((time.process_time() - cpu_start) / len(frames))
                 for stage in STAGES:
                     per_stage[name][stage].append(timers[name].totals.get(stage, 0.0) / len(frames))
     return {
-        name: (statistics.median(per_frame[name]), {k: statistics.median(v) for k, v in per_stage[name].items()})
+        name: (
+            statistics.median(per_frame[name]),
+            statistics.median(cpu_per_frame[name]),
+            {k: statistics.median(v) for k, v in per_stage[name].items()},
+        )
         for name in runs
     }
 
@@ -141,19 +148,20 @@ def main():
     }
     results = measure_side_by_side(runs, frames, args.repeats)
 
-    header = ["model", "ms/frame", "FPS"] + list(STAGES) + ["other"]
+    header = ["model", "wall ms/frame", "FPS", "CPU ms/frame"] + [f"{s} ms" for s in STAGES] + ["other ms"]
     print(f"threads={args.threads} size={args.size}x{args.size} frames={args.frames} repeats={args.repeats} (median)")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for name, (seconds, stages) in results.items():
+    for name, (seconds, cpu_seconds, stages) in results.items():
         if name.startswith("backbone only"):
             stages = {"backbone": seconds}
         stage_ms = [stages.get(s, 0.0) * 1e3 for s in STAGES]
         other = seconds * 1e3 - sum(stage_ms)
-        cells = [name, f"{seconds * 1e3:.1f}", f"{1 / seconds:.1f}"] + [f"{v:.1f}" for v in stage_ms] + [f"{other:.1f}"]
-        print("| " + " | ".join(cells) + " |")
-    full, single = results["UltraDet"][0], results["UltraDet (no temporal)"][0]
-    print(f"temporal overhead: UltraDet / UltraDet (no temporal) = {full / single:.3f} ({(full / single - 1) * 100:.1f} %)")
+        cells = [name, f"{seconds * 1e3:.1f}", f"{1 / seconds:.1f}", f"{cpu_seconds * 1e3:.1f}"]
+        print("| " + " | ".join(cells + [f"{v:.1f}" for v in stage_ms] + [f"{other:.1f}"]) + " |")
+    for label, index in (("wall", 0), ("CPU", 1)):
+        ratio = results["UltraDet"][index] / results["UltraDet (no temporal)"][index]
+        print(f"temporal overhead ({label} time): UltraDet / UltraDet (no temporal) = {ratio:.3f} (+{(ratio - 1) * 100:.1f} %)")
 
 
 if __name__ == "__main__":

@@ -127,3 +127,16 @@ def test_statistics_go_to_the_active_storage_only(tiny_cfg, make_clip):
     counts = {name: len(storage.history(name).values()) for name in recorded}
     model(clips)  # outside any storage: nothing recorded anywhere, and no error
     assert {name: len(storage.history(name).values()) for name in recorded} == counts
+
+
+def test_clips_shorter_than_the_window_are_warned_about_once(tiny_cfg, make_clip, caplog):
+    model = _model(tiny_cfg, **{"MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST": 3}).train()
+    with caplog.at_level("WARNING", logger="usvid.modeling.meta_arch.ultradet"):
+        model([make_clip(3)])
+        model([make_clip(3)])
+    warnings = [r for r in caplog.records if "INTERVAL_PRE_TEST=3" in r.getMessage()]
+    assert len(warnings) == 1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="usvid.modeling.meta_arch.ultradet"):
+        _model(tiny_cfg, **{"MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST": 3}).train()([make_clip(4)])
+    assert not caplog.records

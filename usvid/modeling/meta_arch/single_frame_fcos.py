@@ -31,6 +31,8 @@ class SingleFrameFCOS(VideoDetector):
         self.pre_nms_topk = f.PRE_NMS_TOPK_TEST
 
     def forward(self, batched_inputs):
+        """Training: a list of clips -> loss dict. Inference: a list of frame dicts (each detected
+        on its own, sizes may differ) -> one ``{"instances"}`` dict per frame."""
         if self.training:
             return self.forward_training(self.check_training_input(batched_inputs))
         return [self.inference_clip([frame])[0] for frame in batched_inputs]

@@ -20,7 +20,7 @@ from usvid.structures import Boxes, pairwise_iou
 
 from ..backbone import build_backbone
 from ..box_regression import Box2BoxTransform
-from ..proposal_generator import FCOSHead, clip_boxes
+from ..proposal_generator import FCOSHead, FCOSPredictions, clip_boxes
 from ..roi_heads import TemporalRoIHead
 from ..training_stats import put_training_scalars
 from .base import VideoDetector
@@ -71,7 +71,7 @@ class UltraDet(VideoDetector):
             outputs.append(lstm_state[0])
         return torch.cat(outputs), lstm_state
 
-    def _proposals(self, res4: torch.Tensor, image_size) -> Tuple[torch.Tensor, object]:
+    def _proposals(self, res4: torch.Tensor, image_size) -> Tuple[FCOSPredictions, torch.Tensor]:
         """FCOS predictions and a fixed number of candidate boxes per frame [T, K, 4] (no grad:
         the RoI head's loss must not move the proposal generator through the box positions)."""
         predictions = self.proposal_generator(res4)
@@ -93,6 +93,8 @@ class UltraDet(VideoDetector):
 
     # ---- entry points ---------------------------------------------------------------------
     def forward(self, batched_inputs):
+        """Training: a list of clips -> loss dict. Inference: a list of frame dicts, taken as the
+        next consecutive frames of the current video -> one ``{"instances"}`` dict per frame."""
         if self.training:
             return self.forward_training(self.check_training_input(batched_inputs))
         return [self.inference_frame(frame) for frame in batched_inputs]
