@@ -1,0 +1,53 @@
+"""The small pieces of tools/train_net.py that the end-to-end runs do not reach: the AUTO_DIR
+folder name, the summary over several test sets, the code backup."""
+
+import math
+import os
+
+import pytest
+
+import train_net
+
+
+@pytest.mark.parametrize(
+    "config_file, expected",
+    [
+        ("configs/phantom/ultradet.yaml", "output/phantom/ultradet"),
+        ("/abs/configs/cva_bus/ultradet_r34.yaml", "output/cva_bus/ultradet_r34"),
+        ("/data/configs/x/configs/mine/a.yaml", "output/mine/a"),  # the innermost configs/
+        ("my_experiment.yaml", "output/my_experiment"),  # outside configs/: the file name
+    ],
+)
+def test_auto_output_dir_is_named_after_the_config(config_file, expected):
+    assert train_net.auto_output_dir("output", config_file) == expected
+
+
+def test_summary_table_has_one_row_per_test_set():
+    results = {
+        "breast_test": {"lesion_detection": {"AP50": 0.9, "Pr80": 0.8, "FP80": 1.5, "R@16": 0.97, "FPS": 31.0}},
+        "thyroid_test": {"lesion_detection": {"AP50": 0.7, "Pr80": math.nan, "FP80": math.nan, "R@16": 0.9}},
+    }
+    header, _, breast, thyroid = train_net.summary_table(results).splitlines()
+    cells = lambda line: [c.strip() for c in line.split("|")[1:-1]]  # noqa: E731
+    assert cells(header) == ["dataset", "AP50", "Pr80", "FP80", "R@16", "FPS"]
+    assert cells(breast) == ["breast_test", "0.9000", "0.8000", "1.5000", "0.9700", "31.0000"]
+    assert cells(thyroid) == ["thyroid_test", "0.7000", "nan", "nan", "0.9000", "nan"]  # no FPS: nan
+
+
+def test_evaluators_must_match_the_test_sets():
+    from usvid.config import add_ultrasound_config, get_cfg
+
+    cfg = add_ultrasound_config(get_cfg())
+    cfg.DATASETS.TEST = ("a", "b")
+    with pytest.raises(ValueError, match="1 evaluators given for 2 datasets"):
+        train_net.evaluate_on_test_sets(cfg, model=None, evaluators=[object()])
+
+
+def test_code_backup_holds_the_sources_and_the_config(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("SEED: 3\n")
+    backup = train_net.backup_code(str(tmp_path / "out"), str(config))
+    assert os.path.basename(backup).startswith("code_")
+    assert os.path.isfile(os.path.join(backup, "usvid", "engine", "defaults.py"))
+    assert os.path.isfile(os.path.join(backup, "tools", "train_net.py"))
+    assert open(os.path.join(backup, "exp.yaml")).read() == "SEED: 3\n"
