@@ -56,6 +56,19 @@ def test_stopped_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
     assert {"total_loss", "loss_mse", "loss_l1", "lr", "toy/mse"} <= set().union(*full_metrics)
 
 
+def test_resume_between_two_metric_writes_keeps_the_smoothing_window(tmp_path):
+    # Checkpoints every 10 iterations, metrics written every 20 as medians over 20 iterations:
+    # the line of iteration 19 of the resumed run needs the losses of iterations 0-9 too.
+    overrides = ("SOLVER.CHECKPOINT_PERIOD", 10, "TEST.EVAL_PERIOD", 0)
+    full, _ = _train(toy_cfg(tmp_path / "full", *overrides))
+    _train(toy_cfg(tmp_path / "resumed", *overrides), extra_hooks=[StopAfter(9)])
+    resumed, _ = _train(toy_cfg(tmp_path / "resumed", *overrides), resume=True)
+    assert resumed.start_iter == 10
+    assert _metrics(tmp_path / "resumed") == _metrics(tmp_path / "full")
+    for name, value in full.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+
+
 class ToyTrainerWithEMA(ToyTrainer):
     def build_hooks(self):
         return super().build_hooks() + [engine_hooks.EMA(decay=0.9)]
@@ -109,7 +122,7 @@ def test_hooks_in_detectron2_order_and_weights_only_load(tmp_path):
     cfg = toy_cfg(tmp_path / "a", "SOLVER.MAX_ITER", 2)
     trainer = ToyTrainer(cfg)
     names = [type(h).__name__ for h in trainer.hooks]
-    assert names == ["IterationTimer", "LRScheduler", "EvalHook", "PeriodicWriter", "PeriodicCheckpointer", "PreemptionHook"]
+    assert names == ["ScalarHistoryState", "IterationTimer", "LRScheduler", "EvalHook", "PeriodicWriter", "PeriodicCheckpointer", "PreemptionHook"]
     trainer.resume_or_load(resume=True)
     trainer.train()
 

@@ -31,6 +31,7 @@ from ..utils.events import CommonMetricPrinter, EventWriter, JSONWriter, Tensorb
 from ..utils.file_io import atomic_write
 from ..utils.logger import setup_logger
 from . import hooks
+from .metrics_resume import ScalarHistoryState, last_scheduled_write, rewind_metrics_file
 from .preemption import PreemptionHook
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
 
@@ -46,6 +47,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 AMP_PRECISIONS = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+# How often DefaultTrainer's PeriodicWriter writes (detectron2's 20); resume rewinds to it.
+METRICS_WRITE_PERIOD = 20
+METRICS_FILE = "metrics.json"
 # Batch-size keys that auto_scale_workers scales with the world size (when the config has them).
 BATCH_SIZE_KEYS = ("IMS_PER_BATCH", "SEGS_PER_BATCH")
 
@@ -115,9 +119,29 @@ def default_writers(output_dir: str, max_iter: Optional[int] = None) -> List[Eve
     os.makedirs(output_dir, exist_ok=True)
     return [
         CommonMetricPrinter(max_iter),
-        JSONWriter(os.path.join(output_dir, "metrics.json")),
+        _JSONWriterOpenedAtFirstWrite(os.path.join(output_dir, METRICS_FILE)),
         TensorboardXWriter(output_dir),
     ]
+
+
+class _JSONWriterOpenedAtFirstWrite(EventWriter):
+    """A JSONWriter that opens its file at the first write, not when built: writers are built
+    with the trainer, before ``resume_or_load`` rewinds ``metrics.json`` to the checkpoint,
+    and a JSONWriter reads the file's last iteration when it opens it."""
+
+    def __init__(self, json_file: str, window_size: int = 20):
+        self._json_file = json_file
+        self._window_size = window_size
+        self._writer: Optional[JSONWriter] = None
+
+    def write(self) -> None:
+        if self._writer is None:
+            self._writer = JSONWriter(self._json_file, self._window_size)
+        self._writer.write()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 def create_ddp_model(model: nn.Module, **kwargs: Any) -> nn.Module:
@@ -208,7 +232,9 @@ class DefaultTrainer(TrainerBase):
         # Always present (not in build_hooks, which applications override): SIGTERM / SIGINT
         # end training with a checkpoint of the finished step.
         self._preemption = PreemptionHook(self.checkpointer)
-        self.register_hooks([self._preemption])
+        # Also always present: the recent scalar history travels in the checkpoint, so that
+        # smoothed metrics of a resumed run equal the uninterrupted run's.
+        self.register_hooks([self._preemption, ScalarHistoryState()])
 
     # The step is the inner trainer's; hooks reach its parts through these names.
     @property
@@ -230,6 +256,16 @@ class DefaultTrainer(TrainerBase):
         if resume and self.checkpointer.has_checkpoint():
             # The checkpoint was written after iteration self.iter finished.
             self.start_iter = self.iter + 1
+            if comm.is_main_process() and self.start_iter < self.max_iter:
+                self._rewind_metrics(self.iter)
+
+    def _rewind_metrics(self, checkpoint_iter: int) -> None:
+        """Remove the metrics.json lines that the resumed run writes again (see
+        usvid/engine/metrics_resume.py), so none is duplicated, stale or missing."""
+        path = os.path.join(self.cfg.OUTPUT_DIR, METRICS_FILE)
+        removed = rewind_metrics_file(path, last_scheduled_write(checkpoint_iter, METRICS_WRITE_PERIOD))
+        if removed:
+            logger.info(f"Removed {removed} line(s) after iteration {checkpoint_iter} from {path}; the resumed run writes them again")
 
     def build_hooks(self) -> List[Optional[hooks.HookBase]]:
         """IterationTimer, LRScheduler, PreciseBN (if enabled), PeriodicCheckpointer, EvalHook,
@@ -259,7 +295,7 @@ class DefaultTrainer(TrainerBase):
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results),
         ]
         if comm.is_main_process():
-            ret.append(hooks.PeriodicWriter(self.build_writers(), period=20))
+            ret.append(hooks.PeriodicWriter(self.build_writers(), period=METRICS_WRITE_PERIOD))
         return ret
 
     def build_writers(self) -> List[EventWriter]:
