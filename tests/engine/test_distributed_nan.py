@@ -56,7 +56,10 @@ def _free_port() -> int:
 
 
 def test_nan_on_one_rank_raises_on_every_rank_without_hanging(tmp_path):
-    # fork: the workers inherit the imported torch, so the test takes seconds, not a re-import each.
+    # fork: the workers inherit the imported modules, so the test takes seconds, not a re-import
+    # each. That includes torch._dynamo, which the first optimizer step imports lazily (~5 s).
+    import torch._dynamo  # noqa: F401
+
     context = mp.start_processes(
         _worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="fork"
     )
