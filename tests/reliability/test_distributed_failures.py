@@ -1,11 +1,13 @@
-"""Failure in a 2-process DDP run (launch, gloo): a rank killed with SIGKILL ends the whole job
-within seconds, with the cause on the console and no process left behind. (An exception on one
-rank: tests/distributed/test_launch.py; a NaN on one rank: tests/engine/test_distributed_nan.py.)"""
+"""A 2-process DDP run (launch, gloo): a rank killed with SIGKILL ends the whole job within
+seconds, with the cause on the console and no process left behind; SIGTERM to the launcher
+stops both ranks after the same step with one checkpoint. (An exception on one rank:
+tests/distributed/test_launch.py; a NaN on one rank: tests/engine/test_distributed_nan.py.)"""
 
 import os
 import signal
 import time
 
+import torch
 from process_checks import is_gone, wait_for_file
 
 DDP_SCRIPT = """
@@ -44,3 +46,18 @@ def test_a_rank_killed_by_sigkill_ends_every_rank_within_seconds(start_script, t
     assert all(is_gone(pid) for pid in rank_pids)
     assert "process 1 terminated with signal SIGKILL" in (tmp_path / "script.err").read_text()
     print(f"job ended {seconds:.1f} s after SIGKILL of rank 1")
+
+
+def test_sigterm_to_the_launcher_stops_both_ranks_after_the_same_step_with_a_checkpoint(start_script, tmp_path):
+    launcher = start_script(DDP_SCRIPT)
+    rank_pids = [int(wait_for_file(tmp_path / f"rank{rank}.pid", launcher, timeout=180)) for rank in (0, 1)]
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(timeout=120) == 128 + signal.SIGTERM
+    assert all(is_gone(pid) for pid in rank_pids)
+    checkpoint_name = (tmp_path / "last_checkpoint").read_text()
+    checkpoint = torch.load(tmp_path / checkpoint_name, weights_only=False)
+    stopped_at = checkpoint["iteration"]
+    assert checkpoint_name == f"model_{stopped_at:07d}.pth" and stopped_at >= 5
+    assert len(checkpoint["rng_states"]) == 2  # both ranks took part in the save
+    output = (tmp_path / "script.out").read_text() + (tmp_path / "script.err").read_text()
+    assert f"Training stopped by SIGTERM after iteration {stopped_at}" in output and "--resume" in output

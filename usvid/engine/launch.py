@@ -6,11 +6,15 @@ Under ``torchrun`` the processes already exist: launch() initialises from the en
 same script works with ``--num-gpus N`` and with ``torchrun --nproc_per_node N``.
 """
 
+import ctypes
 import logging
+import multiprocessing.connection
 import os
+import signal
 import socket
+import threading
 from datetime import timedelta
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -22,6 +26,8 @@ __all__ = ["DEFAULT_TIMEOUT", "launch"]
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +60,10 @@ def launch(
     With a world size of 1 it is a plain call. Otherwise this machine spawns
     ``num_gpus_per_machine`` processes; ``dist_url="auto"`` picks a free local port (one machine
     only). If any process raises, the others are terminated and the original exception with its
-    traceback is raised here (``torch.multiprocessing.ProcessRaisedException``).
+    traceback is raised here (``torch.multiprocessing.ProcessRaisedException``). SIGTERM /
+    SIGINT sent to this launcher are passed on to every process (whose trainers then stop with a
+    checkpoint) and it exits with their ``128 + signal``; a process whose launcher died gets
+    SIGTERM (Linux), so none trains on as an orphan.
     """
     if _launched_by_torchrun() and dist.is_initialized():  # the script set the group up itself
         main_func(*args)
@@ -77,17 +86,74 @@ def launch(
         raise ValueError(f"{num_gpus_per_machine} processes per machine requested but only {torch.cuda.device_count()} GPUs are visible")
     if not comm.is_picklable(main_func) or not comm.is_picklable(tuple(args)):
         raise ValueError("launch() needs a picklable main_func (a module-level function) and picklable args to spawn processes")
-    mp.start_processes(
+    context = mp.start_processes(
         _distributed_worker,
         nprocs=num_gpus_per_machine,
         args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, tuple(args), timeout),
         daemon=False,
         start_method="spawn",
+        join=False,
     )
+    _join_forwarding_signals(context)
+
+
+class _SignalForwarded(Exception):
+    """Interrupts the launcher's wait once SIGTERM/SIGINT was passed on to the workers."""
+
+
+def _join_forwarding_signals(context) -> None:
+    """Wait for the workers like ``torch.multiprocessing`` does (a failing worker ends the
+    others at once), but pass SIGTERM / SIGINT sent to the launcher on to every worker, whose
+    trainers then finish their step and save (usvid.engine.preemption). From then on the
+    workers are not cut short: a worker that exits first with ``128 + signal`` would otherwise
+    make the launcher terminate the others in the middle of writing the checkpoint."""
+    forwarded: List[int] = []
+
+    def forward(signum, frame):
+        for process in context.processes:
+            if process.is_alive():
+                os.kill(process.pid, signum)
+        forwarded.append(signum)
+        if len(forwarded) == 1:
+            raise _SignalForwarded()
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS} if in_main_thread else {}
+    try:
+        try:
+            while not context.join():
+                pass
+            return
+        except _SignalForwarded:
+            pass
+        _wait_for_preempted_workers(context.processes, 128 + forwarded[0])
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _wait_for_preempted_workers(processes, preempted_code: int) -> None:
+    """Wait until every worker has exited; any exit other than 0 or ``preempted_code`` (a
+    worker that failed while stopping) terminates the rest, as a failure does in training.
+    Ends this process with ``preempted_code`` like the workers."""
+    pending = {process.sentinel: process for process in processes}
+    while pending:
+        for sentinel in multiprocessing.connection.wait(list(pending)):
+            process = pending.pop(sentinel)
+            process.join()
+            if process.exitcode not in (0, preempted_code):
+                for other in pending.values():
+                    other.kill()
+                raise RuntimeError(
+                    f"Worker process {process.pid} exited with code {process.exitcode} while stopping "
+                    "after a signal (see its error above); the other workers were killed"
+                )
+    raise SystemExit(preempted_code)
 
 
 def _distributed_worker(local_rank: int, main_func, world_size: int, num_gpus_per_machine: int, machine_rank: int, dist_url: str, args, timeout) -> None:
     global_rank = machine_rank * num_gpus_per_machine + local_rank
+    _end_with_the_launcher()
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
     try:
@@ -96,6 +162,15 @@ def _distributed_worker(local_rank: int, main_func, world_size: int, num_gpus_pe
         raise RuntimeError(f"Process group initialisation at {dist_url} failed (rank {global_rank} of {world_size})") from e
     comm.create_local_process_group(num_gpus_per_machine)
     _run_and_leave_group(main_func, args)
+
+
+def _end_with_the_launcher() -> None:
+    """Ask Linux to send this worker SIGTERM when the launcher dies (even by SIGKILL), so a
+    worker never trains on as an orphan: it stops after its step with a checkpoint."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: no parent-death signal
+        pass
 
 
 def _init_from_torchrun_environment(num_gpus_per_machine: int, timeout: timedelta) -> None:
