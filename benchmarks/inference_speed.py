@@ -10,8 +10,9 @@ execution a hook-to-hook interval is the stage's own time):
 
 * backbone: the ResNet up to res4 (its FPS is the floor no detector can beat);
 * proposals: the FCOS head (for SingleFrameFCOS: the whole head);
-* RoI head: RoIAlign + res5 + FC + predictors;
-* temporal: ConvLSTM + NTCA + relation layers (UltraDet's temporal parts);
+* RoI head: RoIAlign + res5 + FC + predictors (UltraDet's one RoIAlign call also pools NTCA's
+  context channels);
+* temporal: ConvLSTM + NTCA (after pooling) + relation layers (UltraDet's temporal parts);
 * other: the rest (normalisation, top-k / NMS, rescaling to the original size).
 
 "UltraDet (no temporal)" is the same network with NTCA, relation layers and ConvLSTM switched
@@ -39,7 +40,7 @@ from usvid.modeling import build_model  # noqa: E402
 STAGES = {
     "backbone": ["backbone"],
     "proposals": ["proposal_generator", "head"],
-    "RoI head": ["roi_heads.box_head", "roi_heads.cls_score", "roi_heads.bbox_pred"],
+    "RoI head": ["roi_heads.pooler", "roi_heads.box_head", "roi_heads.cls_score", "roi_heads.bbox_pred"],
     "temporal": ["lstm", "roi_heads.ntca", "roi_heads.relations"],
 }
 

@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .box_head import Res5BoxHead
+from .box_head import CandidatePooler, Res5BoxHead
 from .relation import RelationLayer
 from .temporal_context import NegativeTemporalContextAggregation
 
@@ -29,20 +29,12 @@ class TemporalRoIHead(nn.Module):
         super().__init__()
         h = cfg.MODEL.ROI_BOX_HEAD
         self.window = h.INTERVAL_PRE_TEST
-        self.box_head = Res5BoxHead(
-            in_channels, stride, res5_blocks, cfg.MODEL.RESNETS.NORM, h.POOLER_RESOLUTION, h.POOLER_SAMPLING_RATIO, h.FC_DIM
-        )
+        self.pooler = CandidatePooler(stride, h.POOLER_RESOLUTION, h.POOLER_SAMPLING_RATIO)
+        self.box_head = Res5BoxHead(in_channels, res5_blocks, cfg.MODEL.RESNETS.NORM, h.FC_DIM)
         self.ntca = None
         if h.USE_NTCA:
             self.ntca = NegativeTemporalContextAggregation(
-                in_channels,
-                h.CONTEXT_CHANNELS,
-                stride,
-                h.CONTEXT_POOLER_RESOLUTION,
-                h.POOLER_SAMPLING_RATIO,
-                h.FC_DIM,
-                h.NUM_HEADS,
-                self.window,
+                in_channels, h.CONTEXT_CHANNELS, h.CONTEXT_POOLER_RESOLUTION, h.FC_DIM, h.NUM_HEADS, self.window
             )
         self.relations = nn.ModuleList(RelationLayer(h.FC_DIM, h.NUM_HEADS) for _ in range(h.NUM_RELATION_LAYERS))
         # Two classes, softmax: index 0 = lesion, index 1 = background (detectron2's layout).
@@ -60,14 +52,27 @@ class TemporalRoIHead(nn.Module):
         index = t - 1 - w
         return torch.where(index >= 0, index, torch.full_like(index, -1))
 
+    def _candidate_features(
+        self, feature_maps: torch.Tensor, boxes: torch.Tensor, context_maps: Optional[torch.Tensor], context_index
+    ) -> torch.Tensor:
+        """Candidate features [B, K, D] of B frames (``feature_maps`` [B, C, h, w], ``boxes``
+        [B, K, 4]) after NTCA over their context frames (``context_index`` [B, W] into
+        ``context_maps``). The same code serves the clip and the streaming path."""
+        num_frames, num_boxes, _ = boxes.shape
+        channels = feature_maps.shape[1]
+        if self.ntca is None:
+            return self.box_head(self.pooler(feature_maps, boxes)).view(num_frames, num_boxes, -1)
+        stacked = torch.cat((feature_maps, self.ntca.stack_context(context_maps, context_index)), dim=1)
+        pooled = self.pooler(stacked, boxes)
+        x = self.box_head(pooled[:, :channels]).view(num_frames, num_boxes, -1)
+        return self.ntca(x, pooled[:, channels:], context_index)
+
     def forward_clip(self, feature_maps: torch.Tensor, boxes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """All T frames of a clip at once. ``feature_maps`` [T, C, h, w], ``boxes`` [T, K, 4]
         -> class logits [T, K, 2] and box deltas [T, K, 4]."""
         num_frames, num_boxes, _ = boxes.shape
-        x = self.box_head(feature_maps, boxes)
-        if self.ntca is not None:
-            context_maps = self.ntca.context_maps(feature_maps)
-            x = self.ntca(x, boxes, context_maps, self.context_index(num_frames, boxes.device))
+        context_maps = None if self.ntca is None else self.ntca.context_maps(feature_maps)
+        x = self._candidate_features(feature_maps, boxes, context_maps, self.context_index(num_frames, boxes.device))
         frame_of = torch.arange(num_frames, device=boxes.device).repeat_interleave(num_boxes)
         lag = frame_of[:, None] - frame_of[None, :]
         causal_mask = (lag >= 0) & (lag <= self.window)
@@ -84,16 +89,13 @@ class TemporalRoIHead(nn.Module):
         previous frames (oldest first, at most W). Returns logits [K, 2], deltas [K, 4] and the
         entry to buffer for the next frames."""
         buffer = list(buffer)[-self.window:] if self.window else []
-        x = self.box_head(feature_map, boxes[None])
-        context_map = None
+        context_map, buffered_maps, index = None, None, None
         if self.ntca is not None:
             context_map = self.ntca.context_maps(feature_map)[0]
-            maps = torch.stack([f.context_map for f in buffer] + [context_map])
-            offsets = torch.arange(self.window, device=boxes.device)
-            index = len(buffer) - 1 - offsets
+            buffered_maps = torch.stack([f.context_map for f in buffer] + [context_map])
+            index = len(buffer) - 1 - torch.arange(self.window, device=boxes.device)
             index = torch.where(index >= 0, index, torch.full_like(index, -1))[None]
-            x = self.ntca(x, boxes[None], maps, index)
-        x = x[0]
+        x = self._candidate_features(feature_map, boxes[None], buffered_maps, index)[0]
         entry = BufferedFrame(context_map=context_map, boxes=boxes)
         key_boxes = torch.cat([f.boxes for f in buffer] + [boxes])
         for layer_index, layer in enumerate(self.relations):
