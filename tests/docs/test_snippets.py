@@ -62,7 +62,7 @@ def test_snippets_run(markdown_path, tmp_path):
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tools")]), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     result = subprocess.run([sys.executable, "-c", runner], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"a snippet of {page} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
 
 

@@ -107,12 +107,12 @@ def test_two_cpu_processes_train_and_evaluate_every_video(tiny_opts, tmp_path, r
     assert os.path.isfile(tmp_path / "model_final.pth")
     metrics = final_test_metrics(tmp_path)
     assert metrics["num_videos"] == 2 and metrics["num_frames"] == 32  # both ranks' videos gathered
-    assert "total_loss" in read_metrics(tmp_path)[-1]
+    assert any("total_loss" in line for line in read_metrics(tmp_path))
 
 
 def test_plain_loop_writes_the_trainer_metric_keys(trained_run, tiny_opts, tmp_path, run_tool, phantom_config):
     run_tool("plain_train_net.py", "--config-file", phantom_config, *tiny_opts,
-             "SOLVER.MAX_ITER", 20, "SOLVER.CHECKPOINT_PERIOD", 10, "OUTPUT_DIR", tmp_path)
+             "SOLVER.MAX_ITER", 10, "SOLVER.CHECKPOINT_PERIOD", 10, "OUTPUT_DIR", tmp_path)
     assert {"model_0000009.pth", "model_final.pth"} <= set(os.listdir(tmp_path))
     trainer_keys = set().union(*read_metrics(trained_run))
     plain_keys = set().union(*read_metrics(tmp_path))
