@@ -122,7 +122,7 @@ def test_hooks_in_detectron2_order_and_weights_only_load(tmp_path):
     cfg = toy_cfg(tmp_path / "a", "SOLVER.MAX_ITER", 2)
     trainer = ToyTrainer(cfg)
     names = [type(h).__name__ for h in trainer.hooks]
-    assert names == ["ScalarHistoryState", "IterationTimer", "LRScheduler", "EvalHook", "PeriodicWriter", "PeriodicCheckpointer", "PreemptionHook"]
+    assert names == ["IterationTimer", "LRScheduler", "EvalHook", "PeriodicWriter", "PeriodicCheckpointer", "PreemptionHook"]
     trainer.resume_or_load(resume=True)
     trainer.train()
 

@@ -31,7 +31,7 @@ from ..utils.events import CommonMetricPrinter, EventWriter, JSONWriter, Tensorb
 from ..utils.file_io import atomic_write
 from ..utils.logger import setup_logger
 from . import hooks
-from .metrics_resume import ScalarHistoryState, last_scheduled_write, rewind_metrics_file
+from .metrics_resume import last_scheduled_write, rewind_metrics_file
 from .preemption import PreemptionHook
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
 
@@ -232,9 +232,7 @@ class DefaultTrainer(TrainerBase):
         # Always present (not in build_hooks, which applications override): SIGTERM / SIGINT
         # end training with a checkpoint of the finished step.
         self._preemption = PreemptionHook(self.checkpointer)
-        # Also always present: the recent scalar history travels in the checkpoint, so that
-        # smoothed metrics of a resumed run equal the uninterrupted run's.
-        self.register_hooks([self._preemption, ScalarHistoryState()])
+        self.register_hooks([self._preemption])
 
     # The step is the inner trainer's; hooks reach its parts through these names.
     @property

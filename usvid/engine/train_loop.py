@@ -93,6 +93,8 @@ class TrainerBase:
         self.max_iter: Optional[int] = None
         self.storage: Optional[EventStorage] = None
         self.should_stop = False
+        # Metric histories from a loaded checkpoint, put into the storage that train() opens.
+        self._storage_state: Optional[Dict[str, Any]] = None
 
     def register_hooks(self, hooks: Iterable[Optional[HookBase]]) -> None:
         """Add hooks (None entries are dropped) and re-sort all hooks by priority (stable)."""
@@ -118,6 +120,9 @@ class TrainerBase:
         self.max_iter = max_iter
         self.should_stop = False
         with EventStorage(start_iter) as self.storage:
+            if self._storage_state is not None:
+                self.storage.load_state_dict(self._storage_state)
+                self._storage_state = None
             try:
                 self.before_train()
                 for self.iter in range(start_iter, max_iter):
@@ -168,10 +173,14 @@ class TrainerBase:
             state = hook.state_dict()
             if state:
                 hook_states[key] = state
-        return {"iteration": self.iter, "hooks": hook_states}
+        state = {"iteration": self.iter, "hooks": hook_states}
+        if self.storage is not None:
+            state["storage"] = self.storage.state_dict()
+        return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         self.iter = state_dict["iteration"]
+        self._storage_state = state_dict.get("storage")
         hooks_by_key = dict(zip(_hook_state_keys(self._hooks), self._hooks))
         for key, hook_state in state_dict.get("hooks", {}).items():
             hook = hooks_by_key.get(key)

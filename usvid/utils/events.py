@@ -84,6 +84,18 @@ class HistoryBuffer:
     def values(self) -> List[Tuple[float, float]]:
         return list(self._data)
 
+    def state_dict(self, recent: int) -> Dict[str, Any]:
+        """The last ``recent`` entries plus the running totals: enough for every windowed
+        statistic over at most ``recent`` values, and for ``global_avg``, to continue exactly."""
+        entries = list(islice(reversed(self._data), recent))[::-1]
+        return {"recent": entries, "count": self._count, "global_sum": self._global_sum}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self._data.clear()
+        self._data.extend((float(value), itr) for value, itr in state["recent"])
+        self._count = int(state["count"])
+        self._global_sum = float(state["global_sum"])
+
     def count_samples(self, window_size: int) -> int:
         """How many of the latest values were put within the last ``window_size`` iterations.
 
@@ -167,6 +179,29 @@ class EventStorage:
 
     def count_samples(self, name: str, window_size: int = 20) -> int:
         return self.history(name).count_samples(window_size)
+
+    # ---- checkpointing ------------------------------------------------------------------
+    # Writers smooth over a window of recent values, so a resumed run must start with the same
+    # recent history as the interrupted one to write the same metrics.json values.
+    CHECKPOINTED_VALUES = 1000
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Scalar histories (the last ``CHECKPOINTED_VALUES`` values of each), smoothing hints and
+        latest values; images and histograms are transient and not kept."""
+        return {
+            "histories": {name: h.state_dict(self.CHECKPOINTED_VALUES) for name, h in self._history.items()},
+            "smoothing_hints": dict(self._smoothing_hints),
+            "latest_scalars": dict(self._latest_scalars),
+        }
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore scalar histories saved by ``state_dict``; the current iteration is kept."""
+        self._history = {}
+        for name, history_state in state["histories"].items():
+            self._history[name] = HistoryBuffer()
+            self._history[name].load_state_dict(history_state)
+        self._smoothing_hints = dict(state["smoothing_hints"])
+        self._latest_scalars = {name: (float(v), int(i)) for name, (v, i) in state["latest_scalars"].items()}
 
     def smoothing_hints(self) -> Dict[str, bool]:
         return self._smoothing_hints
