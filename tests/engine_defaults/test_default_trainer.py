@@ -56,14 +56,16 @@ def test_stopped_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
     assert {"total_loss", "loss_mse", "loss_l1", "lr", "toy/mse"} <= set().union(*full_metrics)
 
 
-def test_resume_between_two_metric_writes_keeps_the_smoothing_window(tmp_path):
-    # Checkpoints every 10 iterations, metrics written every 20 as medians over 20 iterations:
-    # the line of iteration 19 of the resumed run needs the losses of iterations 0-9 too.
-    overrides = ("SOLVER.CHECKPOINT_PERIOD", 10, "TEST.EVAL_PERIOD", 0)
+@pytest.mark.parametrize("stop_after, checkpoint_period", [(9, 10), (17, 1)])
+def test_resume_between_two_metric_writes_keeps_the_smoothing_window(tmp_path, stop_after, checkpoint_period):
+    # Metrics are written every 20 iterations as medians over 20 iterations: the line of
+    # iteration 19 of a run resumed at 10 needs the losses of iterations 0-9 too. Resumed at 18,
+    # the step timer is still warming up at 19: no stale step time may get a line of its own.
+    overrides = ("SOLVER.CHECKPOINT_PERIOD", checkpoint_period, "SOLVER.MAX_TO_KEEP", 2, "TEST.EVAL_PERIOD", 0)
     full, _ = _train(toy_cfg(tmp_path / "full", *overrides))
-    _train(toy_cfg(tmp_path / "resumed", *overrides), extra_hooks=[StopAfter(9)])
+    _train(toy_cfg(tmp_path / "resumed", *overrides), extra_hooks=[StopAfter(stop_after)])
     resumed, _ = _train(toy_cfg(tmp_path / "resumed", *overrides), resume=True)
-    assert resumed.start_iter == 10
+    assert resumed.start_iter == stop_after + 1
     assert _metrics(tmp_path / "resumed") == _metrics(tmp_path / "full")
     for name, value in full.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
