@@ -5,6 +5,7 @@ import torch
 
 from usvid.modeling import build_model
 from usvid.modeling.proposal_generator import assign_fcos_targets, grid_locations
+from usvid.modeling.proposal_generator.fcos_targets import assign_targets_per_frame
 from usvid.structures import Boxes, Instances
 
 LOSS_KEYS = {"loss_fcos_cls", "loss_fcos_loc", "loss_fcos_ctr"}
@@ -49,16 +50,19 @@ def test_inference_rescales_to_the_original_size_and_caps_detections(tiny_cfg, m
 def test_a_box_smaller_than_the_stride_still_gets_one_positive():
     locations = grid_locations(4, 4, 16, "cpu")  # centres at 8, 24, 40, 56
     tiny_box = torch.tensor([[28.0, 30.0, 34.0, 36.0]])  # 6x6, no location centre inside
-    matched, ltrb = assign_fcos_targets(locations, tiny_box, stride=16, radius=1.5)
+    matched, ltrb, is_centre_cell = assign_fcos_targets(locations, tiny_box, stride=16, radius=1.5)
     assert matched.tolist().count(0) == 1
     index = int(torch.nonzero(matched == 0))
     assert locations[index].tolist() == [24.0, 40.0]  # the cell that contains the centre (31, 33)
+    assert is_centre_cell.tolist() == (matched == 0).tolist()
+    _, _, centerness = assign_targets_per_frame(locations, [tiny_box], stride=16, radius=1.5)
+    assert centerness[index] == 1.0  # plain FCOS centre-ness would be 0: (24, 40) is outside the box
 
 
 def test_overlapping_boxes_assign_each_location_to_the_smaller_one():
     locations = grid_locations(6, 6, 16, "cpu")
     big, small = [0.0, 0.0, 96.0, 96.0], [32.0, 32.0, 64.0, 64.0]
-    matched, ltrb = assign_fcos_targets(locations, torch.tensor([big, small]), stride=16, radius=1.5)
+    matched, ltrb, _ = assign_fcos_targets(locations, torch.tensor([big, small]), stride=16, radius=1.5)
     at_centre = int(((locations - torch.tensor([40.0, 40.0])).abs().sum(1) == 0).nonzero())
     assert matched[at_centre] == 1
     assert ltrb[at_centre].tolist() == [8.0, 8.0, 24.0, 24.0]

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from usvid.layers import get_norm, giou_loss, nms, sigmoid_focal_loss
 
-from .fcos_targets import assign_targets_per_frame, centerness_from_ltrb, grid_locations
+from .fcos_targets import assign_targets_per_frame, grid_locations
 
 # exp() of the regression logit is clamped here (ltrb <= stride * e^8), so an early bad step
 # cannot overflow to inf.
@@ -117,9 +117,9 @@ class FCOSHead(nn.Module):
         (``{prefix}_cls``, ``{prefix}_loc``, ``{prefix}_ctr``; all normalised by the number of
         positive locations of the whole batch, at least 1) and statistics for the event storage.
         """
-        cls_logits, boxes, ctr_logits, positives, target_boxes, target_ltrb = [], [], [], [], [], []
+        cls_logits, boxes, ctr_logits, positives, target_boxes, target_ctr = [], [], [], [], [], []
         for preds, frame_boxes in zip(predictions, gt_boxes):
-            is_pos, tgt_boxes, tgt_ltrb = assign_targets_per_frame(
+            is_pos, tgt_boxes, tgt_ctr = assign_targets_per_frame(
                 preds.locations, frame_boxes, self.stride, self.center_sampling_radius
             )
             cls_logits.append(preds.cls_logits.reshape(-1))
@@ -127,20 +127,19 @@ class FCOSHead(nn.Module):
             boxes.append(self.decode_boxes(preds).reshape(-1, 4))
             positives.append(is_pos)
             target_boxes.append(tgt_boxes)
-            target_ltrb.append(tgt_ltrb)
+            target_ctr.append(tgt_ctr)
         cls_logits, ctr_logits, boxes = torch.cat(cls_logits), torch.cat(ctr_logits), torch.cat(boxes)
-        is_pos, target_boxes, target_ltrb = torch.cat(positives), torch.cat(target_boxes), torch.cat(target_ltrb)
+        is_pos, target_boxes, target_ctr = torch.cat(positives), torch.cat(target_boxes), torch.cat(target_ctr)
         num_pos = int(is_pos.sum())
         normaliser = max(num_pos, 1)
         loss_cls = sigmoid_focal_loss(
             cls_logits, is_pos.to(cls_logits.dtype), alpha=self.focal_alpha, gamma=self.focal_gamma, reduction="sum"
         ) / normaliser
         if num_pos > 0:
-            ctr_target = centerness_from_ltrb(target_ltrb[is_pos])
+            ctr_target = target_ctr[is_pos]
             loss_ctr = F.binary_cross_entropy_with_logits(ctr_logits[is_pos], ctr_target, reduction="sum") / normaliser
             # Weighted by the centre-ness target (FCOS): off-centre locations regress worse boxes
-            # and should not dominate; the +0.1 keeps the forced centre cell of a tiny box (whose
-            # centre-ness target can be ~0) in the loss.
+            # and should not dominate; the +0.1 keeps every positive in the loss.
             weights = ctr_target + 0.1
             loss_loc = (giou_loss(boxes[is_pos], target_boxes[is_pos], reduction="none") * weights).sum() / weights.sum()
         else:

@@ -36,14 +36,16 @@ def assign_fcos_targets(
     """Match locations [L, 2] to the boxes [G, 4] of one frame.
 
     Returns ``matched`` (int64 [L]: index of the assigned box, -1 = background; among several
-    candidate boxes the smallest wins, as in FCOS) and ``ltrb`` (float [L, 4]: distances from the
-    location to the assigned box's sides, zeros for background).
+    candidate boxes the smallest wins, as in FCOS), ``ltrb`` (float [L, 4]: distances from the
+    location to the assigned box's sides, zeros for background) and ``is_centre_cell`` (bool
+    [L]: the location is the one closest to its assigned box's centre).
     """
     num_locations = locations.shape[0]
     if gt_boxes.numel() == 0:
         return (
             torch.full((num_locations,), -1, dtype=torch.long, device=locations.device),
             locations.new_zeros(num_locations, 4),
+            torch.zeros(num_locations, dtype=torch.bool, device=locations.device),
         )
     x, y = locations[:, 0:1], locations[:, 1:2]
     ltrb = torch.stack(
@@ -59,9 +61,11 @@ def assign_fcos_targets(
     areas = torch.where(candidate, areas, torch.full_like(areas, float("inf")))
     min_area, matched = areas.min(dim=1)
     matched[torch.isinf(min_area)] = -1
-    picked = ltrb[torch.arange(num_locations, device=locations.device), matched.clamp(min=0)]
+    rows = torch.arange(num_locations, device=locations.device)
+    picked = ltrb[rows, matched.clamp(min=0)]
     picked[matched < 0] = 0
-    return matched, picked
+    is_centre_cell = owns_centre[rows, matched.clamp(min=0)] & (matched >= 0)
+    return matched, picked, is_centre_cell
 
 
 def _nearest_location_mask(locations: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -77,11 +81,16 @@ def assign_targets_per_frame(
     locations: torch.Tensor, gt_boxes_per_frame: List[torch.Tensor], stride: int, radius: float
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Targets of several frames of one size, flattened: ``is_positive`` [F*L] bool,
-    ``target_boxes`` [F*L, 4] (the assigned GT box), ``target_ltrb`` [F*L, 4]."""
-    positives, boxes, ltrbs = [], [], []
+    ``target_boxes`` [F*L, 4] (the assigned GT box) and ``centerness`` [F*L].
+
+    The centre-ness target is FCOS's, except that the cell closest to a box's centre gets 1: for
+    a box smaller than a stride that cell is its only positive and its location may lie outside
+    the box (plain centre-ness 0), which would rank the box's only detection away at test time.
+    """
+    positives, boxes, centerness = [], [], []
     for gt in gt_boxes_per_frame:
-        matched, ltrb = assign_fcos_targets(locations, gt, stride, radius)
+        matched, ltrb, is_centre_cell = assign_fcos_targets(locations, gt, stride, radius)
         positives.append(matched >= 0)
         boxes.append(gt[matched.clamp(min=0)] if gt.numel() else locations.new_zeros(len(matched), 4))
-        ltrbs.append(ltrb)
-    return torch.cat(positives), torch.cat(boxes), torch.cat(ltrbs)
+        centerness.append(torch.where(is_centre_cell, torch.ones_like(ltrb[:, 0]), centerness_from_ltrb(ltrb)))
+    return torch.cat(positives), torch.cat(boxes), torch.cat(centerness)
