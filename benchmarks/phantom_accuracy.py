@@ -50,12 +50,16 @@ def test_metrics(output_dir):
 
 
 def markdown_table(rows):
-    def cell(value):
-        return "nan" if value != value else (f"{value:.0f}" if value >= 100 else f"{value:.3f}")
+    def cell(key, value):
+        if value != value:
+            return "nan"
+        if key.startswith("num_"):
+            return f"{value:.0f}"
+        return f"{value:.1f}" if key.startswith(("FP", "FPS")) else f"{value:.3f}"
 
     lines = ["| model | test set | " + " | ".join(KEYS) + " |", "|" + " --- |" * (len(KEYS) + 2)]
     for (model, test_set), metrics in rows.items():
-        lines.append(f"| {model} | {test_set} | " + " | ".join(cell(metrics[k]) for k in KEYS) + " |")
+        lines.append(f"| {model} | {test_set} | " + " | ".join(cell(k, metrics[k]) for k in KEYS) + " |")
     return "\n".join(lines)
 
 
