@@ -17,13 +17,17 @@ def main(out_dir):
     comm.synchronize()
     reduced = comm.reduce_dict({"a": torch.tensor(float(rank + 1)), "b": torch.tensor(10.0 * rank)})
     sampler = TrainingSampler(7, seed=None)
-    checkpointer = Checkpointer(torch.nn.Linear(1, 1), os.path.join(out_dir, "checkpoints"))
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.BatchNorm1d(1))
+    model[1].running_mean.fill_(rank + 0.5)  # per-rank statistics, as DDP without buffer sync keeps them
+    checkpointer = Checkpointer(model, os.path.join(out_dir, "checkpoints"))
     torch.manual_seed(100 + rank)
-    checkpointer.save("model")  # gathers both ranks' RNG states; rank 0 writes
+    checkpointer.save("model")  # gathers both ranks' RNG states and buffers; rank 0 writes
     comm.synchronize()
     draw_after_save = torch.rand(1).item()
+    model[1].running_mean.zero_()
     checkpointer.load(checkpointer.get_checkpoint_file())
     draw_after_load = torch.rand(1).item()
+    restored_running_mean = model[1].running_mean.item()
     result = {
         "rank": rank,
         "world_size": comm.get_world_size(),
@@ -38,6 +42,7 @@ def main(out_dir):
         "sampler_state": sampler.state_dict(),
         "inference_indices": list(InferenceSampler(5)),
         "rng_draws": [draw_after_save, draw_after_load],
+        "restored_running_mean": restored_running_mean,
     }
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
         json.dump(result, f)
@@ -69,6 +74,8 @@ def _check_two_rank_results(tmp_path):
     for result in ranks:
         assert result["rng_draws"][0] == result["rng_draws"][1]
     assert ranks[0]["rng_draws"][0] != ranks[1]["rng_draws"][0]
+    # ... and its own buffers (the file's "model" holds rank 0's).
+    assert [result["restored_running_mean"] for result in ranks] == [0.5, 1.5]
 
 
 def test_launch_spawns_gloo_processes_and_comm_works(run_script, tmp_path):

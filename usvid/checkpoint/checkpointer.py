@@ -24,6 +24,9 @@ __all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError", "Check
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 RNG_STATES_KEY = "rng_states"
+# Every rank's buffers (e.g. BatchNorm statistics, which DDP without buffer sync keeps per rank);
+# "model" holds only the saving rank's.
+RANK_BUFFERS_KEY = "rank_buffers"
 
 
 class CheckpointLoadError(RuntimeError):
@@ -91,7 +94,7 @@ class Checkpointer:
 
     def add_checkpointable(self, key: str, checkpointable: Any) -> None:
         """Register one more object whose state goes into every checkpoint under ``key``."""
-        if key in self.checkpointables or key in ("model", RNG_STATES_KEY):
+        if key in self.checkpointables or key in ("model", RNG_STATES_KEY, RANK_BUFFERS_KEY):
             raise KeyError(f"Checkpointable key {key!r} is already used")
         self.checkpointables[key] = checkpointable
 
@@ -99,6 +102,7 @@ class Checkpointer:
     def save(self, name: str, **extra: Any) -> None:
         """Write ``{save_dir}/{name}.pth`` and point ``last_checkpoint`` at it (call on all ranks)."""
         rng_states = comm.all_gather(_capture_rng_state())
+        rank_buffers = comm.all_gather(self._persistent_buffers()) if comm.get_world_size() > 1 else None
         if not self.save_dir or not self.save_to_disk:
             return
         data: Dict[str, Any] = {"model": self.model.state_dict()}
@@ -106,6 +110,8 @@ class Checkpointer:
             data[key] = obj.state_dict()
         data.update(extra)
         data[RNG_STATES_KEY] = rng_states
+        if rank_buffers is not None:
+            data[RANK_BUFFERS_KEY] = rank_buffers
         basename = f"{name}.pth"
         path = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {path}")
@@ -156,7 +162,16 @@ class Checkpointer:
         rng_states = checkpoint.pop(RNG_STATES_KEY, None)
         if rng_states is not None:
             self._restore_rng(rng_states, path)
+        rank_buffers = checkpoint.pop(RANK_BUFFERS_KEY, None)
+        if rank_buffers is not None and checkpointables is None and len(rank_buffers) == comm.get_world_size():
+            # A full resume on as many ranks as saved: each rank continues with its own buffers.
+            self.model.load_state_dict(rank_buffers[comm.get_rank()], strict=False)
         return checkpoint
+
+    def _persistent_buffers(self) -> Dict[str, torch.Tensor]:
+        """This rank's buffers that belong in the model's state dict, on the CPU."""
+        state = self.model.state_dict()
+        return {name: state[name].detach().cpu() for name, _ in self.model.named_buffers() if name in state}
 
     def _read_file(self, path: str) -> Dict[str, Any]:
         """The checkpoint dict in ``path``, or a CheckpointLoadError naming the file."""
