@@ -314,7 +314,8 @@ class DefaultTrainer(TrainerBase):
             return getattr(self, "_last_eval_results", None)
         self._trainer.max_iter = self.max_iter  # it gathers metrics on the last iteration
         super().train(self.start_iter, self.max_iter)
-        if self._preemption.signal_received is not None:
+        stopped_after = self._preemption.stopped_after
+        if stopped_after is not None and stopped_after < self.max_iter - 1:  # else it finished anyway
             error = self._preemption.preempted_error()
             logger.warning(error.message)
             raise error
