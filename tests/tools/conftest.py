@@ -40,10 +40,10 @@ TINY_MODEL = {
     "SEED": 7,
 }
 CONFIG = "configs/phantom/ultradet.yaml"
-# The shared training run: 20 iterations, evaluation and a checkpoint every 10, hard-negative
-# mining at iteration 10.
+# The shared training run: 10 iterations, evaluation and a checkpoint every 5, hard-negative
+# mining after iteration 4 (the 5th).
 TRAIN_OPTS = [
-    "SOLVER.MAX_ITER", 20, "TEST.EVAL_PERIOD", 10, "SOLVER.CHECKPOINT_PERIOD", 10, "DATALOADER.REFRESH_PERIOD", 10,
+    "SOLVER.MAX_ITER", 10, "TEST.EVAL_PERIOD", 5, "SOLVER.CHECKPOINT_PERIOD", 5, "DATALOADER.REFRESH_PERIOD", 5,
 ]
 
 

@@ -27,7 +27,7 @@ def model_weights(path):
 
 def test_training_writes_checkpoints_metrics_evaluation_and_a_code_backup(trained_run):
     files = set(os.listdir(trained_run))
-    assert {"model_0000009.pth", "model_0000019.pth", "model_final.pth", "last_checkpoint",
+    assert {"model_0000004.pth", "model_0000009.pth", "model_final.pth", "last_checkpoint",
             "config.yaml", "log.txt"} <= files
     backup = [f for f in files if f.startswith("code_")]
     assert len(backup) == 1
@@ -39,8 +39,8 @@ def test_training_writes_checkpoints_metrics_evaluation_and_a_code_backup(traine
     losses = [line["total_loss"] for line in lines if "total_loss" in line]
     assert losses and all(math.isfinite(v) for v in losses)
     evaluations = [line for line in lines if "lesion_detection/AP50" in line]
-    # The periodic evaluation at iteration 9, and the final one after training.
-    assert len(evaluations) == 2 and evaluations[0]["iteration"] == 9
+    # The periodic evaluation at iteration 4, and the final one after training.
+    assert len(evaluations) == 2 and evaluations[0]["iteration"] == 4
 
     inference_dir = os.path.join(trained_run, "inference", "phantom_test")
     for name in ("predictions.json", "metrics.json", "per_video.csv", "precision_recall.png"):
@@ -53,14 +53,14 @@ def test_training_writes_checkpoints_metrics_evaluation_and_a_code_backup(traine
 
 
 def test_hard_negative_mining_wrote_the_sampler_format_and_is_checkpointed(trained_run):
-    mined = os.path.join(trained_run, "hard_negatives", "fp_0000009.json")
+    mined = os.path.join(trained_run, "hard_negatives", "fp_0000004.json")
     with open(mined) as f:
         groups = json.load(f)
     assert [g["dataset"] for g in groups] == ["phantom_trainval"]
     assert all({"video_id", "frame_idx"} <= set(frame) for frame in groups[0]["frames"])
     hooks_state = torch.load(os.path.join(trained_run, "model_final.pth"), map_location="cpu",
                              weights_only=False)["trainer"]["hooks"]
-    assert hooks_state["RefreshDataloaderHook"] == {"latest_fp_json": "hard_negatives/fp_0000009.json"}
+    assert hooks_state["RefreshDataloaderHook"] == {"latest_fp_json": "hard_negatives/fp_0000004.json"}
 
 
 def test_eval_only_reproduces_the_final_evaluation(trained_run, tiny_opts, tmp_path, run_tool, phantom_config):
@@ -74,12 +74,12 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, tiny_opts, tmp_p
 
 def test_resume_continues_exactly_where_the_checkpoint_left_off(trained_run, tiny_opts, train_opts, tmp_path,
                                                                 run_tool, phantom_config):
-    # Rewind a copy of the run to its iteration-9 checkpoint (as if stopped there), then resume.
+    # Rewind a copy of the run to its iteration-4 checkpoint (as if stopped there), then resume.
     resumed = tmp_path / "resumed"
     shutil.copytree(trained_run, resumed, ignore=shutil.ignore_patterns(
-        "model_final.pth", "model_0000019.pth", "inference", "metrics.json"))
-    (resumed / "last_checkpoint").write_text("model_0000009.pth")
-    kept = [line for line in read_metrics(trained_run) if line["iteration"] <= 9]
+        "model_final.pth", "model_0000009.pth", "inference", "metrics.json"))
+    (resumed / "last_checkpoint").write_text("model_0000004.pth")
+    kept = [line for line in read_metrics(trained_run) if line["iteration"] <= 4]
     (resumed / "metrics.json").write_text("".join(json.dumps(line) + "\n" for line in kept))
     run_tool("train_net.py", "--config-file", phantom_config, "--resume", *tiny_opts, *train_opts, "OUTPUT_DIR", resumed)
 
