@@ -124,3 +124,57 @@ def test_videos_are_split_across_ranks_by_frame_count(toy_cfg, monkeypatch):
         assert len(loader) == len(frames)
         seen.append(sorted(set(frames)))
     assert seen == [[1], [2, 3]]  # 9 frames vs 5 + 6
+
+
+GROUP_SIGNAL_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from conftest import write_coco_video_dataset
+from usvid.config import add_ultrasound_config, get_cfg
+from usvid.data import build_video_detection_train_loader, register_coco_video
+
+json_file = write_coco_video_dataset("data", [[[[4, 4, 10, 8]]] * 6] * 2)
+register_coco_video("toy", json_file, "data")
+cfg = add_ultrasound_config(get_cfg())
+cfg.DATASETS.TRAIN = ("toy",)
+cfg.DATALOADER.NUM_WORKERS = 2
+cfg.SOLVER.SEGS_PER_BATCH = 1
+cfg.INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES = 2
+cfg.INPUT.FIXED_AREA_TRAIN = 32 * 48
+batches = iter(build_video_detection_train_loader(cfg))
+for _ in range(4):  # both workers have started and served clips (default SIGINT behaviour)
+    next(batches)
+received = []
+signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))  # like the trainer
+print("ready", flush=True)
+while not received:
+    signal.pause()
+for _ in range(12):  # more than the prefetched clips: the workers must still be serving
+    next(batches)
+print("finished after the signal", flush=True)
+"""
+
+
+def test_loader_workers_survive_a_signal_to_the_whole_process_group(tmp_path):
+    """Ctrl-C signals the terminal's whole process group; the trainer finishes its step and
+    saves, which needs the loader's workers to still be alive."""
+    import os
+    import pathlib
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "group_signal.py"
+    script.write_text(GROUP_SIGNAL_SCRIPT)
+    tests_data = str(pathlib.Path(__file__).parent)
+    process = subprocess.Popen([sys.executable, str(script), tests_data], cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert process.stdout.readline().strip() == "ready", process.stderr.read()
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, err
+    assert "finished after the signal" in out

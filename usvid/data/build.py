@@ -18,6 +18,7 @@ rank with the fewest frames so far; each rank keeps dataset order), so ranks fin
 import itertools
 import logging
 import random
+import signal
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import cv2
@@ -116,9 +117,15 @@ def _as_list(batch: list) -> list:
     return batch
 
 
-def _seed_worker(worker_id: int) -> None:
+def _init_worker(worker_id: int) -> None:
     """Distinct, reproducible global RNG seeds per worker and rank (the clips themselves use
-    their own generators; this covers any library code that draws from the global ones)."""
+    their own generators; this covers any library code that draws from the global ones).
+
+    Workers ignore SIGINT: Ctrl-C in a terminal reaches the whole process group, and a worker
+    dying of it would fail the trainer's step in flight instead of letting it finish,
+    checkpoint and exit. (SIGTERM is left alone: it is how PyTorch and the trainer stop
+    workers.) Workers still exit when their parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     info = torch.utils.data.get_worker_info()
     seed = (info.seed if info is not None else worker_id) % 2**32
     np.random.seed(seed)
@@ -142,7 +149,7 @@ class VideoClipTrainLoader:
             sampler=self.sampler.iter_from(self.sampler.position),
             num_workers=self.num_workers,
             collate_fn=_as_list,
-            worker_init_fn=_seed_worker,
+            worker_init_fn=_init_worker,
             generator=generator,
         )
 
@@ -225,7 +232,7 @@ class VideoFrameTestLoader:
     def __init__(self, dataset: _FrameDataset, num_workers: int):
         self.dataset = dataset
         self._loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers,
-                                  collate_fn=_first, worker_init_fn=_seed_worker)
+                                  collate_fn=_first, worker_init_fn=_init_worker)
 
     def __len__(self) -> int:
         return len(self.dataset)
