@@ -71,18 +71,14 @@ def test_resume_between_two_metric_writes_keeps_the_smoothing_window(tmp_path, s
         assert torch.equal(value, resumed.model.state_dict()[name]), name
 
 
-class ToyTrainerWithEMA(ToyTrainer):
-    def build_hooks(self):
-        return super().build_hooks() + [engine_hooks.EMA(decay=0.9)]
-
-
 def _ema_hook(trainer):
     return next(h for h in trainer.hooks if isinstance(h, engine_hooks.EMA))
 
 
-def test_exact_resume_with_ema_weights(tmp_path):
+def test_exact_resume_with_ema_weights_enabled_by_the_config(tmp_path):
     def train(output_dir, resume=False, extra_hooks=()):
-        trainer = ToyTrainerWithEMA(toy_cfg(output_dir))
+        trainer = ToyTrainer(toy_cfg(output_dir, "MODEL_EMA.ENABLED", True, "MODEL_EMA.DECAY", 0.9))
+        assert _ema_hook(trainer)._decay == 0.9
         trainer.register_hooks(list(extra_hooks))
         trainer.resume_or_load(resume=resume)
         return trainer, trainer.train()

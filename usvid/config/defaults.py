@@ -23,6 +23,14 @@ _C.MODEL.PIXEL_MEAN = [127.5]
 # Per-channel divisor applied after subtracting PIXEL_MEAN.
 _C.MODEL.PIXEL_STD = [64.0]
 
+# Exponential moving average of the weights (the EMA hook): evaluation uses the averaged
+# weights, and checkpoints carry them.
+_C.MODEL_EMA = CN()
+# Keep the average and evaluate with it.
+_C.MODEL_EMA.ENABLED = False
+# Per-step decay: ema = DECAY * ema + (1 - DECAY) * weight.
+_C.MODEL_EMA.DECAY = 0.999
+
 _C.INPUT = CN()
 # "L" keeps grayscale frames as 1 channel; "RGB" / "BGR" give 3 channels.
 _C.INPUT.FORMAT = "L"

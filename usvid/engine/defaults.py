@@ -266,8 +266,8 @@ class DefaultTrainer(TrainerBase):
             logger.info(f"Removed {removed} line(s) after iteration {checkpoint_iter} from {path}; the resumed run writes them again")
 
     def build_hooks(self) -> List[Optional[hooks.HookBase]]:
-        """IterationTimer, LRScheduler, PreciseBN (if enabled), PeriodicCheckpointer, EvalHook,
-        and PeriodicWriter (main process) — the order detectron2 uses; priorities then fix the
+        """IterationTimer, LRScheduler, EMA and PreciseBN (if enabled), PeriodicCheckpointer,
+        EvalHook, and PeriodicWriter (main process) — the order detectron2 uses; priorities then fix the
         order that correctness depends on."""
         cfg = self.cfg.clone()
         cfg.defrost()
@@ -285,6 +285,7 @@ class DefaultTrainer(TrainerBase):
         ret: List[Optional[hooks.HookBase]] = [
             hooks.IterationTimer(),
             hooks.LRScheduler(),
+            hooks.EMA(cfg.MODEL_EMA.DECAY) if cfg.MODEL_EMA.ENABLED else None,
             precise_bn,
             # On every rank: a save gathers the RNG state of every rank.
             hooks.PeriodicCheckpointer(
