@@ -16,7 +16,7 @@ import time
 import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
@@ -246,6 +246,10 @@ class DefaultTrainer(TrainerBase):
     @property
     def data_loader(self) -> Iterable:
         return self._trainer.data_loader
+
+    def reset_data_loader(self, data_loader_builder: Callable[[], Iterable]) -> None:
+        """See ``SimpleTrainer.reset_data_loader``."""
+        self._trainer.reset_data_loader(data_loader_builder)
 
     def resume_or_load(self, resume: bool = True) -> None:
         """Continue from the last checkpoint in OUTPUT_DIR when ``resume`` and there is one;

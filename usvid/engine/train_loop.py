@@ -10,7 +10,7 @@ import math
 import time
 import weakref
 from contextlib import nullcontext
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -238,6 +238,13 @@ class SimpleTrainer(TrainerBase):
         if self._data_loader_iter_obj is None:
             self._data_loader_iter_obj = iter(self.data_loader)
         return self._data_loader_iter_obj
+
+    def reset_data_loader(self, data_loader_builder: Callable[[], Iterable]) -> None:
+        """Replace the data source mid-training (e.g. after hard-negative mining): the current
+        iterator is dropped first, so its loader workers shut down before the new loader starts
+        its own; the next step iterates the new loader."""
+        self._data_loader_iter_obj = None
+        self.data_loader = data_loader_builder()
 
     def run_step(self) -> None:
         assert self.model.training, "SimpleTrainer requires the model in training mode (model.train())"

@@ -206,11 +206,14 @@ class RefreshDataloaderHook(HookBase):
         self._install_loader(file_name)
 
     def _install_loader(self, fp_json: str) -> None:
-        inner = self.trainer._trainer  # DefaultTrainer's SimpleTrainer / AMPTrainer
-        loader = self._build_train_loader(hard_negative_config(self.cfg, os.path.join(self.cfg.OUTPUT_DIR, fp_json)))
-        loader.sampler = inner.data_loader.sampler  # continue the same (checkpointed) clip stream
-        inner.data_loader = loader
-        inner._data_loader_iter_obj = None  # the next step starts iterating the new loader
+        sampler = self.trainer.data_loader.sampler
+
+        def build_loader():
+            loader = self._build_train_loader(hard_negative_config(self.cfg, os.path.join(self.cfg.OUTPUT_DIR, fp_json)))
+            loader.sampler = sampler  # continue the same (checkpointed) clip stream
+            return loader
+
+        self.trainer.reset_data_loader(build_loader)
         self._installed_fp_json = fp_json
 
     def state_dict(self):
