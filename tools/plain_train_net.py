@@ -27,11 +27,11 @@ import time
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from train_net import evaluate_on_test_sets, setup
+from train_net import evaluate_on_test_sets, invoke_main, setup
 
 from usvid.checkpoint import Checkpointer, PeriodicCheckpointer
 from usvid.data import build_video_detection_train_loader
-from usvid.engine import default_argument_parser, default_writers, launch
+from usvid.engine import default_writers
 from usvid.modeling import build_model
 from usvid.solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
 from usvid.utils import comm
@@ -148,13 +148,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
-    print("Command Line Args:", args)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    invoke_main(main)

@@ -196,11 +196,14 @@ def main(args):
     return trainer.train()
 
 
-def invoke_main():
+def invoke_main(main_func=None):
+    """Parse the standard arguments and run ``main_func(args)`` (default: this file's ``main``)
+    on every process ``--num-gpus`` / ``--num-machines`` ask for; tools built on this flow
+    (plain_train_net.py, your own scripts) pass their own ``main``."""
     args = default_argument_parser().parse_args()
     print("Command Line Args:", args)
     launch(
-        main,
+        main_func or main,
         args.num_gpus,
         num_machines=args.num_machines,
         machine_rank=args.machine_rank,
