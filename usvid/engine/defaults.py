@@ -344,16 +344,6 @@ class DefaultTrainer(TrainerBase):
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self._trainer.load_state_dict(state_dict["_trainer"])
-        self._forget_restored_step_time()
-
-    def _forget_restored_step_time(self) -> None:
-        """IterationTimer starts a new warm-up (untimed steps) after a resume, so the step time
-        restored with the metric histories would stay the latest value and, resumed a step or
-        two before a write, get a metrics.json line of its own that the uninterrupted run
-        never wrote. Its history is kept (global averages); it is wall-clock time anyway."""
-        storage_state = getattr(self, "_storage_state", None)
-        if storage_state is not None:
-            storage_state.get("latest_scalars", {}).pop("time", None)
 
     # ------------------------------------------------------ builders to override
     @classmethod

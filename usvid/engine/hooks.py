@@ -134,6 +134,9 @@ class IterationTimer(HookBase):
         self._train_start = time.perf_counter()
         self._total_step_time = 0.0
         self._timed_steps = 0
+        # A resumed run starts with the step times restored from the checkpoint, but its first
+        # warmup_iter steps are untimed: the restored latest time must not be written as new.
+        self.trainer.storage.discard_latest("time")
 
     def before_step(self):
         self._step_start = time.perf_counter()

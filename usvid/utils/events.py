@@ -203,6 +203,12 @@ class EventStorage:
         self._smoothing_hints = dict(state["smoothing_hints"])
         self._latest_scalars = {name: (float(v), int(i)) for name, (v, i) in state["latest_scalars"].items()}
 
+    def discard_latest(self, name: str) -> None:
+        """Stop offering ``name``'s latest value to writers (its history is kept) until it is put
+        again: for a series that restarts with a gap, e.g. step times after a resume, whose
+        restored latest value would otherwise be written as if it were new."""
+        self._latest_scalars.pop(name, None)
+
     def smoothing_hints(self) -> Dict[str, bool]:
         return self._smoothing_hints
 
