@@ -91,6 +91,36 @@ def test_torchrun_runs_the_same_script(run_script, tmp_path):
     _check_two_rank_results(tmp_path)
 
 
+REJOIN_SCRIPT = """
+import json, os, sys
+import torch.distributed as dist
+from usvid.engine.launch import launch
+from usvid.utils import comm
+
+def main(out_dir):
+    rank = comm.get_rank()
+    first = comm.all_gather(rank)  # caches the group used for object collectives
+    comm.destroy_process_groups()
+    left = comm.is_dist_initialized()
+    # Rejoin with the ranks swapped: a gather through the destroyed group would keep the old order.
+    dist.init_process_group("gloo", init_method="file://" + os.path.join(out_dir, "store"), rank=1 - rank, world_size=2)
+    second = comm.all_gather(rank + 10)
+    with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+        json.dump({"first": first, "left": left, "second": second, "local_size": comm.get_local_size()}, f)
+
+if __name__ == "__main__":
+    launch(main, 2, dist_url="auto", args=(os.getcwd(),))
+"""
+
+
+def test_destroy_process_groups_lets_a_process_join_a_new_group(run_script, tmp_path):
+    result, _ = run_script(REJOIN_SCRIPT)
+    assert result.returncode == 0, result.stderr
+    for rank in range(2):
+        outcome = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert outcome == {"first": [0, 1], "left": False, "second": [11, 10], "local_size": 2}
+
+
 def test_single_process_is_a_plain_call_and_comm_is_a_no_op():
     from usvid.engine.launch import launch
     from usvid.utils import comm

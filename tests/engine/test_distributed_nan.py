@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from usvid.engine import SimpleTrainer
+from usvid.utils import comm
 
 
 class NanOnRank1(nn.Module):
@@ -46,7 +47,7 @@ def _worker(rank, port, out_dir):
         result = f"FloatingPointError: {e}"
     with open(os.path.join(out_dir, f"rank{rank}.txt"), "w") as f:
         f.write(result)
-    dist.destroy_process_group()
+    comm.destroy_process_groups()
 
 
 def _free_port() -> int:

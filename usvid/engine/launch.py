@@ -192,4 +192,4 @@ def _run_and_leave_group(main_func, args) -> None:
     # Only reached on success. A failing rank leaves the group untouched: its peers may be
     # blocked in a collective, and the launcher (or torchrun) terminates them instead.
     comm.synchronize()
-    dist.destroy_process_group()
+    comm.destroy_process_groups()

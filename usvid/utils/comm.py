@@ -1,6 +1,7 @@
 """Helpers for multi-process (torch.distributed) training; every function is a no-op on one process."""
 
 import functools
+import gc
 import os
 import pickle
 from typing import Any, Dict, List, Optional
@@ -60,6 +61,23 @@ def create_local_process_group(num_workers_per_machine: int) -> None:
         group = dist.new_group(ranks)
         if machine == machine_rank:
             _LOCAL_PROCESS_GROUP = group
+
+
+def destroy_process_groups() -> None:
+    """Leave every process group, dropping this module's references to them first.
+
+    A group still referenced here (the local group, the cached object-collective group) would
+    outlive ``dist.destroy_process_group`` and be freed during interpreter shutdown, where
+    gloo's worker threads can no longer be joined cleanly and the process aborts
+    ("terminate called without an active exception"). Freed now, the next
+    ``init_process_group`` also starts without stale groups.
+    """
+    global _LOCAL_PROCESS_GROUP
+    _LOCAL_PROCESS_GROUP = None
+    _cpu_group.cache_clear()
+    gc.collect()  # groups held by reference cycles (e.g. a finished trainer's DDP model)
+    if is_dist_initialized():
+        dist.destroy_process_group()
 
 
 def is_main_process() -> bool:
