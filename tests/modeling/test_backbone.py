@@ -109,3 +109,19 @@ def test_reduced_width_reports_shape_mismatches_and_keeps_its_weights():
     assert ("conv1.weight", (64, 1, 7, 7), (16, 1, 7, 7)) in report["shape_mismatch"]
     assert report["loaded"] == []
     assert torch.equal(backbone.conv1.weight, before)
+
+
+@pytest.mark.parametrize("in_feature, stride", [("res4", 16), ("p3", 8)])
+def test_the_fcos_input_feature_sets_the_head_stride(tiny_cfg, in_feature, stride):
+    from usvid.modeling import build_model
+
+    model = build_model(tiny_cfg("SingleFrameFCOS", **{"MODEL.FCOS.IN_FEATURE": in_feature}))
+    features = model.head_input(model.backbone(torch.randn(2, 1, 64, 96)))
+    assert model.head.stride == stride and features.shape == (2, model.head_input.out_channels, 64 // stride, 96 // stride)
+
+
+def test_an_unknown_fcos_input_feature_names_the_key_and_the_valid_ones(tiny_cfg):
+    from usvid.modeling import build_model
+
+    with pytest.raises(ValueError, match=r"MODEL.FCOS.IN_FEATURE='res5'.*\['res4', 'p3'\]"):
+        build_model(tiny_cfg("UltraDet", **{"MODEL.FCOS.IN_FEATURE": "res5"}))

@@ -19,9 +19,10 @@ def test_training_returns_finite_scalar_losses_for_clips_of_different_sizes(tiny
     assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
 
 
-def test_losses_decrease_when_overfitting_one_clip(tiny_cfg, make_clip, run_train_steps):
+@pytest.mark.parametrize("in_feature", ["res4", "p3"])
+def test_losses_decrease_when_overfitting_one_clip(tiny_cfg, make_clip, run_train_steps, in_feature):
     torch.manual_seed(0)
-    model = build_model(tiny_cfg("SingleFrameFCOS"))
+    model = build_model(tiny_cfg("SingleFrameFCOS", **{"MODEL.FCOS.IN_FEATURE": in_feature}))
     history = run_train_steps(model, [make_clip(3)], steps=30)
     first, last = history[0], history[-1]
     assert last["loss_fcos_cls"] < 0.5 * first["loss_fcos_cls"]

@@ -46,9 +46,9 @@ def test_losses_decrease_when_overfitting_one_clip(tiny_cfg, make_clip, run_trai
     assert sum(last.values()) < 0.6 * sum(first.values())
 
 
-@pytest.mark.parametrize("use_lstm", [False, True])
-def test_clip_inference_equals_streaming_frame_by_frame(tiny_cfg, make_clip, run_train_steps, use_lstm):
-    model = _model(tiny_cfg, **{"MODEL.USE_LSTM": use_lstm})
+@pytest.mark.parametrize("use_lstm, in_feature", [(False, "res4"), (True, "res4"), (True, "p3")])
+def test_clip_inference_equals_streaming_frame_by_frame(tiny_cfg, make_clip, run_train_steps, use_lstm, in_feature):
+    model = _model(tiny_cfg, **{"MODEL.USE_LSTM": use_lstm, "MODEL.FCOS.IN_FEATURE": in_feature})
     run_train_steps(model, [make_clip(3)], steps=3)  # away from the initialisation's near-ties
     model.eval()
     clip = make_clip(6, seed=2)  # longer than the window (2) + 1, so old frames leave the buffer

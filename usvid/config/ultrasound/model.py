@@ -26,8 +26,11 @@ def add_model_config(cfg: CN) -> None:
     # ConvLSTM over time on res4 (state carried across the frames of a clip / a streamed video).
     cfg.MODEL.USE_LSTM = False
 
-    # The FCOS head on res4: the whole head of SingleFrameFCOS, and UltraDet's proposal generator.
+    # The FCOS head: the whole head of SingleFrameFCOS, and UltraDet's proposal generator.
     cfg.MODEL.FCOS = CN()
+    # Feature map of the FCOS head: "res4" (stride 16, the paper's) or "p3" (stride 8: res3 plus upsampled
+    # res4, for lesions smaller than a res4 cell).
+    cfg.MODEL.FCOS.IN_FEATURE = "res4"
     # Width of the conv tower shared by the classification, box and centre-ness predictors.
     cfg.MODEL.FCOS.CONV_CHANNELS = 128
     # Number of 3x3 convs (each + norm + ReLU) in that tower.

@@ -156,5 +156,5 @@ def build_resnet_backbone(cfg) -> ResNet:
         res2_out_channels=r.RES2_OUT_CHANNELS,
         norm=r.NORM,
         freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
-        out_features=["res4"],
+        out_features=["res3", "res4"],
     )

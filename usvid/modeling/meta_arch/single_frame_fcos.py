@@ -1,4 +1,5 @@
-"""``SingleFrameFCOS``: the single-frame baseline (ResNet res4 + one-level FCOS head).
+"""``SingleFrameFCOS``: the single-frame baseline (ResNet + one-level FCOS head, on res4 or P3
+as ``MODEL.FCOS.IN_FEATURE`` says, like UltraDet's proposals).
 
 Each frame is detected on its own, so it fires on decoys that only a temporal model can
 reject; it exists as the reference UltraDet is measured against. It keeps the video API
@@ -11,7 +12,7 @@ from typing import Dict, List
 import torch
 
 from ..backbone import build_backbone
-from ..proposal_generator import FCOSHead
+from ..proposal_generator import FCOSHead, build_fcos_input
 from ..training_stats import put_training_scalars
 from .base import VideoDetector
 from .build import META_ARCH_REGISTRY
@@ -22,9 +23,8 @@ class SingleFrameFCOS(VideoDetector):
     def __init__(self, cfg):
         super().__init__(cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, cfg.MODEL.FCOS.DETECTIONS_PER_IMAGE)
         self.backbone = build_backbone(cfg)
-        self.head = FCOSHead.from_config(
-            cfg, self.backbone.output_channels("res4"), self.backbone.output_stride("res4")
-        )
+        self.head_input = build_fcos_input(cfg, self.backbone)
+        self.head = FCOSHead.from_config(cfg, self.head_input.out_channels, self.head_input.stride)
         f = cfg.MODEL.FCOS
         self.score_thresh = f.SCORE_THRESH_TEST
         self.nms_thresh = f.NMS_THRESH_TEST
@@ -38,16 +38,19 @@ class SingleFrameFCOS(VideoDetector):
         return [self.inference_clip([frame])[0] for frame in batched_inputs]
 
     def forward_training(self, clips: List[List[Dict]]) -> Dict[str, torch.Tensor]:
-        predictions = [self.head(self.backbone(self.normalize_frames(clip))["res4"]) for clip in clips]
+        predictions = [self._predict(self.normalize_frames(clip)) for clip in clips]
         gt_boxes = [self.gt_boxes_of(clip) for clip in clips]
         losses, stats = self.head.losses(predictions, gt_boxes, prefix="loss_fcos")
         put_training_scalars("fcos", **stats)
         return losses
 
+    def _predict(self, images: torch.Tensor):
+        return self.head(self.head_input(self.backbone(images)))
+
     def inference_clip(self, frames: List[Dict]) -> List[Dict]:
         """Detections for frames of one size in one batch (no state: frames are independent)."""
         images = self.normalize_frames(frames)
-        predictions = self.head(self.backbone(images)["res4"])
+        predictions = self._predict(images)
         image_size = tuple(images.shape[-2:])
         detections = self.head.top_boxes(
             predictions, image_size, self.max_detections, self.nms_thresh, self.pre_nms_topk, self.score_thresh

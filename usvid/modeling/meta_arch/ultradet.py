@@ -2,7 +2,7 @@
 Temporal Contexts For False Positive Suppression In Real-Time Ultrasound Lesion Detection").
 
 res4 features (optionally through a ConvLSTM over time) -> FCOS proposals (a fixed number per
-frame) -> RoI features -> NTCA + causal relation layers over the buffered frames -> lesion score
+frame, from res4 or the stride-8 P3 of ``MODEL.FCOS.IN_FEATURE``) -> RoI features on res4 -> NTCA + causal relation layers over the buffered frames -> lesion score
 and refined box. Training runs on clips; inference streams one frame per call with a buffer of
 the previous ``MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST`` frames, and ``inference_clip`` runs a
 clip in one go. Both compute the same function (checked by tests/modeling).
@@ -20,7 +20,7 @@ from usvid.structures import Boxes, pairwise_iou
 
 from ..backbone import build_backbone
 from ..box_regression import Box2BoxTransform
-from ..proposal_generator import FCOSHead, FCOSPredictions, clip_boxes
+from ..proposal_generator import FCOSHead, FCOSPredictions, build_fcos_input, clip_boxes
 from ..roi_heads import TemporalRoIHead
 from ..training_stats import put_training_scalars
 from .base import VideoDetector
@@ -37,7 +37,8 @@ class UltraDet(VideoDetector):
         channels = self.backbone.output_channels("res4")
         stride = self.backbone.output_stride("res4")
         self.lstm = ConvLSTMCell(channels, channels, 3) if cfg.MODEL.USE_LSTM else None
-        self.proposal_generator = FCOSHead.from_config(cfg, channels, stride)
+        self.proposal_input = build_fcos_input(cfg, self.backbone)
+        self.proposal_generator = FCOSHead.from_config(cfg, self.proposal_input.out_channels, self.proposal_input.stride)
         self.roi_heads = TemporalRoIHead(cfg, channels, stride, self.backbone.res5_blocks)
         self.box2box = Box2BoxTransform(cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS)
         p, r = cfg.MODEL.PROPOSAL_GENERATOR, cfg.MODEL.ROI_HEADS
@@ -61,20 +62,21 @@ class UltraDet(VideoDetector):
 
     # ---- shared stages --------------------------------------------------------------------
     def _features(self, images: torch.Tensor, lstm_state=None):
-        """res4 of frames [T, C, H, W] in time order, through the ConvLSTM when enabled."""
-        res4 = self.backbone(images)["res4"]
+        """Backbone features of frames [T, C, H, W] in time order, res4 through the ConvLSTM
+        when enabled."""
+        features = self.backbone(images)
         if self.lstm is None:
-            return res4, None
-        outputs = []
+            return features, None
+        res4, outputs = features["res4"], []
         for t in range(res4.shape[0]):
             lstm_state = self.lstm(res4[t : t + 1], lstm_state)
             outputs.append(lstm_state[0])
-        return torch.cat(outputs), lstm_state
+        return {**features, "res4": torch.cat(outputs)}, lstm_state
 
-    def _proposals(self, res4: torch.Tensor, image_size) -> Tuple[FCOSPredictions, torch.Tensor]:
+    def _proposals(self, features, image_size) -> Tuple[FCOSPredictions, torch.Tensor]:
         """FCOS predictions and a fixed number of candidate boxes per frame [T, K, 4] (no grad:
         the RoI head's loss must not move the proposal generator through the box positions)."""
-        predictions = self.proposal_generator(res4)
+        predictions = self.proposal_generator(self.proposal_input(features))
         with torch.no_grad():
             selected = self.proposal_generator.top_boxes(
                 predictions, image_size, self.num_proposals, self.proposal_nms_thresh,
@@ -110,9 +112,9 @@ class UltraDet(VideoDetector):
                 "call model.reset() at the start of each video"
             )
         self._stream_size = image_size
-        res4, self._lstm_state = self._features(image, self._lstm_state)
-        _, candidates = self._proposals(res4, image_size)
-        logits, deltas, entry = self.roi_heads.forward_frame(res4, candidates[0], self._buffer)
+        features, self._lstm_state = self._features(image, self._lstm_state)
+        _, candidates = self._proposals(features, image_size)
+        logits, deltas, entry = self.roi_heads.forward_frame(features["res4"], candidates[0], self._buffer)
         self._buffer.append(entry)
         boxes, scores = self._detections(logits, deltas, candidates[0], image_size)
         return self.to_original_size(frame, image_size, boxes, scores)
@@ -122,9 +124,9 @@ class UltraDet(VideoDetector):
         ``reset()`` then streaming the frames one by one. Leaves the streaming state alone."""
         images = self.normalize_frames(frames)
         image_size = tuple(images.shape[-2:])
-        res4, _ = self._features(images)
-        _, candidates = self._proposals(res4, image_size)
-        logits, deltas = self.roi_heads.forward_clip(res4, candidates)
+        features, _ = self._features(images)
+        _, candidates = self._proposals(features, image_size)
+        logits, deltas = self.roi_heads.forward_clip(features["res4"], candidates)
         results = []
         for t, frame in enumerate(frames):
             boxes, scores = self._detections(logits[t], deltas[t], candidates[t], image_size)
@@ -139,13 +141,13 @@ class UltraDet(VideoDetector):
             images = self.normalize_frames(clip)
             image_size = tuple(images.shape[-2:])
             gt_boxes = self.gt_boxes_of(clip)
-            res4, _ = self._features(images)
-            predictions, proposals = self._proposals(res4, image_size)
+            features, _ = self._features(images)
+            predictions, proposals = self._proposals(features, image_size)
             hits, total = _proposal_recall(proposals, gt_boxes, self.iou_threshold)
             recall_hits, recall_total = recall_hits + hits, recall_total + total
             if self.append_gt:
                 proposals = _replace_tail_with_gt(proposals, gt_boxes)
-            clip_logits, clip_deltas = self.roi_heads.forward_clip(res4, proposals)
+            clip_logits, clip_deltas = self.roi_heads.forward_clip(features["res4"], proposals)
             proposal_predictions.append(predictions)
             proposal_gt.append(gt_boxes)
             logits.append(clip_logits.reshape(-1, 2))

@@ -1,4 +1,4 @@
-"""FCOS target assignment on a single feature level (res4, stride 16).
+"""FCOS target assignment on a single feature level (res4 at stride 16, or P3 at stride 8).
 
 Every ground-truth box is mapped to this one level (no FPN size ranges). A location is positive
 for a box when it lies inside the box and within ``radius * stride`` of the box centre (FCOS
