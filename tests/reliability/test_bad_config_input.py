@@ -68,6 +68,8 @@ def test_random_yaml_trees_load_or_raise_a_config_error(tmp_path, tree):
         ("SOLVER:\n  BASE_LRR: 0.1\n", "BASE_LR"),  # unknown key: the closest valid key suggested
         ("SOLVER:\n  MAX_ITER: fast\n", "MAX_ITER"),  # wrong type names the key
         ("_BASE_: does_not_exist.yaml\n", "does_not_exist.yaml"),  # missing base: the path looked at
+        ("_BASE_:\n  MODEL: 1\n", "_BASE_"),  # a base that is not a path (hypothesis found it)
+        ("_BASE_: " + "x" * 300 + ".yaml\n", "File name too long"),  # unreadable base: both files named
     ],
 )
 def test_hand_written_bad_configs_name_file_and_problem(tmp_path, text, expected):

@@ -135,36 +135,41 @@ class CfgNode(_YacsCfgNode):
 
 def _read_yaml_mapping(path: str, referenced_by: Optional[str]) -> Dict[str, Any]:
     """The YAML mapping in ``path``; every way a file can be unreadable is a ConfigFileError
-    naming it (binary garbage, a folder, no permission), never a bare traceback from the parser."""
+    naming it, and the file whose ``_BASE_`` it is (binary garbage, a folder, no permission),
+    never a bare traceback from the parser."""
+    where = f" (the {BASE_KEY} of {referenced_by})" if referenced_by else ""
     try:
         with open(path, "rb") as f:
             text = f.read().decode("utf-8")
         content = yaml.safe_load(text)
     except FileNotFoundError:
-        where = f" (the {BASE_KEY} of {referenced_by})" if referenced_by else ""
         raise ConfigFileNotFoundError(f"Config file not found: {os.path.abspath(path)}{where}") from None
     except UnicodeDecodeError as e:
         raise ConfigFileError(
-            f"Config file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+            f"Config file {path}{where} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
             "is it a binary file?"
         ) from None
     except OSError as e:
-        raise ConfigFileError(f"Cannot read config file {path}: {e.strerror or e}") from e
+        raise ConfigFileError(f"Cannot read config file {path}{where}: {e.strerror or e}") from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         location = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise ConfigFileError(f"Invalid YAML in {path}{location}: {problem}") from e
+        raise ConfigFileError(f"Invalid YAML in {path}{where}{location}: {problem}") from e
     if content is None:
         return {}
     if not isinstance(content, dict):
-        raise ConfigFileError(f"Config file {path} must hold a mapping of keys, got a {type(content).__name__}")
+        raise ConfigFileError(f"Config file {path}{where} must hold a mapping of keys, got a {type(content).__name__}")
     return content
 
 
-def _resolve_base_path(base: str, referenced_by: str) -> str:
+def _resolve_base_path(base: Any, referenced_by: str) -> str:
     """``_BASE_`` paths are relative to the file that names them."""
-    base = os.path.expanduser(str(base))
+    if not isinstance(base, str) or not base:
+        raise ConfigFileError(
+            f"{BASE_KEY} in {referenced_by} must be the path of a YAML file (relative to it), got {base!r}"
+        )
+    base = os.path.expanduser(base)
     if os.path.isabs(base):
         return base
     return os.path.join(os.path.dirname(referenced_by), base)
