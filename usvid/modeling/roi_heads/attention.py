@@ -7,11 +7,11 @@ attending over a long clip with a causal mask gives the same numbers as attendin
 the buffered keys during streaming.
 """
 
-import math
 from typing import Optional
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class MaskedMultiheadAttention(nn.Module):
@@ -36,20 +36,26 @@ class MaskedMultiheadAttention(nn.Module):
         self,
         query: torch.Tensor,
         key: torch.Tensor,
-        mask: torch.Tensor,
+        mask: Optional[torch.Tensor] = None,
         bias: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """``query`` [N, Q, D] attends to ``key`` [N, S, D] (also the values) where ``mask``
-        [N, Q, S] is True; ``bias`` [N, H, Q, S] is added to the logits. Returns [N, Q, D]."""
+        [N, Q, S] is True (None: every key is visible); ``bias`` [N, H, Q, S] is added to the
+        logits. Returns [N, Q, D].
+
+        One fused ``scaled_dot_product_attention`` call: streaming runs this for every frame on
+        a few dozen keys, where the count of small ops, not arithmetic, sets the cost."""
         q = self._split_heads(self.query(query))
         k = self._split_heads(self.key(key))
         v = self._split_heads(self.value(key))
-        logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
-        if bias is not None:
-            logits = logits + bias
-        visible = mask[:, None]  # [N, 1, Q, S]
-        has_key = visible.any(dim=-1, keepdim=True)
-        logits = logits.masked_fill(~visible, float("-inf")).masked_fill(~has_key, 0.0)
-        weights = torch.softmax(logits, dim=-1) * has_key
-        attended = (weights @ v).transpose(1, 2).reshape(query.shape)
-        return self.out(attended)
+        attn_mask, has_key = bias, None
+        if mask is not None:
+            visible = mask[:, None]  # [N, 1, Q, S]
+            has_key = visible.any(dim=-1, keepdim=True)
+            # A query without any visible key attends to all (finite softmax), then is zeroed.
+            visible = visible | ~has_key
+            attn_mask = visible if bias is None else bias.masked_fill(~visible, float("-inf"))
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        if has_key is not None:
+            attended = attended * has_key
+        return self.out(attended.transpose(1, 2).reshape(query.shape))

@@ -6,29 +6,27 @@ same module serves the clip forward (all frames' candidates at once, block-causa
 streaming (the current frame's candidates against the buffered ones).
 """
 
+from typing import Optional
+
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .attention import MaskedMultiheadAttention
 
 
 def relative_geometry(query_boxes: torch.Tensor, key_boxes: torch.Tensor) -> torch.Tensor:
     """[Q, S, 4] scale-invariant relative position of each key box w.r.t. each query box:
-    ``log(|dx|/w), log(|dy|/h), log(w'/w), log(h'/h)`` (Relation Networks' geometry feature)."""
+    ``log(|dx|/w), log(|dy|/h), log(w'/w), log(h'/h)`` (Relation Networks' geometry feature),
+    computed on (x, y) pairs at once: it runs per relation layer for every streamed frame."""
+    query_centre, query_size = _centre_and_size(query_boxes)
+    key_centre, key_size = _centre_and_size(key_boxes)
+    offset = ((key_centre[None] - query_centre[:, None]).abs() / query_size[:, None]).clamp(min=1e-3)
+    return torch.cat((offset, key_size[None] / query_size[:, None]), dim=-1).log()
 
-    def centre_size(b):
-        w = (b[:, 2] - b[:, 0]).clamp(min=1.0)
-        h = (b[:, 3] - b[:, 1]).clamp(min=1.0)
-        return (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, w, h
 
-    qx, qy, qw, qh = centre_size(query_boxes)
-    kx, ky, kw, kh = centre_size(key_boxes)
-    dx = torch.log(((kx[None] - qx[:, None]).abs() / qw[:, None]).clamp(min=1e-3))
-    dy = torch.log(((ky[None] - qy[:, None]).abs() / qh[:, None]).clamp(min=1e-3))
-    dw = torch.log(kw[None] / qw[:, None])
-    dh = torch.log(kh[None] / qh[:, None])
-    return torch.stack((dx, dy, dw, dh), dim=-1)
+def _centre_and_size(boxes: torch.Tensor):
+    """Centres [N, 2] and sizes [N, 2] (at least 1 px) of XYXY boxes."""
+    return (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]).clamp(min=1.0)
 
 
 class RelationLayer(nn.Module):
@@ -48,11 +46,11 @@ class RelationLayer(nn.Module):
         boxes: torch.Tensor,
         key_features: torch.Tensor,
         key_boxes: torch.Tensor,
-        mask: torch.Tensor,
+        mask: Optional[torch.Tensor],
     ) -> torch.Tensor:
         """``features`` [Q, D] with ``boxes`` [Q, 4] attend to ``key_features`` [S, D] at
-        ``key_boxes`` [S, 4] where ``mask`` [Q, S] is True. Returns the updated [Q, D]."""
+        ``key_boxes`` [S, 4] where ``mask`` [Q, S] is True (None: all). Returns the updated [Q, D]."""
         bias = self.geometry(relative_geometry(boxes, key_boxes)).permute(2, 0, 1)[None]  # [1, H, Q, S]
-        attended = self.attention(features[None], key_features[None], mask[None], bias)[0]
+        attended = self.attention(features[None], key_features[None], None if mask is None else mask[None], bias)[0]
         x = self.norm1(features + attended)
         return self.norm2(x + self.ffn(x))

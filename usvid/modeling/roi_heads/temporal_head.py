@@ -101,6 +101,5 @@ class TemporalRoIHead(nn.Module):
         for layer_index, layer in enumerate(self.relations):
             entry.relation_inputs.append(x)
             keys = torch.cat([f.relation_inputs[layer_index] for f in buffer] + [x])
-            mask = torch.ones(len(x), len(keys), dtype=torch.bool, device=x.device)
-            x = layer(x, boxes, keys, key_boxes, mask)
+            x = layer(x, boxes, keys, key_boxes, None)  # every buffered candidate is visible
         return self.cls_score(x), self.bbox_pred(x), entry
