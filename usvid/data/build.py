@@ -17,6 +17,7 @@ rank with the fewest frames so far; each rank keeps dataset order), so ranks fin
 
 import itertools
 import logging
+import os
 import random
 import signal
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -117,15 +118,24 @@ def _as_list(batch: list) -> list:
     return batch
 
 
+def _exit_cleanly(signum, frame) -> None:
+    os._exit(0)
+
+
 def _init_worker(worker_id: int) -> None:
     """Distinct, reproducible global RNG seeds per worker and rank (the clips themselves use
     their own generators; this covers any library code that draws from the global ones).
 
     Workers ignore SIGINT: Ctrl-C in a terminal reaches the whole process group, and a worker
     dying of it would fail the trainer's step in flight instead of letting it finish,
-    checkpoint and exit. (SIGTERM is left alone: it is how PyTorch and the trainer stop
-    workers.) Workers still exit when their parent dies."""
+    checkpoint and exit. On SIGTERM a worker exits with status 0 instead of dying of the
+    signal: a scheduler's stop (Slurm's scancel, a Kubernetes eviction) also reaches the whole
+    group, and a worker killed by a signal makes PyTorch raise in the trainer at once, before
+    it can checkpoint; a clean exit does not (the trainer needs no new batch to save). PyTorch's
+    own shutdown of the workers (a sentinel, then terminate()) works as before, and workers
+    still exit when their parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     info = torch.utils.data.get_worker_info()
     seed = (info.seed if info is not None else worker_id) % 2**32
     np.random.seed(seed)
