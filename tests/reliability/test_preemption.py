@@ -110,3 +110,39 @@ def test_a_second_signal_exits_at_once_and_kills_the_workers(start_script, tmp_p
     assert "Second SIGINT: exiting now" in (tmp_path / "script.err").read_text()
     _assert_workers_gone(tmp_path)
     assert not (tmp_path / "last_checkpoint").exists()
+
+
+ROTATION_SCRIPT = """
+import os, signal, sys
+from toy_training import ToyTrainer, toy_cfg
+from usvid.engine import HookBase
+
+class SignalAt(HookBase):
+    def __init__(self, iteration):
+        self.iteration = iteration
+
+    def after_step(self):
+        if self.trainer.iter == self.iteration:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+if __name__ == "__main__":
+    cfg = toy_cfg(os.getcwd(), "SOLVER.MAX_ITER", 10, "SOLVER.CHECKPOINT_PERIOD", 2, "SOLVER.MAX_TO_KEEP", 2,
+                  "TEST.EVAL_PERIOD", 0)
+    trainer = ToyTrainer(cfg)
+    trainer.register_hooks([SignalAt(int(sys.argv[1]))])
+    trainer.resume_or_load(resume=True)
+    trainer.train()
+"""
+
+
+def test_the_preemption_checkpoint_joins_the_max_to_keep_rotation(start_script, tmp_path):
+    # Periodic files at iterations 1, 3, 5, ... (period 2), at most 2 kept; SIGTERM after the
+    # off-period iteration 4 saves model_0000004, which the resumed run must rotate out.
+    first = start_script(ROTATION_SCRIPT, 4)
+    assert first.wait(timeout=120) == 128 + signal.SIGTERM, (tmp_path / "script.err").read_text()
+    assert sorted(p.name for p in tmp_path.glob("model_*.pth")) == ["model_0000003.pth", "model_0000004.pth"]
+    resumed = start_script(ROTATION_SCRIPT, -1, name="resume.py")
+    assert resumed.wait(timeout=120) == 0, (tmp_path / "resume.err").read_text()
+    assert sorted(p.name for p in tmp_path.glob("model_*.pth")) == [
+        "model_0000007.pth", "model_0000009.pth", "model_final.pth"
+    ]

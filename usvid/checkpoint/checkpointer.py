@@ -299,18 +299,25 @@ class PeriodicCheckpointer:
     def step(self, iteration: int, **kwargs: Any) -> None:
         """Save if ``iteration`` is a checkpoint iteration (call on every rank)."""
         iteration = int(iteration)
-        extra = {"iteration": iteration, **kwargs}
         if (iteration + 1) % self.period == 0:
-            basename = f"{self.file_prefix}_{iteration:07d}.pth"
-            # The kept-file list is updated before saving so that the saved state already
-            # describes the folder as it will be after this save.
-            if basename not in self.recent_checkpoints:
-                self.recent_checkpoints.append(basename)
-            expired = self._expire_old_checkpoints()
-            self.checkpointer.save(basename[: -len(".pth")], **extra)
-            self._delete(expired)
+            self.save_iteration(iteration, **kwargs)
         if self.max_iter is not None and iteration >= self.max_iter - 1:
-            self.checkpointer.save(f"{self.file_prefix}_final", **extra)
+            self.checkpointer.save(f"{self.file_prefix}_final", iteration=iteration, **kwargs)
+
+    def save_iteration(self, iteration: int, **kwargs: Any) -> str:
+        """Save ``{file_prefix}_{iteration:07d}`` now, as one of the ``max_to_keep`` kept files
+        (also off-period: the checkpoint of a preempted run joins the rotation instead of
+        staying forever). Returns its path. Call on every rank."""
+        iteration = int(iteration)
+        basename = f"{self.file_prefix}_{iteration:07d}.pth"
+        # The kept-file list is updated before saving so that the saved state already
+        # describes the folder as it will be after this save.
+        if basename not in self.recent_checkpoints:
+            self.recent_checkpoints.append(basename)
+        expired = self._expire_old_checkpoints()
+        self.checkpointer.save(basename[: -len(".pth")], iteration=iteration, **kwargs)
+        self._delete(expired)
+        return os.path.join(self.checkpointer.save_dir, basename)
 
     def save(self, name: str, **kwargs: Any) -> None:
         self.checkpointer.save(name, **kwargs)

@@ -230,8 +230,10 @@ class DefaultTrainer(TrainerBase):
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
         # Always present (not in build_hooks, which applications override): SIGTERM / SIGINT
-        # end training with a checkpoint of the finished step.
-        self._preemption = PreemptionHook(self.checkpointer)
+        # end training with a checkpoint of the finished step, kept in the periodic
+        # checkpointer's MAX_TO_KEEP rotation when build_hooks made one.
+        periodic = next((h for h in self.hooks if isinstance(h, hooks.PeriodicCheckpointer)), None)
+        self._preemption = PreemptionHook(self.checkpointer, periodic_checkpointer=periodic)
         self.register_hooks([self._preemption])
 
     # The step is the inner trainer's; hooks reach its parts through these names.

@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional
 import torch
 import torch.distributed as dist
 
-from ..checkpoint import Checkpointer
+from ..checkpoint import Checkpointer, PeriodicCheckpointer
 from ..utils import comm
 from .train_loop import HookBase
 
@@ -68,9 +68,14 @@ class PreemptionHook(HookBase):
 
     priority = 95
 
-    def __init__(self, checkpointer: Checkpointer, file_prefix: str = "model"):
+    def __init__(
+        self, checkpointer: Checkpointer, file_prefix: str = "model", periodic_checkpointer: Optional[PeriodicCheckpointer] = None
+    ):
+        """With ``periodic_checkpointer`` the checkpoint is saved through it, so it counts
+        towards (and is deleted by) its ``max_to_keep`` rotation like a periodic one."""
         self._checkpointer = checkpointer
         self._file_prefix = file_prefix
+        self._periodic_checkpointer = periodic_checkpointer
         self._pending: Optional[int] = None  # set by the handler, read after each step
         self._previous_handlers: Dict[int, Any] = {}
         self.signal_received: Optional[int] = None
@@ -111,9 +116,12 @@ class PreemptionHook(HookBase):
         if signum is None:
             return
         iteration = self.trainer.iter
-        basename = f"{self._file_prefix}_{iteration:07d}"
-        self._checkpointer.save(basename, iteration=iteration)
-        self.checkpoint_path = os.path.join(self._checkpointer.save_dir, basename + ".pth")
+        if self._periodic_checkpointer is not None:
+            self.checkpoint_path = self._periodic_checkpointer.save_iteration(iteration)
+        else:
+            basename = f"{self._file_prefix}_{iteration:07d}"
+            self._checkpointer.save(basename, iteration=iteration)
+            self.checkpoint_path = os.path.join(self._checkpointer.save_dir, basename + ".pth")
         self.signal_received, self.stopped_after = signum, iteration
         self.trainer.should_stop = True
 
