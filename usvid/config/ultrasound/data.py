@@ -33,8 +33,8 @@ def add_data_config(cfg: CN) -> None:
     cfg.INPUT.FIXED_AREA_TEST = 256 * 256
     # Output sides are multiples of this (the backbone's largest stride); 0 or 1 disables it.
     cfg.INPUT.SIZE_DIVISIBILITY = 32
-    # Training scale jitter: a factor drawn uniformly from this (min, max) range multiplies the
-    # target AREA once per clip; (1.0, 1.0) disables it.
+    # Training scale jitter: a factor drawn uniformly from this (min, max) range multiplies
+    # INPUT.FIXED_AREA_TRAIN once per clip; (1.0, 1.0) disables it.
     cfg.INPUT.SCALE_TRAIN = (0.8, 1.25)
     # Probability of flipping a whole training clip horizontally (0 disables).
     cfg.INPUT.RANDOM_FLIP = 0.5
