@@ -69,7 +69,10 @@ class PreemptionHook(HookBase):
     priority = 95
 
     def __init__(
-        self, checkpointer: Checkpointer, file_prefix: str = "model", periodic_checkpointer: Optional[PeriodicCheckpointer] = None
+        self,
+        checkpointer: Checkpointer,
+        file_prefix: str = "model",
+        periodic_checkpointer: Optional[PeriodicCheckpointer] = None,
     ):
         """With ``periodic_checkpointer`` the checkpoint is saved through it, so it counts
         towards (and is deleted by) its ``max_to_keep`` rotation like a periodic one."""

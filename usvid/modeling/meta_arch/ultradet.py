@@ -2,8 +2,8 @@
 Temporal Contexts For False Positive Suppression In Real-Time Ultrasound Lesion Detection").
 
 res4 features (optionally through a ConvLSTM over time) -> FCOS proposals (a fixed number per
-frame, from res4 or the stride-8 P3 of ``MODEL.FCOS.IN_FEATURE``) -> RoI features on res4 -> NTCA + causal relation layers over the buffered frames -> lesion score
-and refined box. Training runs on clips; inference streams one frame per call with a buffer of
+frame, from res4 or the stride-8 P3 of ``MODEL.FCOS.IN_FEATURE``) -> RoI features on res4 ->
+NTCA + causal relation layers over the buffered frames -> lesion score and refined box. Training runs on clips; inference streams one frame per call with a buffer of
 the previous ``MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST`` frames, and ``inference_clip`` runs a
 clip in one go. Both compute the same function (checked by tests/modeling).
 """
