@@ -57,6 +57,11 @@ def test_final_evaluation_gets_its_own_metrics_line_at_max_iter(make_trainer, tm
     assert evaluated_at == [50]
 
 
+def test_periodic_writer_rejects_a_period_below_one(tmp_path):
+    with pytest.raises(ValueError, match="period must be >= 1"):
+        PeriodicWriter([JSONWriter(str(tmp_path / "metrics.json"))], period=0)
+
+
 def test_no_final_evaluation_after_a_failed_run(make_trainer):
     evaluated = []
 

@@ -61,6 +61,38 @@ def test_storage_scalars_latest_smoothing_and_scopes():
         get_event_storage()
 
 
+def test_queued_scalars_are_seen_by_every_reader_in_put_order():
+    # put_scalar only queues; each reading method must see the queue as if it had been applied.
+    with EventStorage(start_iter=0) as storage:
+        storage.put_scalar("loss", 3.0)
+        storage.put_scalars(cur_iter=5, loss=1.0, data_time=0.5)
+        storage.put_scalar("loss", 2.0, cur_iter=6)
+        assert storage.history("loss").values() == [(3.0, 0), (1.0, 5), (2.0, 6)]
+        storage.put_scalar("time", 0.25)
+        assert storage.latest()["time"] == (0.25, 0)
+        storage.put_scalar("time", 0.5)
+        storage.discard_latest("time")  # a queued value must not come back after the discard
+        assert "time" not in storage.latest() and storage.history("time").latest() == 0.5
+        saved = storage.state_dict()
+        storage.put_scalar("loss", 99.0)
+        storage.load_state_dict(saved)  # replaces everything, queued puts included
+        assert storage.history("loss").latest() == 2.0
+        with pytest.raises(ValueError, match="'data_time'.*smoothing_hint"):
+            storage.put_scalars(smoothing_hint=False, data_time=1.0)
+        with pytest.raises(TypeError):
+            storage.put_scalar("bad", object())  # rejected when put, not when read
+
+
+def test_a_storage_nobody_reads_stays_bounded(monkeypatch):
+    monkeypatch.setattr(EventStorage, "MAX_PENDING", 50)
+    with EventStorage() as storage:
+        for i in range(1000):
+            storage.iter = i
+            storage.put_scalars(a=i, b=-i)
+            assert len(storage._pending) < 50  # the queue is taken in, not grown
+        assert storage.history("a").count_samples(10) == 10
+
+
 def test_put_image_rejects_bad_layouts_and_ranges():
     with EventStorage() as storage:
         storage.put_image("ok_float", torch.rand(3, 4, 5))

@@ -253,13 +253,24 @@ class SimpleTrainer(TrainerBase):
         loss_dict, data_time = self._forward_backward()
         self.after_backward()
         grad_norm = self._clip_gradients()
-        if self._is_metric_iteration():
+        next_iter = self.iter + 1
+        if next_iter % self.gather_metric_period == 0 or next_iter == self.max_iter:
             self._write_metrics(loss_dict, data_time, grad_norm)
         self._optimizer_step()
 
     def _forward_backward(self) -> Tuple[Dict[str, torch.Tensor], float]:
         """Run the micro-steps; returns the iteration's loss dict (mean over micro-steps) and the
         time spent waiting for data."""
+        if self.grad_accum_steps == 1:  # the common case, without the accumulation bookkeeping
+            start = time.perf_counter()
+            data = next(self._data_loader_iter)
+            data_time = time.perf_counter() - start
+            loss_dict = self._compute_losses(data)
+            losses = sum(loss_dict.values())
+            if not self.zero_grad_before_forward:
+                self.optimizer.zero_grad()
+            self._backward(losses)
+            return loss_dict, data_time
         steps = self.grad_accum_steps
         data_time = 0.0
         loss_dicts = []
@@ -271,15 +282,11 @@ class SimpleTrainer(TrainerBase):
             sync_context = self.model.no_sync() if not is_last and hasattr(self.model, "no_sync") else nullcontext()
             with sync_context:
                 loss_dict = self._compute_losses(data)
-                losses = sum(loss_dict.values())
-                if steps > 1:
-                    losses = losses / steps
+                losses = sum(loss_dict.values()) / steps
                 if micro_step == 0 and not self.zero_grad_before_forward:
                     self.optimizer.zero_grad()
                 self._backward(losses)
             loss_dicts.append(loss_dict)
-        if steps == 1:
-            return loss_dicts[0], data_time
         with torch.no_grad():
             return {k: sum(d[k] for d in loss_dicts) / steps for k in loss_dicts[0]}, data_time
 
@@ -303,11 +310,6 @@ class SimpleTrainer(TrainerBase):
     def _optimizer_step(self) -> None:
         self.optimizer.step()
 
-    def _is_metric_iteration(self) -> bool:
-        return (self.iter + 1) % self.gather_metric_period == 0 or (
-            self.max_iter is not None and self.iter >= self.max_iter - 1
-        )
-
     def _write_metrics(
         self, loss_dict: Dict[str, torch.Tensor], data_time: float, grad_norm: Optional[torch.Tensor]
     ) -> None:
@@ -315,35 +317,39 @@ class SimpleTrainer(TrainerBase):
 
         Every rank receives the same sums, so a NaN on any rank makes every rank raise at the
         same iteration and none is left waiting in a later collective."""
-        names = list(loss_dict)
-        extras: Dict[str, Any] = {"data_time": data_time}  # floats or scalar tensors
-        if grad_norm is not None:
-            extras["grad_norm"] = grad_norm
         if self._world_size is None:  # asked once: it is five calls deep, and fixed while training
             self._world_size = comm.get_world_size()
-        world_size = self._world_size
-        if world_size > 1:
-            values = list(loss_dict.values())
-            device = values[0].device
-            with torch.no_grad():
-                stacked = torch.stack(
-                    [v.float().reshape(()) for v in values] + [torch.as_tensor(v, device=device) for v in extras.values()]
-                )
-            dist.all_reduce(stacked)
-            reduced = (stacked / world_size).tolist()
+        if self._world_size > 1:
+            metrics = self._mean_over_ranks(loss_dict, data_time, grad_norm)
         else:
-            reduced = [v.item() for v in loss_dict.values()] + [float(v) for v in extras.values()]
-        total_loss = sum(reduced[: len(names)])
+            metrics = {name: value.item() for name, value in loss_dict.items()}
+            metrics["data_time"] = data_time
+            if grad_norm is not None:
+                metrics["grad_norm"] = float(grad_norm)
+        total_loss = sum([metrics[name] for name in loss_dict])
         if not math.isfinite(total_loss):
             raise FloatingPointError(
                 f"Loss became infinite or NaN at iteration={self.iter}!\n"
-                f"loss_dict (mean over {world_size} rank(s)) = {dict(zip(names, reduced))}\n"
+                f"metrics (mean over {self._world_size} rank(s)) = {metrics}\n"
                 f"loss_dict (rank {comm.get_rank()}) = {({k: v.item() for k, v in loss_dict.items()})}"
             )
-        storage = get_event_storage()
-        storage.put_scalar("total_loss", total_loss, cur_iter=self.iter)
-        for name, value in zip(names + list(extras), reduced):
-            storage.put_scalar(name, value, cur_iter=self.iter)
+        get_event_storage().put_scalars(cur_iter=self.iter, total_loss=total_loss, **metrics)
+
+    def _mean_over_ranks(
+        self, loss_dict: Dict[str, torch.Tensor], data_time: float, grad_norm: Optional[torch.Tensor]
+    ) -> Dict[str, float]:
+        """The losses, data_time and grad_norm averaged over ranks, by one all_reduce."""
+        extras: Dict[str, Any] = {"data_time": data_time}  # floats or scalar tensors
+        if grad_norm is not None:
+            extras["grad_norm"] = grad_norm
+        device = next(iter(loss_dict.values())).device
+        with torch.no_grad():
+            stacked = torch.stack(
+                [v.float().reshape(()) for v in loss_dict.values()]
+                + [torch.as_tensor(v, device=device, dtype=torch.float32) for v in extras.values()]
+            )
+        dist.all_reduce(stacked)
+        return dict(zip(list(loss_dict) + list(extras), (stacked / self._world_size).tolist()))
 
     def state_dict(self) -> Dict[str, Any]:
         state = super().state_dict()

@@ -44,29 +44,33 @@ def get_event_storage() -> "EventStorage":
 
 
 class HistoryBuffer:
-    """The history of one scalar: a bounded window of ``(value, iteration)`` pairs plus running
-    totals, so ``global_avg`` covers every value ever added even after old ones were evicted."""
+    """The history of one scalar: a bounded window of values and the iterations they belong to,
+    plus running totals, so ``global_avg`` covers every value ever added even after old ones
+    were evicted. Values and iterations live in two deques so that windowed statistics slice
+    plain floats at C speed."""
 
-    __slots__ = ("_data", "_count", "_global_sum")
+    __slots__ = ("_values", "_iterations", "_count", "_global_sum")
 
     def __init__(self, max_length: int = 1_000_000):
         # deque(maxlen) evicts the oldest entry in O(1) when full.
-        self._data: deque = deque(maxlen=max_length)
+        self._values: deque = deque(maxlen=max_length)
+        self._iterations: deque = deque(maxlen=max_length)
         self._count = 0
         self._global_sum = 0.0
 
     def update(self, value: float, iteration: Optional[float] = None) -> None:
         if iteration is None:
             iteration = self._count
-        self._data.append((value, iteration))
+        self._values.append(value)
+        self._iterations.append(iteration)
         self._count += 1
         self._global_sum += value
 
     def latest(self) -> float:
-        return self._data[-1][0]
+        return self._values[-1]
 
     def _last_values(self, window_size: int) -> List[float]:
-        return [value for value, _ in islice(reversed(self._data), window_size)]
+        return list(islice(reversed(self._values), window_size))
 
     def median(self, window_size: int) -> float:
         """Median of the last ``window_size`` values."""
@@ -82,17 +86,22 @@ class HistoryBuffer:
         return self._global_sum / self._count
 
     def values(self) -> List[Tuple[float, float]]:
-        return list(self._data)
+        """``(value, iteration)`` pairs, oldest first."""
+        return list(zip(self._values, self._iterations))
 
     def state_dict(self, recent: int) -> Dict[str, Any]:
         """The last ``recent`` entries plus the running totals: enough for every windowed
         statistic over at most ``recent`` values, and for ``global_avg``, to continue exactly."""
-        entries = list(islice(reversed(self._data), recent))[::-1]
+        newest_first = zip(islice(reversed(self._values), recent), islice(reversed(self._iterations), recent))
+        entries = list(newest_first)[::-1]
         return {"recent": entries, "count": self._count, "global_sum": self._global_sum}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self._data.clear()
-        self._data.extend((float(value), itr) for value, itr in state["recent"])
+        self._values.clear()
+        self._iterations.clear()
+        for value, iteration in state["recent"]:
+            self._values.append(float(value))
+            self._iterations.append(iteration)
         self._count = int(state["count"])
         self._global_sum = float(state["global_sum"])
 
@@ -101,12 +110,12 @@ class HistoryBuffer:
 
         A metric written every k iterations (lazy metric gathering) then gets smoothed over the
         same span of iterations as one written every iteration, not over k times as many."""
-        if not self._data:
+        if not self._iterations:
             return 0
-        newest_iter = self._data[-1][1]
+        oldest_in_window = self._iterations[-1] - window_size
         samples = 0
-        for _, iteration in reversed(self._data):
-            if iteration <= newest_iter - window_size:
+        for iteration in reversed(self._iterations):
+            if iteration <= oldest_in_window:
                 break
             samples += 1
         return samples
@@ -117,10 +126,14 @@ class EventStorage:
 
     Use as a context manager; inside it ``get_event_storage()`` returns this object."""
 
+    MAX_PENDING = 10_000  # queued scalars taken in even if nothing reads them
+
     def __init__(self, start_iter: int = 0):
         self._history: Dict[str, HistoryBuffer] = {}
         self._smoothing_hints: Dict[str, bool] = {}
         self._latest_scalars: Dict[str, Tuple[float, int]] = {}
+        # Scalars put since the last read, as (name, value, iteration): see put_scalar.
+        self._pending: List[Tuple[str, float, int]] = []
         self._iter = int(start_iter)
         self._current_prefix = ""
         self._vis_data: List[Tuple[str, torch.Tensor, int]] = []
@@ -133,42 +146,71 @@ class EventStorage:
         """Record ``value`` for ``name`` at ``cur_iter`` (default: the current iteration).
 
         ``smoothing_hint`` tells writers whether a windowed median is meaningful (losses, times)
-        or whether the raw latest value must be shown (learning rate, evaluation results)."""
+        or whether the raw latest value must be shown (learning rate, evaluation results).
+
+        The value is checked and converted now but only queued: the histories take in the queue
+        when they are next read (by a writer every few iterations, or any reading method), in one
+        tight loop. A training step that puts a handful of scalars then pays for a list append
+        each, which matters when the step itself takes a fraction of a millisecond."""
         name = self._current_prefix + name
-        cur_iter = self._iter if cur_iter is None else int(cur_iter)
-        value = float(value)
-        history = self._history.get(name)
-        if history is None:
-            history = self._history[name] = HistoryBuffer()
-            self._smoothing_hints[name] = smoothing_hint
-        elif self._smoothing_hints[name] != smoothing_hint:
-            raise ValueError(
-                f"Scalar {name!r} was put with smoothing_hint={smoothing_hint} but earlier with "
-                f"smoothing_hint={self._smoothing_hints[name]}; use one hint per scalar."
-            )
-        history.update(value, cur_iter)
-        self._latest_scalars[name] = (value, cur_iter)
+        if self._smoothing_hints.setdefault(name, smoothing_hint) != smoothing_hint:
+            self._raise_hint_conflict(name, smoothing_hint)
+        self._pending.append((name, float(value), self._iter if cur_iter is None else int(cur_iter)))
+        if len(self._pending) >= self.MAX_PENDING:  # nobody reads (no writers): stay bounded
+            self._ingest_pending()
 
     def put_scalars(self, *, smoothing_hint: bool = True, cur_iter: Optional[int] = None, **kwargs) -> None:
+        """``put_scalar`` for each keyword argument, with one hint and iteration for all; the
+        batch costs one call (the trainer puts its losses this way on every step)."""
+        cur_iter = self._iter if cur_iter is None else int(cur_iter)
+        prefix, hints, pending = self._current_prefix, self._smoothing_hints, self._pending
         for name, value in kwargs.items():
-            self.put_scalar(name, value, smoothing_hint=smoothing_hint, cur_iter=cur_iter)
+            name = prefix + name
+            if hints.setdefault(name, smoothing_hint) != smoothing_hint:
+                self._raise_hint_conflict(name, smoothing_hint)
+            pending.append((name, float(value), cur_iter))
+        if len(pending) >= self.MAX_PENDING:
+            self._ingest_pending()
+
+    def _raise_hint_conflict(self, name: str, smoothing_hint: bool) -> None:
+        raise ValueError(
+            f"Scalar {name!r} was put with smoothing_hint={smoothing_hint} but earlier with "
+            f"smoothing_hint={self._smoothing_hints[name]}; use one hint per scalar."
+        )
+
+    def _ingest_pending(self) -> None:
+        """Move the queued scalars into their histories and the latest values, in put order."""
+        if not self._pending:
+            return
+        histories, latest = self._history, self._latest_scalars
+        for name, value, cur_iter in self._pending:
+            history = histories.get(name)
+            if history is None:
+                history = histories[name] = HistoryBuffer()
+            history.update(value, cur_iter)
+            latest[name] = (value, cur_iter)
+        self._pending.clear()
 
     def history(self, name: str) -> HistoryBuffer:
+        self._ingest_pending()
         history = self._history.get(name)
         if history is None:
             raise KeyError(f"No history metric available for {name!r}; known: {sorted(self._history)}")
         return history
 
     def histories(self) -> Dict[str, HistoryBuffer]:
+        self._ingest_pending()
         return self._history
 
     def latest(self) -> Dict[str, Tuple[float, int]]:
         """``{name: (value, iteration)}`` of the most recent value of every scalar."""
+        self._ingest_pending()
         return self._latest_scalars
 
     def latest_with_smoothing_hint(self, window_size: int = 20) -> Dict[str, Tuple[float, int]]:
         """Like ``latest()``, but hinted scalars are the median over the last ``window_size``
         iterations, which is what writers show so that one noisy step does not dominate."""
+        self._ingest_pending()
         result = {}
         for name, (value, itr) in self._latest_scalars.items():
             if self._smoothing_hints[name]:
@@ -188,6 +230,7 @@ class EventStorage:
     def state_dict(self) -> Dict[str, Any]:
         """Scalar histories (the last ``CHECKPOINTED_VALUES`` values of each), smoothing hints and
         latest values; images and histograms are transient and not kept."""
+        self._ingest_pending()
         return {
             "histories": {name: h.state_dict(self.CHECKPOINTED_VALUES) for name, h in self._history.items()},
             "smoothing_hints": dict(self._smoothing_hints),
@@ -195,7 +238,9 @@ class EventStorage:
         }
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        """Restore scalar histories saved by ``state_dict``; the current iteration is kept."""
+        """Restore scalar histories saved by ``state_dict`` (replacing everything put so far);
+        the current iteration is kept."""
+        self._pending = []
         self._history = {}
         for name, history_state in state["histories"].items():
             self._history[name] = HistoryBuffer()
@@ -207,6 +252,7 @@ class EventStorage:
         """Stop offering ``name``'s latest value to writers (its history is kept) until it is put
         again: for a series that restarts with a gap, e.g. step times after a resume, whose
         restored latest value would otherwise be written as if it were new."""
+        self._ingest_pending()
         self._latest_scalars.pop(name, None)
 
     def smoothing_hints(self) -> Dict[str, bool]:
@@ -416,6 +462,10 @@ class CommonMetricPrinter(EventWriter):
     Nothing is printed once ``storage.iter == max_iter`` (after training), because the line
     describes training progress, not the evaluation results that arrive then."""
 
+    # The ETA uses the median step time of this many latest steps: robust to the slow steps of
+    # evaluations and checkpoints, and cheap enough to sort on every write.
+    ETA_WINDOW = 200
+
     def __init__(self, max_iter: Optional[int], window_size: int = 20):
         self.logger = logging.getLogger(__name__)
         self._use_cuda = torch.cuda.is_available()  # asked once: it is not free on every write
@@ -430,7 +480,7 @@ class CommonMetricPrinter(EventWriter):
         remaining = self._max_iter - iteration - 1
         histories = storage.histories()
         if "time" in histories:
-            seconds_per_iter = histories["time"].median(1000)
+            seconds_per_iter = histories["time"].median(self.ETA_WINDOW)
         elif self._last_write is not None and iteration > self._last_write[0]:
             seconds_per_iter = (time.perf_counter() - self._last_write[1]) / (iteration - self._last_write[0])
         else:
