@@ -16,7 +16,10 @@ final save are outside the window). On a loaded machine some intervals contain a
 after dropping those longer than 4x the run's median interval, which keeps periodic costs such
 as the writers (well below 4x) but not the scheduler's noise. The raw mean is reported too.
 
-    .venv/bin/python benchmarks/engine_overhead.py --iters 600 --warmup 100 --rounds 11
+    .venv/bin/python benchmarks/engine_overhead.py --iters 600 --warmup 100 --rounds 11 [--breakdown]
+
+``--breakdown`` adds usvid rows with its parts switched on one at a time (the loop alone, then
+per-step metrics, the timer, the LR hook, the checkpointer; the default row adds the writers).
 
 Lightning and Ignite come from the ``bench`` extra (``pip install "lightning>=2.2"
 "pytorch-ignite>=0.5"``); a framework that cannot be imported or run is skipped with a message.
@@ -98,22 +101,34 @@ def run_plain(model: nn.Module, data: TimedBatches, workdir: str) -> None:
             losses.item()  # a plain loop still looks at its loss now and then
 
 
-def run_usvid(model: nn.Module, data: TimedBatches, workdir: str, gather_metric_period: int = 1) -> None:
+DEFAULT_HOOKS = ("timer", "lr", "checkpointer", "writers")
+
+
+def run_usvid(
+    model: nn.Module, data: TimedBatches, workdir: str, gather_metric_period: int = 1, hooks=DEFAULT_HOOKS
+) -> None:
     from usvid.checkpoint import Checkpointer
-    from usvid.engine import IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter, SimpleTrainer
+    from usvid.engine import (
+        CallbackHook, IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter, SimpleTrainer,
+    )
     from usvid.utils.events import CommonMetricPrinter, JSONWriter
 
     optimizer, scheduler = make_optimizer(model)
     trainer = SimpleTrainer(model, data, optimizer, gather_metric_period=gather_metric_period)
     checkpointer = Checkpointer(model, workdir, optimizer=optimizer)
-    trainer.register_hooks(
-        [
-            IterationTimer(),
-            LRScheduler(scheduler=scheduler),
-            PeriodicCheckpointer(checkpointer, period=100_000),
-            PeriodicWriter([CommonMetricPrinter(data.n), JSONWriter(os.path.join(workdir, "metrics.json"))], period=20),
-        ]
-    )
+    available = {
+        "timer": lambda: IterationTimer(),
+        "lr": lambda: LRScheduler(scheduler=scheduler),
+        # Without the LRScheduler hook the scheduler still steps, so every row does the same work.
+        "no lr": lambda: CallbackHook(after_step=lambda _: scheduler.step()),
+        "checkpointer": lambda: PeriodicCheckpointer(checkpointer, period=100_000),
+        "writers": lambda: PeriodicWriter(
+            [CommonMetricPrinter(data.n), JSONWriter(os.path.join(workdir, "metrics.json"))], period=20
+        ),
+    }
+    if "lr" not in hooks:
+        hooks = (*hooks, "no lr")
+    trainer.register_hooks([available[name]() for name in hooks])
     trainer.train(0, data.n)
 
 
@@ -167,6 +182,16 @@ RUNNERS: Dict[str, Callable] = {
 }
 
 
+# --breakdown: usvid with its parts added one at a time (each row includes the ones above it).
+BREAKDOWN: Dict[str, Callable] = {
+    "usvid loop only (metrics at the end)": functools.partial(run_usvid, gather_metric_period=10**9, hooks=()),
+    "+ per-step metrics (gather period 1)": functools.partial(run_usvid, hooks=()),
+    "+ IterationTimer": functools.partial(run_usvid, hooks=("timer",)),
+    "+ LRScheduler hook": functools.partial(run_usvid, hooks=("timer", "lr")),
+    "+ PeriodicCheckpointer": functools.partial(run_usvid, hooks=("timer", "lr", "checkpointer")),
+}
+
+
 def quiet_frameworks() -> None:
     warnings.filterwarnings("ignore")
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "ignite"):
@@ -191,9 +216,13 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=600)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also run usvid with its parts added one at a time (where the overhead goes)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     runners = available_runners()
+    if args.breakdown:
+        runners.update(BREAKDOWN)
     quiet_frameworks()  # after the imports: Lightning sets its loggers' levels when imported
 
     generator = torch.Generator().manual_seed(0)
