@@ -140,3 +140,30 @@ def test_clips_shorter_than_the_window_are_warned_about_once(tiny_cfg, make_clip
     with caplog.at_level("WARNING", logger="usvid.modeling.meta_arch.ultradet"):
         _model(tiny_cfg, **{"MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST": 3}).train()([make_clip(4)])
     assert not caplog.records
+
+
+def test_jittered_gt_copies_stay_near_their_box_and_are_reproducible():
+    from usvid.modeling.meta_arch.ultradet import jitter_boxes
+    from usvid.structures import Boxes, pairwise_iou
+
+    gt = torch.tensor([[40.0, 50.0, 80.0, 70.0], [10.0, 10.0, 18.0, 22.0]])
+    torch.manual_seed(3)
+    copies = jitter_boxes(gt, 500)
+    torch.manual_seed(3)
+    assert torch.equal(copies, jitter_boxes(gt, 500))
+    assert copies.shape == (1000, 4)
+    iou = pairwise_iou(Boxes(copies), Boxes(gt))
+    own = iou[torch.arange(1000), torch.arange(1000) % 2]  # copy-major: copy i jitters box i % 2
+    assert own.min() > 0.3 and (own >= 0.5).float().mean() > 0.8
+    assert not torch.equal(copies[:2], gt)  # actually moved
+
+
+def test_jittered_gt_gives_the_head_more_positives(tiny_cfg, make_clip):
+    positives = {}
+    for copies in (0, 3):
+        model = _model(tiny_cfg, **{"MODEL.ROI_HEADS.NUM_JITTERED_GT": copies}).train()
+        with EventStorage() as storage:
+            model([make_clip(3)])
+        positives[copies] = storage.history("ultradet/num_pos_per_frame").latest()
+    # One GT box per frame: the exact box alone, then with most of its 3 copies.
+    assert positives[0] >= 1 and positives[3] >= positives[0] + 2

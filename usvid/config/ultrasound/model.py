@@ -69,6 +69,9 @@ def add_model_config(cfg: CN) -> None:
     cfg.MODEL.ROI_HEADS.IOU_THRESHOLD = 0.5
     # Training: the lowest-ranked proposals of each frame are replaced by its GT boxes.
     cfg.MODEL.ROI_HEADS.PROPOSAL_APPEND_GT = True
+    # Training, with PROPOSAL_APPEND_GT: also this many randomly shifted and scaled copies of each
+    # GT box, so the head sees several positives per lesion and non-zero box-refinement targets.
+    cfg.MODEL.ROI_HEADS.NUM_JITTERED_GT = 0
     # UltraDet test-time score threshold: low so that recall at 16 is meaningful.
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.01
     # UltraDet test-time NMS IoU threshold on the refined boxes.

@@ -47,6 +47,7 @@ class UltraDet(VideoDetector):
         self.proposal_pre_nms_topk = max(p.PRE_NMS_TOPK, p.NUM_PROPOSALS)
         self.iou_threshold = r.IOU_THRESHOLD
         self.append_gt = r.PROPOSAL_APPEND_GT
+        self.num_jittered_gt = r.NUM_JITTERED_GT
         self.score_thresh = r.SCORE_THRESH_TEST
         self.nms_thresh = r.NMS_THRESH_TEST
         self.smooth_l1_beta = cfg.MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA
@@ -146,7 +147,7 @@ class UltraDet(VideoDetector):
             hits, total = _proposal_recall(proposals, gt_boxes, self.iou_threshold)
             recall_hits, recall_total = recall_hits + hits, recall_total + total
             if self.append_gt:
-                proposals = _replace_tail_with_gt(proposals, gt_boxes)
+                proposals = _replace_tail_with_gt(proposals, gt_boxes, self.num_jittered_gt, image_size)
             clip_logits, clip_deltas = self.roi_heads.forward_clip(features["res4"], proposals)
             proposal_predictions.append(predictions)
             proposal_gt.append(gt_boxes)
@@ -214,13 +215,34 @@ def _proposal_recall(proposals: torch.Tensor, gt_boxes: List[torch.Tensor], iou_
     return hits, total
 
 
-def _replace_tail_with_gt(proposals: torch.Tensor, gt_boxes: List[torch.Tensor]) -> torch.Tensor:
-    """Training only: put each frame's GT boxes in place of its lowest-ranked proposals, so
-    the RoI head sees positives from the first step while the candidate count stays fixed."""
+def _replace_tail_with_gt(
+    proposals: torch.Tensor, gt_boxes: List[torch.Tensor], num_jittered: int = 0, image_size=None
+) -> torch.Tensor:
+    """Training only: put each frame's GT boxes (then ``num_jittered`` jittered copies of each) in
+    place of its lowest-ranked proposals, so the RoI head sees positives from the first step
+    while the candidate count stays fixed. At most half of the proposals are replaced."""
     proposals = proposals.clone()
     num_boxes = proposals.shape[1]
     for t, gt in enumerate(gt_boxes):
-        n = min(len(gt), num_boxes)
-        if n:
-            proposals[t, num_boxes - n :] = gt[:n]
+        if not len(gt):
+            continue
+        boxes = gt
+        if num_jittered:
+            boxes = torch.cat((gt, clip_boxes(jitter_boxes(gt, num_jittered), *image_size)))
+        n = min(len(boxes), max(num_boxes // 2, len(gt)), num_boxes)
+        proposals[t, num_boxes - n :] = boxes[:n]
     return proposals
+
+
+def jitter_boxes(boxes: torch.Tensor, copies: int, max_shift: float = 0.15, max_log_scale: float = 0.25) -> torch.Tensor:
+    """``copies`` randomly perturbed versions of each box [G, 4] -> [copies * G, 4] (copy-major):
+    the centre moves by up to ``max_shift`` of the box size, each side length is scaled by up to
+    exp(+-``max_log_scale``). Most copies keep IoU >= 0.5 with their box (positives with
+    something to refine); the others are negatives right next to a lesion."""
+    boxes = boxes.repeat(copies, 1)
+    size = boxes[:, 2:] - boxes[:, :2]
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    noise = torch.rand(len(boxes), 4, device=boxes.device) * 2 - 1
+    centre = centre + noise[:, :2] * max_shift * size
+    size = size * torch.exp(noise[:, 2:] * max_log_scale)
+    return torch.cat((centre - size / 2, centre + size / 2), dim=1)
