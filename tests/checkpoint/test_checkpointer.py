@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from usvid.checkpoint import CheckpointLoadError, Checkpointer, PeriodicCheckpointer
+from usvid.checkpoint.checkpointer import RNG_STATES_KEY
 from usvid.data.samplers import TrainingSampler
 
 
@@ -128,6 +129,40 @@ def test_truncated_file_gives_an_error_naming_it(tmp_path):
         Checkpointer(_model(), str(tmp_path)).resume_or_load("", resume=True)
     with pytest.raises(FileNotFoundError, match="nowhere.pth"):
         Checkpointer(_model()).load(str(tmp_path / "nowhere.pth"))
+
+
+class _RunsCodeWhenUnpickled:
+    """A pickle payload: unpickling it would create a file (stands in for any code)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_checkpoint_holding_objects_is_refused_without_running_them(tmp_path):
+    marker = tmp_path / "code_ran"
+    path = tmp_path / "evil.pth"
+    torch.save({"model": _model().state_dict(), "payload": _RunsCodeWhenUnpickled(marker)}, path)
+    with pytest.raises(CheckpointLoadError, match="evil.pth.*plain data"):
+        Checkpointer(_model()).load(str(path))
+    assert not marker.exists()
+
+
+def test_checkpoints_with_the_numpy_rng_state_as_an_array_still_resume(tmp_path):
+    # Checkpoints written before the RNG state was stored as lists hold numpy's key array.
+    model = _model(0)
+    Checkpointer(model, str(tmp_path)).save("model_0000004", iteration=4)
+    path = tmp_path / "model_0000004.pth"
+    checkpoint = torch.load(path, weights_only=False)
+    np.random.seed(11)
+    checkpoint[RNG_STATES_KEY][0]["numpy"] = np.random.get_state()
+    expected = np.random.rand()
+    torch.save(checkpoint, path)
+    np.random.seed(0)
+    assert Checkpointer(_model(1), str(tmp_path)).resume_or_load("", resume=True)["iteration"] == 4
+    assert np.random.rand() == expected
 
 
 def test_periodic_checkpointer_keeps_recent_files_across_resume(tmp_path):

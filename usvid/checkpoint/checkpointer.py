@@ -9,6 +9,7 @@ atomically so a crash during a save never leaves a truncated ``last_checkpoint``
 import errno
 import logging
 import os
+import pickle
 import random
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -55,8 +56,17 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
+# What the weights-only unpickler needs for a numpy uint32 array (the RNG keys of old checkpoints).
+_NUMPY_MULTIARRAY = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # numpy 2 / 1
+_NUMPY_ARRAY_GLOBALS = [_NUMPY_MULTIARRAY._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
 def _capture_rng_state() -> Dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    name, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    # numpy's key array as a list: checkpoints then hold only tensors and plain Python data,
+    # which the weights-only unpickler reads.
+    numpy_state = (name, keys.tolist(), position, has_gauss, cached_gaussian)
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -178,9 +188,16 @@ class Checkpointer:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"Checkpoint file not found: {path}")
         try:
-            # Checkpoints carry optimizer, hook and RNG state (arbitrary Python objects), so the
-            # weights-only unpickler cannot read them: load only checkpoints you trust.
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+            # weights_only: a checkpoint is data (tensors, numbers, strings, containers), so
+            # loading one cannot run code, whoever made the file. Checkpoints written before the
+            # RNG state was stored as lists hold one numpy array; those types are allowed too.
+            with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS):
+                checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise CheckpointLoadError(
+                f"Cannot read checkpoint {path}: it holds Python objects other than tensors and plain "
+                f"data, which usvid does not unpickle (loading them could run arbitrary code): {e}"
+            ) from e
         except Exception as e:
             raise CheckpointLoadError(
                 f"Cannot read checkpoint {path}: the file is truncated or not a torch checkpoint "
