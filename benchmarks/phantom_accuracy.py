@@ -2,7 +2,7 @@
 """Accuracy on the phantom: UltraDet vs the single-frame FCOS baseline at the same budget.
 
     python benchmarks/phantom_accuracy.py [--output output/bench/phantom_accuracy] [--second-seed 1]
-        [--max-iter N] [--num-threads T] [--parallel] [KEY VALUE ...]
+        [--max-iter N] [--num-threads T] [--parallel] [--skip-training] [KEY VALUE ...]
 
 Trains configs/phantom/ultradet.yaml and configs/phantom/fcos.yaml (same data, schedule and
 seed) with tools/train_net.py, evaluates each on phantom_test of the default phantom (seed 0,
@@ -71,6 +71,9 @@ def main():
                         help="override SOLVER.MAX_ITER of both configs (LR steps scaled alike)")
     parser.add_argument("--num-threads", type=int, default=2)
     parser.add_argument("--parallel", action="store_true", help="train / evaluate the two models at once")
+    parser.add_argument("--skip-training", action="store_true",
+                        help="evaluate the model_final.pth already in OUTPUT on both test sets (after an "
+                             "inference-side change, e.g. MODEL.ROI_HEADS.FUSE_PROPOSAL_SCORE True)")
     parser.add_argument("opts", nargs=argparse.REMAINDER,
                         help="config overrides KEY VALUE ... applied to both models (e.g. MODEL.FCOS.IN_FEATURE res4)")
     args = parser.parse_args()
@@ -80,22 +83,31 @@ def main():
     train_dirs = {model: os.path.join(args.output, model) for model in MODELS}
     second_dirs = {model: os.path.join(train_dirs[model], f"eval_seed{args.second_seed}") for model in MODELS}
     start = time.perf_counter()
-    run_train_net_jobs([["--config-file", MODELS[m], "OUTPUT_DIR", train_dirs[m], *budget, *args.opts] for m in MODELS],
-                       args.num_threads, args.parallel)
+    evaluations = {f"eval_seed{args.second_seed}": args.second_seed}
+    if args.skip_training:
+        evaluations = {"eval_seed0": 0, **evaluations}
+        train_dirs_used = {m: os.path.join(train_dirs[m], "eval_seed0") for m in MODELS}
+    else:
+        run_train_net_jobs([["--config-file", MODELS[m], "OUTPUT_DIR", train_dirs[m], *budget, *args.opts]
+                            for m in MODELS], args.num_threads, args.parallel)
+        train_dirs_used = train_dirs
     train_minutes = (time.perf_counter() - start) / 60
-    run_train_net_jobs([["--config-file", MODELS[m], "--eval-only", "MODEL.WEIGHTS",
-                         os.path.join(train_dirs[m], "model_final.pth"), "DATASETS.PHANTOM.SEED", args.second_seed,
-                         *args.opts, "OUTPUT_DIR", second_dirs[m]] for m in MODELS], args.num_threads, args.parallel)
+    for folder, seed in evaluations.items():
+        run_train_net_jobs([["--config-file", MODELS[m], "--eval-only", "MODEL.WEIGHTS",
+                             os.path.join(train_dirs[m], "model_final.pth"), "DATASETS.PHANTOM.SEED", seed,
+                             *args.opts, "OUTPUT_DIR", os.path.join(train_dirs[m], folder)] for m in MODELS],
+                           args.num_threads, args.parallel)
     rows = {}
     for model in MODELS:
-        rows[(model, "phantom_test (seed 0)")] = test_metrics(train_dirs[model])
+        rows[(model, "phantom_test (seed 0)")] = test_metrics(train_dirs_used[model])
         rows[(model, f"phantom_test (seed {args.second_seed})")] = test_metrics(second_dirs[model])
     table = markdown_table(rows)
     print(table)
     print(f"training + evaluation on seed 0: {train_minutes:.1f} min; total {(time.perf_counter() - start) / 60:.1f} min")
     with open(os.path.join(args.output, "results.json"), "w") as f:
         json.dump({"rows": [{"model": m, "test_set": t, **v} for (m, t), v in rows.items()],
-                   "train_minutes": train_minutes, "budget": budget, "opts": args.opts, "table": table}, f, indent=1)
+                   "train_minutes": train_minutes, "skip_training": args.skip_training, "budget": budget,
+                   "opts": args.opts, "table": table}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -167,3 +167,22 @@ def test_jittered_gt_gives_the_head_more_positives(tiny_cfg, make_clip):
         positives[copies] = storage.history("ultradet/num_pos_per_frame").latest()
     # One GT box per frame: the exact box alone, then with most of its 3 copies.
     assert positives[0] >= 1 and positives[3] >= positives[0] + 2
+
+
+def test_fused_score_is_the_geometric_mean_of_head_and_proposal_scores(tiny_cfg, make_clip):
+    overrides = {"MODEL.ROI_HEADS.SCORE_THRESH_TEST": 0.0, "MODEL.ROI_HEADS.NMS_THRESH_TEST": 1.0}
+    fused = _model(tiny_cfg, **overrides, **{"MODEL.ROI_HEADS.FUSE_PROPOSAL_SCORE": True}).eval()
+    frames = make_clip(3)
+    with torch.no_grad():
+        clip_results = [r["instances"] for r in fused.inference_clip(frames)]
+        # The expected scores from the model's parts: every candidate is kept (no threshold, no NMS).
+        images = fused.normalize_frames(frames)
+        features, _ = fused._features(images)
+        _, candidates, proposal_scores = fused._proposals(features, tuple(images.shape[-2:]))
+        logits, _ = fused.roi_heads.forward_clip(features["res4"], candidates)
+    head_scores = torch.softmax(logits, dim=-1)[..., 0]
+    for t, instances in enumerate(clip_results):
+        expected = (head_scores[t] * proposal_scores[t]).sqrt().sort(descending=True).values
+        assert torch.allclose(instances.scores, expected, atol=1e-6)
+    for streamed, clip in zip(_stream(fused, frames), clip_results):
+        _assert_same(streamed, clip)

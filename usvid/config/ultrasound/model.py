@@ -72,6 +72,9 @@ def add_model_config(cfg: CN) -> None:
     # Training, with PROPOSAL_APPEND_GT: also this many randomly shifted and scaled copies of each
     # GT box, so the head sees several positives per lesion and non-zero box-refinement targets.
     cfg.MODEL.ROI_HEADS.NUM_JITTERED_GT = 0
+    # Test time: score = sqrt(head lesion probability x proposal score) instead of the head's
+    # probability alone (the proposal score is a second, single-frame opinion).
+    cfg.MODEL.ROI_HEADS.FUSE_PROPOSAL_SCORE = False
     # UltraDet test-time score threshold: low so that recall at 16 is meaningful.
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.01
     # UltraDet test-time NMS IoU threshold on the refined boxes.

@@ -48,6 +48,7 @@ class UltraDet(VideoDetector):
         self.iou_threshold = r.IOU_THRESHOLD
         self.append_gt = r.PROPOSAL_APPEND_GT
         self.num_jittered_gt = r.NUM_JITTERED_GT
+        self.fuse_proposal_score = r.FUSE_PROPOSAL_SCORE
         self.score_thresh = r.SCORE_THRESH_TEST
         self.nms_thresh = r.NMS_THRESH_TEST
         self.smooth_l1_beta = cfg.MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA
@@ -74,20 +75,25 @@ class UltraDet(VideoDetector):
             outputs.append(lstm_state[0])
         return {**features, "res4": torch.cat(outputs)}, lstm_state
 
-    def _proposals(self, features, image_size) -> Tuple[FCOSPredictions, torch.Tensor]:
-        """FCOS predictions and a fixed number of candidate boxes per frame [T, K, 4] (no grad:
-        the RoI head's loss must not move the proposal generator through the box positions)."""
+    def _proposals(self, features, image_size) -> Tuple[FCOSPredictions, torch.Tensor, torch.Tensor]:
+        """FCOS predictions, a fixed number of candidate boxes per frame [T, K, 4] and their
+        proposal scores [T, K] (no grad: the RoI head's loss must not move the proposal
+        generator through the box positions)."""
         predictions = self.proposal_generator(self.proposal_input(features))
         with torch.no_grad():
             selected = self.proposal_generator.top_boxes(
                 predictions, image_size, self.num_proposals, self.proposal_nms_thresh,
                 self.proposal_pre_nms_topk, pad_to_num_boxes=True,
             )
-        return predictions, torch.stack([boxes for boxes, _ in selected])
+        return predictions, torch.stack([boxes for boxes, _ in selected]), torch.stack([s for _, s in selected])
 
-    def _detections(self, logits, deltas, candidates, image_size):
-        """Final boxes [N, 4] and scores [N] of one frame (score threshold, NMS, top-k)."""
+    def _detections(self, logits, deltas, candidates, proposal_scores, image_size):
+        """Final boxes [N, 4] and scores [N] of one frame (score threshold, NMS, top-k). The score
+        is the head's lesion probability, or with MODEL.ROI_HEADS.FUSE_PROPOSAL_SCORE its
+        geometric mean with the candidate's proposal score (a second, single-frame opinion)."""
         scores = F.softmax(logits, dim=-1)[:, 0]
+        if self.fuse_proposal_score:
+            scores = (scores * proposal_scores).sqrt()
         boxes = clip_boxes(self.box2box.apply_deltas(deltas, candidates), *image_size)
         keep = scores > self.score_thresh
         boxes, scores = boxes[keep], scores[keep]
@@ -114,10 +120,10 @@ class UltraDet(VideoDetector):
             )
         self._stream_size = image_size
         features, self._lstm_state = self._features(image, self._lstm_state)
-        _, candidates = self._proposals(features, image_size)
+        _, candidates, proposal_scores = self._proposals(features, image_size)
         logits, deltas, entry = self.roi_heads.forward_frame(features["res4"], candidates[0], self._buffer)
         self._buffer.append(entry)
-        boxes, scores = self._detections(logits, deltas, candidates[0], image_size)
+        boxes, scores = self._detections(logits, deltas, candidates[0], proposal_scores[0], image_size)
         return self.to_original_size(frame, image_size, boxes, scores)
 
     def inference_clip(self, frames: List[Dict]) -> List[Dict]:
@@ -126,11 +132,11 @@ class UltraDet(VideoDetector):
         images = self.normalize_frames(frames)
         image_size = tuple(images.shape[-2:])
         features, _ = self._features(images)
-        _, candidates = self._proposals(features, image_size)
+        _, candidates, proposal_scores = self._proposals(features, image_size)
         logits, deltas = self.roi_heads.forward_clip(features["res4"], candidates)
         results = []
         for t, frame in enumerate(frames):
-            boxes, scores = self._detections(logits[t], deltas[t], candidates[t], image_size)
+            boxes, scores = self._detections(logits[t], deltas[t], candidates[t], proposal_scores[t], image_size)
             results.append(self.to_original_size(frame, image_size, boxes, scores))
         return results
 
@@ -143,7 +149,7 @@ class UltraDet(VideoDetector):
             image_size = tuple(images.shape[-2:])
             gt_boxes = self.gt_boxes_of(clip)
             features, _ = self._features(images)
-            predictions, proposals = self._proposals(features, image_size)
+            predictions, proposals, _ = self._proposals(features, image_size)
             hits, total = _proposal_recall(proposals, gt_boxes, self.iou_threshold)
             recall_hits, recall_total = recall_hits + hits, recall_total + total
             if self.append_gt:
