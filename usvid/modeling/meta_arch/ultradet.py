@@ -222,7 +222,7 @@ def _proposal_recall(proposals: torch.Tensor, gt_boxes: List[torch.Tensor], iou_
 
 
 def _replace_tail_with_gt(
-    proposals: torch.Tensor, gt_boxes: List[torch.Tensor], num_jittered: int = 0, image_size=None
+    proposals: torch.Tensor, gt_boxes: List[torch.Tensor], num_jittered: int, image_size: Tuple[int, int]
 ) -> torch.Tensor:
     """Training only: put each frame's GT boxes (then ``num_jittered`` jittered copies of each) in
     place of its lowest-ranked proposals, so the RoI head sees positives from the first step
