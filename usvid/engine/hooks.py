@@ -210,10 +210,7 @@ class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
         self.max_iter = self.trainer.max_iter
 
     def after_step(self):
-        # The firing rule of step() checked here first: most steps then cost no further call.
-        iteration = self.trainer.iter
-        if (iteration + 1) % self.period == 0 or iteration >= self.max_iter - 1:
-            self.step(iteration)
+        self.step(self.trainer.iter)
 
 
 class BestCheckpointer(HookBase):
