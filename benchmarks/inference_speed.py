@@ -9,8 +9,8 @@ breakdown of the wall time taken from forward hooks on the sub-modules (with syn
 execution a hook-to-hook interval is the stage's own time):
 
 * backbone: the ResNet up to res4 (its FPS is the floor no detector can beat);
-* proposals: the FCOS head and its input (the P3 top-down step when MODEL.FCOS.IN_FEATURE is
-  "p3"; for SingleFrameFCOS: the whole head);
+* proposals: the FCOS head, plus the P3 top-down step when a head reads P3
+  (MODEL.FCOS.IN_FEATURE or MODEL.ROI_BOX_HEAD.IN_FEATURE "p3"); for SingleFrameFCOS: the whole head;
 * RoI head: RoIAlign + res5 + FC + predictors (UltraDet's one RoIAlign call also pools NTCA's
   context channels);
 * temporal: ConvLSTM + NTCA (after pooling) + relation layers (UltraDet's temporal parts);
@@ -40,7 +40,7 @@ from usvid.modeling import build_model  # noqa: E402
 
 STAGES = {
     "backbone": ["backbone"],
-    "proposals": ["proposal_input", "proposal_generator", "head_input", "head"],
+    "proposals": ["top_down", "proposal_generator", "head"],
     "RoI head": ["roi_heads.pooler", "roi_heads.box_head", "roi_heads.cls_score", "roi_heads.bbox_pred"],
     "temporal": ["lstm", "roi_heads.ntca", "roi_heads.relations"],
 }

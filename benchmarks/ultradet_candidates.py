@@ -58,7 +58,7 @@ def clip_candidates(model, frames):
     size = tuple(images.shape[-2:])
     features, _ = model._features(images)
     _, proposals, proposal_scores = model._proposals(features, size)
-    logits, deltas = model.roi_heads.forward_clip(features["res4"], proposals)
+    logits, deltas = model.roi_heads.forward_clip(features[model.roi_feature], proposals)
     for t, gt in enumerate(model.gt_boxes_of(frames)):
         refined = clip_boxes(model.box2box.apply_deltas(deltas[t], proposals[t]), *size)
         yield gt, proposals[t], proposal_scores[t], refined, F.softmax(logits[t], dim=-1)[:, 0]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from usvid.layers import FrozenBatchNorm2d
-from usvid.modeling.backbone import ResNet, load_torchvision_resnet_weights, make_res_stage
+from usvid.modeling.backbone import ResNet, TopDownP3, load_torchvision_resnet_weights, make_res_stage
 
 TORCHVISION_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
@@ -116,12 +116,30 @@ def test_the_fcos_input_feature_sets_the_head_stride(tiny_cfg, in_feature, strid
     from usvid.modeling import build_model
 
     model = build_model(tiny_cfg("SingleFrameFCOS", **{"MODEL.FCOS.IN_FEATURE": in_feature}))
-    features = model.head_input(model.backbone(torch.randn(2, 1, 64, 96)))
-    assert model.head.stride == stride and features.shape == (2, model.head_input.out_channels, 64 // stride, 96 // stride)
+    features = model._head_input(torch.randn(2, 1, 64, 96))
+    channels = model.backbone.output_channels("res4")
+    assert model.head.stride == stride and features.shape == (2, channels, 64 // stride, 96 // stride)
+    assert (model.top_down is None) == (in_feature == "res4")  # no P3 weights unless a head reads P3
 
 
-def test_an_unknown_fcos_input_feature_names_the_key_and_the_valid_ones(tiny_cfg):
+@pytest.mark.parametrize("fcos_feature, roi_feature", [("res4", "p3"), ("p3", "res4"), ("p3", "p3")])
+def test_ultradet_reads_each_heads_feature_level_and_builds_p3_once(tiny_cfg, fcos_feature, roi_feature):
     from usvid.modeling import build_model
 
-    with pytest.raises(ValueError, match=r"MODEL.FCOS.IN_FEATURE='res5'.*\['res4', 'p3'\]"):
-        build_model(tiny_cfg("UltraDet", **{"MODEL.FCOS.IN_FEATURE": "res5"}))
+    model = build_model(
+        tiny_cfg("UltraDet", **{"MODEL.FCOS.IN_FEATURE": fcos_feature, "MODEL.ROI_BOX_HEAD.IN_FEATURE": roi_feature})
+    )
+    stride = {"res4": 16, "p3": 8}
+    assert model.proposal_generator.stride == stride[fcos_feature]
+    assert model.roi_heads.pooler.spatial_scale == 1 / stride[roi_feature]
+    assert sum(1 for m in model.modules() if isinstance(m, TopDownP3)) == 1
+    features, _ = model._features(torch.randn(2, 1, 64, 96))
+    assert features["p3"].shape == features["res4"].shape[:2] + (8, 12)
+
+
+@pytest.mark.parametrize("key", ["MODEL.FCOS.IN_FEATURE", "MODEL.ROI_BOX_HEAD.IN_FEATURE"])
+def test_an_unknown_feature_level_names_the_key_and_the_valid_ones(tiny_cfg, key):
+    from usvid.modeling import build_model
+
+    with pytest.raises(ValueError, match=rf"{key}='res5'.*\['res4', 'p3'\]"):
+        build_model(tiny_cfg("UltraDet", **{key: "res5"}))

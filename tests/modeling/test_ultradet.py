@@ -46,9 +46,16 @@ def test_losses_decrease_when_overfitting_one_clip(tiny_cfg, make_clip, run_trai
     assert sum(last.values()) < 0.6 * sum(first.values())
 
 
-@pytest.mark.parametrize("use_lstm, in_feature", [(False, "res4"), (True, "res4"), (True, "p3")])
-def test_clip_inference_equals_streaming_frame_by_frame(tiny_cfg, make_clip, run_train_steps, use_lstm, in_feature):
-    model = _model(tiny_cfg, **{"MODEL.USE_LSTM": use_lstm, "MODEL.FCOS.IN_FEATURE": in_feature})
+@pytest.mark.parametrize(
+    "use_lstm, fcos_feature, roi_feature", [(False, "res4", "res4"), (True, "res4", "res4"), (True, "p3", "p3")]
+)
+def test_clip_inference_equals_streaming_frame_by_frame(
+    tiny_cfg, make_clip, run_train_steps, use_lstm, fcos_feature, roi_feature
+):
+    model = _model(
+        tiny_cfg,
+        **{"MODEL.USE_LSTM": use_lstm, "MODEL.FCOS.IN_FEATURE": fcos_feature, "MODEL.ROI_BOX_HEAD.IN_FEATURE": roi_feature},
+    )
     run_train_steps(model, [make_clip(3)], steps=3)  # away from the initialisation's near-ties
     model.eval()
     clip = make_clip(6, seed=2)  # longer than the window (2) + 1, so old frames leave the buffer
@@ -179,7 +186,7 @@ def test_fused_score_is_the_geometric_mean_of_head_and_proposal_scores(tiny_cfg,
         images = fused.normalize_frames(frames)
         features, _ = fused._features(images)
         _, candidates, proposal_scores = fused._proposals(features, tuple(images.shape[-2:]))
-        logits, _ = fused.roi_heads.forward_clip(features["res4"], candidates)
+        logits, _ = fused.roi_heads.forward_clip(features[fused.roi_feature], candidates)
     head_scores = torch.softmax(logits, dim=-1)[..., 0]
     for t, instances in enumerate(clip_results):
         expected = (head_scores[t] * proposal_scores[t]).sqrt().sort(descending=True).values

@@ -29,7 +29,7 @@ def add_model_config(cfg: CN) -> None:
     # The FCOS head: the whole head of SingleFrameFCOS, and UltraDet's proposal generator.
     cfg.MODEL.FCOS = CN()
     # Feature map of the FCOS head: "res4" (stride 16, the paper's) or "p3" (stride 8: res3 plus upsampled
-    # res4, for lesions smaller than a res4 cell).
+    # res4 at res4's width, for lesions smaller than a res4 cell).
     cfg.MODEL.FCOS.IN_FEATURE = "res4"
     # Width of the conv tower shared by the classification, box and centre-ness predictors.
     cfg.MODEL.FCOS.CONV_CHANNELS = 128
@@ -84,7 +84,10 @@ def add_model_config(cfg: CN) -> None:
 
     # UltraDet's temporal RoI head: res5 features, NTCA, relation layers, box refinement.
     cfg.MODEL.ROI_BOX_HEAD = CN()
-    # RoIAlign output size on res4 (the res5 stage halves it).
+    # Feature map the candidates are pooled from (and NTCA's context maps are built on): "res4"
+    # (stride 16, the paper's) or "p3" (stride 8, as MODEL.FCOS.IN_FEATURE; one map when both say p3).
+    cfg.MODEL.ROI_BOX_HEAD.IN_FEATURE = "res4"
+    # RoIAlign output size on the RoI feature map (the res5 stage halves it).
     cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
     # Bilinear samples per bin side; 0 = adaptive (ceil(roi size / output size)).
     cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0

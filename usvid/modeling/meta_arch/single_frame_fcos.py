@@ -11,8 +11,8 @@ from typing import Dict, List
 
 import torch
 
-from ..backbone import build_backbone
-from ..proposal_generator import FCOSHead, build_fcos_input
+from ..backbone import build_backbone, build_top_down, check_feature_level, level_stride
+from ..proposal_generator import FCOSHead
 from ..training_stats import put_training_scalars
 from .base import VideoDetector
 from .build import META_ARCH_REGISTRY
@@ -23,8 +23,11 @@ class SingleFrameFCOS(VideoDetector):
     def __init__(self, cfg):
         super().__init__(cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, cfg.MODEL.FCOS.DETECTIONS_PER_IMAGE)
         self.backbone = build_backbone(cfg)
-        self.head_input = build_fcos_input(cfg, self.backbone)
-        self.head = FCOSHead.from_config(cfg, self.head_input.out_channels, self.head_input.stride)
+        self.in_feature = check_feature_level(cfg.MODEL.FCOS.IN_FEATURE, "MODEL.FCOS.IN_FEATURE")
+        self.top_down = build_top_down(self.backbone, self.in_feature)
+        self.head = FCOSHead.from_config(
+            cfg, self.backbone.output_channels("res4"), level_stride(self.backbone, self.in_feature)
+        )
         f = cfg.MODEL.FCOS
         self.score_thresh = f.SCORE_THRESH_TEST
         self.nms_thresh = f.NMS_THRESH_TEST
@@ -45,7 +48,11 @@ class SingleFrameFCOS(VideoDetector):
         return losses
 
     def _predict(self, images: torch.Tensor):
-        return self.head(self.head_input(self.backbone(images)))
+        return self.head(self._head_input(images))
+
+    def _head_input(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(images)
+        return features["res4"] if self.top_down is None else self.top_down(features)
 
     def inference_clip(self, frames: List[Dict]) -> List[Dict]:
         """Detections for frames of one size in one batch (no state: frames are independent)."""

@@ -2,10 +2,12 @@
 Temporal Contexts For False Positive Suppression In Real-Time Ultrasound Lesion Detection").
 
 res4 features (optionally through a ConvLSTM over time) -> FCOS proposals (a fixed number per
-frame, from res4 or the stride-8 P3 of ``MODEL.FCOS.IN_FEATURE``) -> RoI features on res4 ->
-NTCA + causal relation layers over the buffered frames -> lesion score and refined box. Training runs on clips; inference streams one frame per call with a buffer of
-the previous ``MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST`` frames, and ``inference_clip`` runs a
-clip in one go. Both compute the same function (checked by tests/modeling).
+frame) -> RoI features -> NTCA + causal relation layers over the buffered frames -> lesion score
+and refined box. The proposals and the RoI features each read res4 or the stride-8 P3 map
+(``MODEL.FCOS.IN_FEATURE``, ``MODEL.ROI_BOX_HEAD.IN_FEATURE``). Training runs on clips;
+inference streams one frame per call with a buffer of the previous
+``MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST`` frames, and ``inference_clip`` runs a clip in one go.
+Both compute the same function (checked by tests/modeling).
 """
 
 import logging
@@ -18,9 +20,9 @@ from torch.nn import functional as F
 from usvid.layers import ConvLSTMCell, nms, smooth_l1_loss
 from usvid.structures import Boxes, pairwise_iou
 
-from ..backbone import build_backbone
+from ..backbone import build_backbone, build_top_down, check_feature_level, level_stride
 from ..box_regression import Box2BoxTransform
-from ..proposal_generator import FCOSHead, FCOSPredictions, build_fcos_input, clip_boxes
+from ..proposal_generator import FCOSHead, FCOSPredictions, clip_boxes
 from ..roi_heads import TemporalRoIHead
 from ..training_stats import put_training_scalars
 from .base import VideoDetector
@@ -34,12 +36,17 @@ class UltraDet(VideoDetector):
     def __init__(self, cfg):
         super().__init__(cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, cfg.MODEL.ROI_HEADS.DETECTIONS_PER_IMAGE)
         self.backbone = build_backbone(cfg)
-        channels = self.backbone.output_channels("res4")
-        stride = self.backbone.output_stride("res4")
+        channels = self.backbone.output_channels("res4")  # the width of every feature level
         self.lstm = ConvLSTMCell(channels, channels, 3) if cfg.MODEL.USE_LSTM else None
-        self.proposal_input = build_fcos_input(cfg, self.backbone)
-        self.proposal_generator = FCOSHead.from_config(cfg, self.proposal_input.out_channels, self.proposal_input.stride)
-        self.roi_heads = TemporalRoIHead(cfg, channels, stride, self.backbone.res5_blocks)
+        self.proposal_feature = check_feature_level(cfg.MODEL.FCOS.IN_FEATURE, "MODEL.FCOS.IN_FEATURE")
+        self.roi_feature = check_feature_level(cfg.MODEL.ROI_BOX_HEAD.IN_FEATURE, "MODEL.ROI_BOX_HEAD.IN_FEATURE")
+        self.top_down = build_top_down(self.backbone, self.proposal_feature, self.roi_feature)
+        self.proposal_generator = FCOSHead.from_config(
+            cfg, channels, level_stride(self.backbone, self.proposal_feature)
+        )
+        self.roi_heads = TemporalRoIHead(
+            cfg, channels, level_stride(self.backbone, self.roi_feature), self.backbone.res5_blocks
+        )
         self.box2box = Box2BoxTransform(cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS)
         p, r = cfg.MODEL.PROPOSAL_GENERATOR, cfg.MODEL.ROI_HEADS
         self.num_proposals = p.NUM_PROPOSALS
@@ -65,21 +72,23 @@ class UltraDet(VideoDetector):
     # ---- shared stages --------------------------------------------------------------------
     def _features(self, images: torch.Tensor, lstm_state=None):
         """Backbone features of frames [T, C, H, W] in time order, res4 through the ConvLSTM
-        when enabled."""
+        when enabled, plus the P3 map (built from that res4) when a head reads it."""
         features = self.backbone(images)
-        if self.lstm is None:
-            return features, None
-        res4, outputs = features["res4"], []
-        for t in range(res4.shape[0]):
-            lstm_state = self.lstm(res4[t : t + 1], lstm_state)
-            outputs.append(lstm_state[0])
-        return {**features, "res4": torch.cat(outputs)}, lstm_state
+        if self.lstm is not None:
+            res4, outputs = features["res4"], []
+            for t in range(res4.shape[0]):
+                lstm_state = self.lstm(res4[t : t + 1], lstm_state)
+                outputs.append(lstm_state[0])
+            features = {**features, "res4": torch.cat(outputs)}
+        if self.top_down is not None:
+            features["p3"] = self.top_down(features)
+        return features, lstm_state
 
     def _proposals(self, features, image_size) -> Tuple[FCOSPredictions, torch.Tensor, torch.Tensor]:
         """FCOS predictions, a fixed number of candidate boxes per frame [T, K, 4] and their
         proposal scores [T, K] (no grad: the RoI head's loss must not move the proposal
         generator through the box positions)."""
-        predictions = self.proposal_generator(self.proposal_input(features))
+        predictions = self.proposal_generator(features[self.proposal_feature])
         with torch.no_grad():
             selected = self.proposal_generator.top_boxes(
                 predictions, image_size, self.num_proposals, self.proposal_nms_thresh,
@@ -121,7 +130,7 @@ class UltraDet(VideoDetector):
         self._stream_size = image_size
         features, self._lstm_state = self._features(image, self._lstm_state)
         _, candidates, proposal_scores = self._proposals(features, image_size)
-        logits, deltas, entry = self.roi_heads.forward_frame(features["res4"], candidates[0], self._buffer)
+        logits, deltas, entry = self.roi_heads.forward_frame(features[self.roi_feature], candidates[0], self._buffer)
         self._buffer.append(entry)
         boxes, scores = self._detections(logits, deltas, candidates[0], proposal_scores[0], image_size)
         return self.to_original_size(frame, image_size, boxes, scores)
@@ -133,7 +142,7 @@ class UltraDet(VideoDetector):
         image_size = tuple(images.shape[-2:])
         features, _ = self._features(images)
         _, candidates, proposal_scores = self._proposals(features, image_size)
-        logits, deltas = self.roi_heads.forward_clip(features["res4"], candidates)
+        logits, deltas = self.roi_heads.forward_clip(features[self.roi_feature], candidates)
         results = []
         for t, frame in enumerate(frames):
             boxes, scores = self._detections(logits[t], deltas[t], candidates[t], proposal_scores[t], image_size)
@@ -154,7 +163,7 @@ class UltraDet(VideoDetector):
             recall_hits, recall_total = recall_hits + hits, recall_total + total
             if self.append_gt:
                 proposals = _replace_tail_with_gt(proposals, gt_boxes, self.num_jittered_gt, image_size)
-            clip_logits, clip_deltas = self.roi_heads.forward_clip(features["res4"], proposals)
+            clip_logits, clip_deltas = self.roi_heads.forward_clip(features[self.roi_feature], proposals)
             proposal_predictions.append(predictions)
             proposal_gt.append(gt_boxes)
             logits.append(clip_logits.reshape(-1, 2))

@@ -2,7 +2,6 @@
 proposal generator."""
 
 from .fcos_head import FCOSHead, FCOSPredictions, clip_boxes
-from .fcos_input import FCOS_IN_FEATURES, build_fcos_input
 from .fcos_targets import assign_fcos_targets, centerness_from_ltrb, grid_locations
 
-__all__ = ["FCOS_IN_FEATURES", "build_fcos_input", "FCOSHead", "FCOSPredictions", "clip_boxes", "assign_fcos_targets", "centerness_from_ltrb", "grid_locations"]
+__all__ = ["FCOSHead", "FCOSPredictions", "clip_boxes", "assign_fcos_targets", "centerness_from_ltrb", "grid_locations"]
