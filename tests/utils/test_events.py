@@ -159,6 +159,36 @@ def test_tensorboard_writer_scalars_images_histograms_read_back(tmp_path):
     assert sum(histogram.histogram_value.bucket) == 100
 
 
+def test_a_resumed_run_replaces_in_tensorboard_what_the_interrupted_run_wrote_after_its_checkpoint(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    interrupted = TensorboardXWriter(str(tmp_path), window_size=1)
+    with EventStorage(0) as storage:
+        for it in range(35):
+            storage.iter = it
+            storage.put_scalar("loss", float(it))
+            if it == 24:
+                checkpointed = storage.state_dict()
+            if (it + 1) % 10 == 0:
+                interrupted.write()
+        interrupted.write()  # the interrupted run's last flush, at 34
+    interrupted.close()
+    resumed = TensorboardXWriter(str(tmp_path), window_size=1)
+    with EventStorage(25) as storage:  # resumed from the checkpoint of iteration 24
+        storage.load_state_dict(checkpointed)
+        for it in range(25, 40):
+            storage.iter = it
+            storage.put_scalar("loss", 100.0 + it)
+            if (it + 1) % 10 == 0:
+                resumed.write()
+    resumed.close()
+
+    events = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    events.Reload()
+    # One value per step: 34 (written after the checkpoint) is hidden, 29 is the resumed run's.
+    assert [(e.step, e.value) for e in events.Scalars("loss")] == [(9, 9.0), (19, 19.0), (29, 129.0), (39, 139.0)]
+
+
 def test_common_metric_printer_line(caplog, monkeypatch):
     printer = CommonMetricPrinter(max_iter=100, window_size=20)
     monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)  # setup_logger() turns it off

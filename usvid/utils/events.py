@@ -135,6 +135,9 @@ class EventStorage:
         # Scalars put since the last read, as (name, value, iteration): see put_scalar.
         self._pending: List[Tuple[str, float, int]] = []
         self._iter = int(start_iter)
+        # Where this run starts (a resumed run: after its checkpoint); writers that append to
+        # an earlier run's output use it to drop what that run wrote after the checkpoint.
+        self.start_iter = int(start_iter)
         self._current_prefix = ""
         self._vis_data: List[Tuple[str, torch.Tensor, int]] = []
         self._histograms: List[Dict[str, Any]] = []
@@ -408,7 +411,12 @@ class TensorboardXWriter(EventWriter):
     """Write scalars, images and histograms to TensorBoard event files in ``log_dir``.
 
     The ``SummaryWriter`` (and its slow import) is created on the first write, so building the
-    writer costs nothing on processes or runs that never write."""
+    writer costs nothing on processes or runs that never write. In a run resumed at iteration
+    ``s > 0`` (``EventStorage.start_iter``) it is created with ``purge_step=s``: TensorBoard then
+    hides whatever the interrupted run wrote at iterations >= s, which this run writes again,
+    and the values restored from the checkpoint (iterations < s, already written) are not
+    written twice. Without this, every resume would draw the replayed iterations as a second
+    curve folded back onto the first."""
 
     def __init__(self, log_dir: str, window_size: int = 20, **summary_writer_kwargs):
         self._log_dir = log_dir
@@ -417,16 +425,20 @@ class TensorboardXWriter(EventWriter):
         self._writer = None
         self._last_write = -1
 
-    def _get_writer(self):
+    def _get_writer(self, start_iter: int):
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(self._log_dir, **self._summary_writer_kwargs)
+            kwargs = dict(self._summary_writer_kwargs)
+            if start_iter > 0:
+                kwargs.setdefault("purge_step", start_iter)
+                self._last_write = max(self._last_write, start_iter - 1)
+            self._writer = SummaryWriter(self._log_dir, **kwargs)
         return self._writer
 
     def write(self) -> None:
         storage = get_event_storage()
-        writer = self._get_writer()
+        writer = self._get_writer(storage.start_iter)
         new_last_write = self._last_write
         for name, (value, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
             if itr > self._last_write:
