@@ -5,9 +5,12 @@ Every framework runs the same step (forward, loss, zero_grad, backward, SGD step
 step) on the same pre-made batches; usvid also reduces, NaN-checks and stores the losses every
 iteration (``gather_metric_period=1``, the default; a second row uses 20) and runs its default
 hooks (IterationTimer, LRScheduler, PeriodicWriter with a JSON writer and the console printer
-every 20 iterations, PeriodicCheckpointer with a long period). The peers only train: they
-read no loss values and log nothing. The runs are interleaved over several rounds, so load
-changes on a shared machine hit all frameworks alike, and the median over rounds is reported.
+every 20 iterations, PeriodicCheckpointer with a long period). The peers run twice: once only
+training (they read no loss values and log nothing), and once ("same work") doing what usvid's
+default hooks do with their own handlers and callbacks (see ``run_ignite_same_work`` and
+``run_lightning_same_work``), which is the like-for-like comparison. The runs are interleaved
+over several rounds, so load changes on a shared machine hit all frameworks alike, and the
+median over rounds is reported.
 
 Timing: the data iterator stamps ``perf_counter`` at every batch fetch, so a fetch-to-fetch
 interval is one whole iteration of any framework (setup, the ``--warmup`` iterations and the
@@ -154,8 +157,10 @@ def run_lightning(model: nn.Module, data: TimedBatches, workdir: str) -> None:
     trainer.fit(Module(), train_dataloaders=data)
 
 
-def run_ignite(model: nn.Module, data: TimedBatches, workdir: str) -> None:
-    from ignite.engine import Engine, Events
+def make_ignite_engine(model: nn.Module, read_loss: bool):
+    """An Ignite ``Engine`` running the shared step (its output is the loss value when
+    ``read_loss``, else the loss tensor), with its optimizer and LR scheduler."""
+    from ignite.engine import Engine
 
     optimizer, scheduler = make_optimizer(model)
     model.train()
@@ -165,11 +170,90 @@ def run_ignite(model: nn.Module, data: TimedBatches, workdir: str) -> None:
         optimizer.zero_grad()
         losses.backward()
         optimizer.step()
-        return losses
+        return losses.item() if read_loss else losses
 
-    engine = Engine(update)
+    return Engine(update), optimizer, scheduler
+
+
+def run_ignite(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+    from ignite.engine import Events
+
+    engine, _, scheduler = make_ignite_engine(model, read_loss=False)
     engine.add_event_handler(Events.ITERATION_COMPLETED, lambda _: scheduler.step())
     engine.run(data, max_epochs=1)
+
+
+def run_ignite_same_work(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+    """Ignite doing the work of usvid's default hooks with its own handlers: the loss read and
+    NaN-checked every step (``TerminateOnNan``), a running loss average, a step timer, the
+    learning rate recorded every step, a checkpoint handler with a long period, and every 20
+    steps a JSON line and a console line."""
+    import json
+
+    from ignite.engine import Events
+    from ignite.handlers import Checkpoint, DiskSaver, TerminateOnNan, Timer
+    from ignite.metrics import RunningAverage
+
+    engine, optimizer, scheduler = make_ignite_engine(model, read_loss=True)
+    engine.add_event_handler(Events.ITERATION_COMPLETED, TerminateOnNan())
+    RunningAverage(output_transform=lambda loss: loss).attach(engine, "loss")
+    timer = Timer(average=True)
+    timer.attach(engine, start=Events.STARTED, resume=Events.ITERATION_STARTED, pause=Events.ITERATION_COMPLETED,
+                 step=Events.ITERATION_COMPLETED)
+    lrs: List[float] = []
+
+    def step_scheduler(_):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        scheduler.step()
+
+    engine.add_event_handler(Events.ITERATION_COMPLETED, step_scheduler)
+    checkpoint = Checkpoint({"model": model, "optimizer": optimizer}, DiskSaver(workdir, require_empty=False))
+    engine.add_event_handler(Events.ITERATION_COMPLETED(every=100_000), checkpoint)
+    console = logging.getLogger("engine_overhead.ignite")
+
+    with open(os.path.join(workdir, "metrics.json"), "a") as metrics_file:
+
+        def write(engine):
+            line = {"iteration": engine.state.iteration, "loss": engine.state.metrics["loss"],
+                    "time": timer.value(), "lr": lrs[-1]}
+            metrics_file.write(json.dumps(line) + "\n")
+            metrics_file.flush()
+            console.info(f"iter: {line['iteration']}  loss: {line['loss']:.4g}  time: {line['time']:.4f}  lr: {line['lr']:.5g}")
+
+        engine.add_event_handler(Events.ITERATION_COMPLETED(every=20), write)
+        engine.run(data, max_epochs=1)
+
+
+def run_lightning_same_work(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+    """Lightning doing the work of usvid's default hooks with its own features, as far as it
+    has them: the loss logged every step (``self.log``), the learning rate monitored every step,
+    a checkpoint callback with a long period, and a CSV logger written every 20 steps (no NaN
+    check and no step timer: Lightning has no per-step ones)."""
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def training_step(self, batch, batch_idx):
+            loss = sum(self.model(batch).values())
+            self.log("loss", loss, on_step=True, on_epoch=False)
+            return loss
+
+        def configure_optimizers(self):
+            optimizer, scheduler = make_optimizer(self.model)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    trainer = L.Trainer(
+        max_steps=data.n, max_epochs=1, accelerator="cpu", devices=1, default_root_dir=workdir,
+        logger=CSVLogger(workdir, flush_logs_every_n_steps=20), log_every_n_steps=20,
+        callbacks=[LearningRateMonitor(logging_interval="step"), ModelCheckpoint(dirpath=workdir, every_n_train_steps=100_000)],
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )
+    trainer.fit(Module(), train_dataloaders=data)
 
 
 RUNNERS: Dict[str, Callable] = {
@@ -179,6 +263,9 @@ RUNNERS: Dict[str, Callable] = {
     "usvid, gather_metric_period=20": functools.partial(run_usvid, gather_metric_period=20),
     "PyTorch Lightning": run_lightning,
     "PyTorch-Ignite": run_ignite,
+    # The peers again, each doing the work of usvid's default hooks (see the runners).
+    "PyTorch Lightning, same work": run_lightning_same_work,
+    "PyTorch-Ignite, same work": run_ignite_same_work,
 }
 
 
@@ -201,13 +288,14 @@ def quiet_frameworks() -> None:
 def available_runners() -> Dict[str, Callable]:
     """Drop the frameworks that cannot be imported, saying why."""
     runners = dict(RUNNERS)
-    for label, module in (("PyTorch Lightning", "lightning"), ("PyTorch-Ignite", "ignite")):
+    for framework, module in (("PyTorch Lightning", "lightning"), ("PyTorch-Ignite", "ignite")):
         try:
             __import__(module)
         except Exception as e:  # any import failure means: cannot compare with it here
-            print(f"SKIP {label}: cannot import {module!r} ({type(e).__name__}: {e}); "
+            print(f"SKIP {framework}: cannot import {module!r} ({type(e).__name__}: {e}); "
                   f'install the bench extra: .venv/bin/pip install "lightning>=2.2" "pytorch-ignite>=0.5" torch==2.13.0')
-            del runners[label]
+            for label in [label for label in runners if label.startswith(framework)]:
+                del runners[label]
     return runners
 
 
