@@ -239,6 +239,17 @@ def test_equal_scores_are_matched_in_input_order():
     assert evaluation.summary()["AP50"] == 1.0
 
 
+def test_gt_matched_at_top_k_names_the_boxes_that_r16_counts():
+    # Frame 0: the second lesion is only found by the 17th box; frame 1: one lesion, found.
+    far = [det(shifted([100, 100, 110, 110], 20 * i), 0.9) for i in range(16)]
+    other = [50, 50, 60, 60]
+    predictions = {"v": [dets(det(LESION, 0.95), *far, det(other, 0.1)), dets(det(LESION, 0.5))]}
+    evaluation = VideoDetectionEvaluation(predictions, {"v": [gt(LESION, other), gt(LESION)]})
+    assert evaluation.gt_matched_at_top_k(16).tolist() == [True, False, True]
+    assert evaluation.gt_matched_at_top_k(18).tolist() == [True, True, True]
+    assert evaluation.summary()["R@16"] == pytest.approx(2 / 3)
+
+
 def test_iou_equal_to_threshold_matches():
     # IoU exactly 0.75 (75 / 100) matches at t = 0.75, not at t = 0.8.
     predictions = {"v": [dets(det([0, 0, 10, 7.5], 0.9))]}

@@ -158,12 +158,20 @@ class VideoDetectionEvaluation:
             return math.nan
         return float(np.interp(recall, curve.recall, curve.scores))
 
+    def gt_matched_at_top_k(self, k: int = TOP_K) -> np.ndarray:
+        """Per ground-truth box (the order of ``gt_boxes``): whether one of the k best detections
+        of its frame matches it at t = 0.5. Greedy matching visits detections by score, so the
+        matches of the top k are exactly the full matching restricted to ranks < k."""
+        matched_detections = self.true_positives(0.5) & (self._rank_in_frame < k)
+        matched = np.zeros(self.num_gt, dtype=bool)
+        matched[self._best_gt[matched_detections]] = True
+        return matched
+
     def recall_at_top_k_per_video(self, k: int = TOP_K) -> Tuple[np.ndarray, np.ndarray]:
-        """Per video: (ground-truth boxes matched at t = 0.5 by the k best detections of each
-        frame, ground-truth boxes). Greedy matching visits detections by score, so the matches of
-        the top k are exactly the full matching restricted to ranks < k."""
-        matched = self.true_positives(0.5) & (self._rank_in_frame < k)
-        matched_per_video = np.bincount(self._det_video[matched], minlength=self.num_videos)
+        """Per video: (ground-truth boxes matched by the k best detections of each frame (see
+        ``gt_matched_at_top_k``), ground-truth boxes)."""
+        matched = self.gt_matched_at_top_k(k)
+        matched_per_video = np.bincount(self._gt_video[matched], minlength=self.num_videos)
         gt_per_video = np.bincount(self._gt_video, minlength=self.num_videos)
         return matched_per_video, gt_per_video
 
