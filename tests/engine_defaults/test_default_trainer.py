@@ -222,3 +222,24 @@ def test_argument_parser_and_default_setup(tmp_path):
     log = (tmp_path / "out" / "log.txt").read_text()
     assert "Environment info" in log and "Random seed of rank 0: 5" in log
     assert torch.initial_seed() == 5
+    assert not torch.are_deterministic_algorithms_enabled()  # DETERMINISTIC is off by default
+
+
+@pytest.fixture
+def restore_deterministic_algorithms():
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = False
+
+
+def test_deterministic_turns_on_deterministic_kernels(tmp_path, restore_deterministic_algorithms):
+    cfg = toy_cfg(tmp_path / "out", "DETERMINISTIC", True)
+    default_setup(cfg, default_argument_parser().parse_args([]))
+    assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+
+
+def test_deterministic_with_cudnn_benchmark_is_an_error_naming_both_keys(tmp_path, restore_deterministic_algorithms):
+    cfg = toy_cfg(tmp_path / "out", "DETERMINISTIC", True, "CUDNN_BENCHMARK", True)
+    with pytest.raises(ValueError, match="DETERMINISTIC=True and CUDNN_BENCHMARK=True"):
+        default_setup(cfg, default_argument_parser().parse_args([]))
+    assert not torch.are_deterministic_algorithms_enabled()

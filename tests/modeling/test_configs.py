@@ -56,3 +56,35 @@ def test_config_builds_its_model(name):
     assert type(model).__name__ == cfg.MODEL.META_ARCHITECTURE
     assert model.device.type == "cpu"
     assert model.backbone.conv1.in_channels == len(cfg.MODEL.PIXEL_MEAN)
+
+
+def test_the_phantom_ultradet_gradients_repeat_bitwise_with_deterministic_kernels(make_clip):
+    """What DETERMINISTIC promises for the default model on 2 CPU threads: every op has a
+    deterministic kernel (none raises), and repeated steps give bitwise-equal gradients (without
+    it, the backbone's weight gradients differ in the last bits from one pass to the next)."""
+    import torch
+
+    from usvid.modeling import build_model
+
+    cfg = load(CONFIG_DIR / "phantom/ultradet.yaml")
+    cfg.MODEL.DEVICE = "cpu"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)
+    try:
+        torch.manual_seed(0)
+        model = build_model(cfg).train()
+        clips = [make_clip(5, size=(352, 352), boxes=((100.0, 120.0, 140.0, 150.0),), seed=c) for c in range(2)]
+
+        def gradients():
+            torch.manual_seed(5)  # the jittered GT candidates are random
+            model.zero_grad()
+            sum(model(clips).values()).backward()
+            return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+        first = gradients()
+        for _ in range(3):
+            assert all(torch.equal(a, b) for a, b in zip(first, gradients()))
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(threads)

@@ -110,8 +110,27 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
             f.write(shlex.join([sys.executable] + sys.argv) + "\n")
     seed = seed_all_rng(None if cfg.SEED < 0 else cfg.SEED + rank)
     logger.info(f"Random seed of rank {rank}: {seed}")
+    _use_deterministic_kernels_if_asked(cfg)
     if not getattr(args, "eval_only", False):
         torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
+
+
+def _use_deterministic_kernels_if_asked(cfg: CfgNode) -> None:
+    """cfg.DETERMINISTIC: with several CPU threads the backward passes of convolutions and batch
+    norms do not repeat bitwise (weight gradients differ by ~1e-7 from pass to pass), so two
+    runs drift apart; deterministic kernels make runs (and exact resume) repeat bitwise."""
+    if not cfg.DETERMINISTIC:
+        return
+    if cfg.CUDNN_BENCHMARK:
+        raise ValueError(
+            "DETERMINISTIC=True and CUDNN_BENCHMARK=True contradict each other (the cuDNN autotuner "
+            "picks kernels by timing them); set CUDNN_BENCHMARK False or DETERMINISTIC False"
+        )
+    # cuBLAS repeats its results only with a fixed workspace, read when CUDA initialises.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    logger.info("DETERMINISTIC: only deterministic kernels are used (slower, bitwise repeatable)")
 
 
 def default_writers(output_dir: str, max_iter: Optional[int] = None) -> List[EventWriter]:
