@@ -8,8 +8,8 @@
 5. print where everything is.
 
 Sized for <= 15 minutes on 2 CPU cores, with deterministic kernels (``DETERMINISTIC True``), so a
-second run on the same machine prints the same numbers. The full log goes to OUTPUT_DIR/log.txt; the console
-shows the progress bars, warnings and the final summary.
+second run on the same machine prints the same numbers. The full log goes to
+OUTPUT_DIR/log.txt; the console shows the progress bars, warnings and the final summary.
 
     python tools/demo.py [--config-file configs/phantom/ultradet.yaml] [--max-iter N] [KEY VALUE ...]
 """

@@ -5,8 +5,8 @@ top-down step (FPN's P3 without the other levels).
 At stride 16 a lesion smaller than a feature cell owns a single FCOS location and a 7x7 RoIAlign
 samples less than one cell of it, so lesions of 8-20 px -- a lesion entering or leaving the
 imaging plane -- are rarely localised to IoU 0.5 or told from speckle; at stride 8 they span
-several cells. Every level has res4's width. ``MODEL.FCOS.IN_FEATURE`` picks the FCOS head's map and
-``MODEL.ROI_BOX_HEAD.IN_FEATURE`` the RoI head's; when both say ``p3`` they share one map.
+several cells. Every level has res4's width. ``MODEL.FCOS.IN_FEATURE`` picks the FCOS head's
+map and ``MODEL.ROI_BOX_HEAD.IN_FEATURE`` the RoI head's; when both say ``p3`` they share one.
 """
 
 from typing import Dict, Optional
@@ -43,6 +43,7 @@ def check_feature_level(name: str, key: str) -> str:
 
 
 def level_stride(backbone, name: str) -> int:
+    """The stride of level ``name`` (P3 has res3's)."""
     return backbone.output_stride("res3" if name == "p3" else "res4")
 
 
