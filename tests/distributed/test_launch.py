@@ -1,6 +1,9 @@
 import json
+import signal
 
+import pytest
 import torch
+import torch.distributed as dist
 
 COMM_SCRIPT = """
 import itertools, json, os, sys
@@ -163,3 +166,24 @@ def test_a_failing_rank_ends_the_job_with_its_error_within_seconds(run_script, t
     # machine, up to ~15 s when 2 cores run a dozen busy processes; a hang would never end.
     raised_at, returned_at = (float((tmp_path / name).read_text()) for name in ("raised_at", "launch_returned_at"))
     assert returned_at - raised_at < 30, f"launch() took {returned_at - raised_at:.1f} s to end the job"
+
+
+def test_a_preempted_rank_leaves_its_process_group_before_exiting(tmp_path):
+    """A rank stopped by SIGTERM/SIGINT (TrainingPreempted) destroys its process group before it
+    exits with 128 + signal, as a finished rank does: a group left to interpreter shutdown can
+    abort the process (exit code -6, seen once in CI), which the launcher reports as a failure."""
+    from usvid.engine.launch import _run_and_leave_group
+    from usvid.engine.preemption import TrainingPreempted
+
+    def stopped_by_sigterm():
+        raise TrainingPreempted(signal.SIGTERM, 7, "stopped after iteration 7")
+
+    dist.init_process_group("gloo", init_method="file://" + str(tmp_path / "store"), rank=0, world_size=1)
+    try:
+        with pytest.raises(TrainingPreempted) as stopped:
+            _run_and_leave_group(stopped_by_sigterm, ())
+        assert stopped.value.code == 128 + signal.SIGTERM
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -21,6 +21,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from ..utils import comm
+from .preemption import TrainingPreempted
 
 __all__ = ["DEFAULT_TIMEOUT", "launch"]
 
@@ -188,8 +189,18 @@ def _init_from_torchrun_environment(num_gpus_per_machine: int, timeout: timedelt
 
 def _run_and_leave_group(main_func, args) -> None:
     comm.synchronize()
-    main_func(*args)
-    # Only reached on success. A failing rank leaves the group untouched: its peers may be
-    # blocked in a collective, and the launcher (or torchrun) terminates them instead.
-    comm.synchronize()
+    try:
+        main_func(*args)
+    except TrainingPreempted as stopped:
+        preempted = stopped.with_traceback(None)  # its frames hold the trainer and its DDP model
+    else:
+        # A failing rank does not get here and leaves the group untouched: its peers may be
+        # blocked in a collective, and the launcher (or torchrun) terminates them instead.
+        comm.synchronize()
+        comm.destroy_process_groups()
+        return
+    # Every rank stopped after the same step and saved together; leave the group before
+    # exiting with 128 + signal. A group left to interpreter shutdown can abort the process
+    # (exit code -6), which the launcher would report as a failure.
     comm.destroy_process_groups()
+    raise preempted
