@@ -29,14 +29,12 @@ from usvid.evaluation.predictions_io import align_with_videos  # noqa: E402
 SIZE_EDGES = (0, 8, 12, 16, 24, 32, float("inf"))
 
 
-def found_and_sizes(pred_path: str, videos, dataset_name: str):
-    """(per-GT-box found flags, per-GT-box sizes) for one predictions.json."""
+def found_flags(pred_path: str, videos, dataset_name: str):
+    """(per-GT-box found flags, the GT boxes [G, 4] in the same order) for one predictions.json."""
     _, frame_predictions = load_predictions_json(pred_path)
     predictions, ground_truths = align_with_videos(frame_predictions, videos, dataset_name)
     evaluation = VideoDetectionEvaluation(predictions, ground_truths)
-    boxes = evaluation.gt_boxes
-    sizes = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
-    return evaluation.gt_matched_at_top_k(), sizes
+    return evaluation.gt_matched_at_top_k(), evaluation.gt_boxes
 
 
 def size_label(low: float, high: float) -> str:
@@ -90,9 +88,17 @@ def main(argv=None) -> None:
     image_root = args.image_root or os.path.dirname(os.path.abspath(args.dataset_json))
     videos = load_coco_video_json(args.dataset_json, image_root)
 
-    found, sizes = {}, None
+    if len(set(names)) != len(names):
+        parser.error(f"--names must be distinct, got {names}")
+    found, gt_boxes = {}, None
     for name, path in zip(names, args.pred):
-        found[name], sizes = found_and_sizes(path, videos, args.dataset_json)
+        found[name], boxes = found_flags(path, videos, args.dataset_json)
+        # The union compares box i of every model: all must cover the same videos.
+        if gt_boxes is not None and not np.array_equal(boxes, gt_boxes):
+            raise SystemExit(f"{path} covers other videos than {args.pred[0]} ({len(boxes)} vs {len(gt_boxes)} "
+                             "GT boxes); give predictions of the same test set")
+        gt_boxes = boxes
+    sizes = np.sqrt((gt_boxes[:, 2] - gt_boxes[:, 0]) * (gt_boxes[:, 3] - gt_boxes[:, 1]))
     rows = recall_table(found, sizes)
     print("| GT box size | boxes | " + " | ".join(names) + " | any model |")
     print("|---|---|" + "---|" * (len(names) + 1))
