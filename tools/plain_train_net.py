@@ -31,7 +31,8 @@ from train_net import evaluate_on_test_sets, invoke_main, setup
 
 from usvid.checkpoint import Checkpointer, PeriodicCheckpointer
 from usvid.data import build_video_detection_train_loader
-from usvid.engine import default_writers
+from usvid.engine import archive_previous_metrics, default_writers
+from usvid.engine.hooks import last_scheduled_write
 from usvid.modeling import build_model
 from usvid.solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
 from usvid.utils import comm
@@ -85,6 +86,11 @@ def do_train(cfg, model, resume=False):
         checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, max_iter=max_iter, max_to_keep=cfg.SOLVER.MAX_TO_KEEP
     )
     writers = default_writers(cfg.OUTPUT_DIR, max_iter) if comm.is_main_process() else []
+    if start_iter > 0:  # the resumed run writes again what came after the last scheduled write
+        for writer in writers:
+            writer.resume_after(last_scheduled_write(start_iter - 1, WRITE_PERIOD))
+    elif comm.is_main_process():
+        archive_previous_metrics(cfg.OUTPUT_DIR)
     if comm.get_world_size() > 1:
         model = DistributedDataParallel(model, broadcast_buffers=False)
 
@@ -128,10 +134,12 @@ def do_train(cfg, model, resume=False):
                     storage.put_scalars(smoothing_hint=False, **flatten_results(results))
                 model.train()
                 comm.synchronize()
-            periodic_checkpointer.step(iteration)
+            # Write before saving (as the trainer's hooks do): a kill between the two then
+            # resumes from the previous checkpoint and loses no line.
             if (iteration + 1) % WRITE_PERIOD == 0 or is_last:
                 for writer in writers:
                     writer.write()
+            periodic_checkpointer.step(iteration)
     for writer in writers:
         writer.close()
     return results

@@ -23,7 +23,8 @@ from usvid.engine import (
     TorchProfiler,
     update_bn_stats,
 )
-from usvid.utils.events import JSONWriter
+from usvid.engine.hooks import last_scheduled_write
+from usvid.utils.events import EventWriter, JSONWriter, get_event_storage
 
 
 def metrics_lines(path):
@@ -55,6 +56,45 @@ def test_final_evaluation_gets_its_own_metrics_line_at_max_iter(make_trainer, tm
     assert [line["iteration"] for line in lines] == [19, 39, 49, 50]
     assert lines[-1] == {"iteration": 50, "val/AP": 0.5, "val/AR": 0.25}
     assert evaluated_at == [50]
+
+
+def test_last_scheduled_write_follows_the_periodic_firing_rule():
+    assert [last_scheduled_write(i, 20) for i in (0, 18, 19, 20, 38, 39, 45)] == [-1, -1, 19, 19, 19, 39, 39]
+
+
+class RecordingWriter(EventWriter):
+    def __init__(self):
+        self.calls = []
+
+    def resume_after(self, last_kept_iteration):
+        self.calls.append(("resume_after", last_kept_iteration))
+
+    def write(self):
+        self.calls.append(("write", get_event_storage().iter))
+
+
+@pytest.mark.parametrize("start_iter, kept, first_write", [(0, None, 9), (5, -1, 9), (10, 9, 19), (33, 29, 39)])
+def test_periodic_writer_tells_its_writers_where_a_resumed_run_rewrites_from(make_trainer, start_iter, kept, first_write):
+    trainer = make_trainer()
+    writer = RecordingWriter()
+    trainer.register_hooks([PeriodicWriter([writer], period=10)])
+    trainer.train(start_iter, 40)
+    expected_start = [] if kept is None else [("resume_after", kept)]
+    assert writer.calls[: len(expected_start) + 1] == expected_start + [("write", first_write)]
+    assert [call for call in writer.calls if call[0] == "resume_after"] == expected_start
+
+
+def test_a_resumed_periodic_writer_rewinds_metrics_json_to_the_uninterrupted_schedule(make_trainer, tmp_path):
+    path = tmp_path / "metrics.json"
+    first = make_trainer()
+    first.register_hooks([PeriodicWriter([JSONWriter(str(path))], period=20)])
+    first.register_hooks([CallbackHook(after_step=lambda t: setattr(t, "should_stop", t.iter == 25))])
+    first.train(0, 50)
+    assert [line["iteration"] for line in metrics_lines(path)] == [19, 25]  # the stop flushed 25
+    resumed = make_trainer()
+    resumed.register_hooks([PeriodicWriter([JSONWriter(str(path))], period=20)])
+    resumed.train(26, 50)
+    assert [line["iteration"] for line in metrics_lines(path)] == [19, 39, 49]
 
 
 def test_periodic_writer_rejects_a_period_below_one(tmp_path):

@@ -28,6 +28,18 @@ def _metrics(output_dir):
     return [{k: v for k, v in line.items() if k not in TIMING_KEYS} for line in lines]
 
 
+def _tensorboard_scalars(output_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(output_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)]
+        for tag in events.Tags()["scalars"]
+        if tag not in TIMING_KEYS
+    }
+
+
 def _train(cfg, resume=False, extra_hooks=()):
     trainer = ToyTrainer(cfg)
     trainer.register_hooks(list(extra_hooks))
@@ -53,6 +65,7 @@ def test_stopped_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
     full_metrics, resumed_metrics = _metrics(tmp_path / "full"), _metrics(tmp_path / "resumed")
     assert [m["iteration"] for m in full_metrics] == [19, 39, 40]  # 40: the final evaluation
     assert resumed_metrics == full_metrics  # same values, no duplicated lines
+    assert _tensorboard_scalars(tmp_path / "resumed") == _tensorboard_scalars(tmp_path / "full")
     assert {"total_loss", "loss_mse", "loss_l1", "lr", "toy/mse"} <= set().union(*full_metrics)
 
 
@@ -67,6 +80,8 @@ def test_resume_between_two_metric_writes_keeps_the_smoothing_window(tmp_path, s
     resumed, _ = _train(toy_cfg(tmp_path / "resumed", *overrides), resume=True)
     assert resumed.start_iter == stop_after + 1
     assert _metrics(tmp_path / "resumed") == _metrics(tmp_path / "full")
+    # TensorBoard shows the same curves: the flush of the stopped run is hidden.
+    assert _tensorboard_scalars(tmp_path / "resumed") == _tensorboard_scalars(tmp_path / "full")
     for name, value in full.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
 
@@ -104,6 +119,23 @@ def test_resuming_a_finished_run_returns_at_once_without_a_second_evaluation(tmp
     again, results = _train(cfg, resume=True)
     assert again.start_iter == 20 and results is None
     assert (tmp_path / "metrics.json").read_text() == metrics_before  # no line for iteration 21
+
+
+def test_a_new_run_in_a_used_folder_moves_the_earlier_metrics_aside(tmp_path):
+    _train(toy_cfg(tmp_path))
+    first_metrics = (tmp_path / "metrics.json").read_text()
+    first_tensorboard = _tensorboard_scalars(tmp_path)
+    for _ in range(2):  # twice within a second: two archives, nothing overwritten
+        _train(toy_cfg(tmp_path, "SOLVER.BASE_LR", 0.01))
+    archives = sorted(tmp_path.glob("previous_run_*"))
+    assert len(archives) == 2
+    assert (archives[0] / "metrics.json").read_text() == first_metrics
+    assert _tensorboard_scalars(archives[0]) == first_tensorboard
+    second_metrics = _metrics(tmp_path)
+    assert [m["iteration"] for m in second_metrics] == [19, 39, 40]
+    assert second_metrics[0]["lr"] == pytest.approx(0.01)  # the new run's lines, not the old ones
+    assert _tensorboard_scalars(tmp_path)["lr"][0][1] == pytest.approx(0.01)
+    assert _metrics(archives[1]) == second_metrics  # the second new run archived the first one's
 
 
 def test_checkpoint_holds_trainer_hooks_sampler_and_rng(tmp_path):

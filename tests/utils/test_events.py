@@ -4,6 +4,8 @@ import datetime
 import json
 import logging
 import statistics
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -174,6 +176,7 @@ def test_a_resumed_run_replaces_in_tensorboard_what_the_interrupted_run_wrote_af
         interrupted.write()  # the interrupted run's last flush, at 34
     interrupted.close()
     resumed = TensorboardXWriter(str(tmp_path), window_size=1)
+    resumed.resume_after(19)  # the last write of the uninterrupted schedule before 25
     with EventStorage(25) as storage:  # resumed from the checkpoint of iteration 24
         storage.load_state_dict(checkpointed)
         for it in range(25, 40):
@@ -187,6 +190,31 @@ def test_a_resumed_run_replaces_in_tensorboard_what_the_interrupted_run_wrote_af
     events.Reload()
     # One value per step: 34 (written after the checkpoint) is hidden, 29 is the resumed run's.
     assert [(e.step, e.value) for e in events.Scalars("loss")] == [(9, 9.0), (19, 19.0), (29, 129.0), (39, 139.0)]
+
+
+def test_tensorboard_events_reach_the_file_at_each_write_even_if_the_process_is_killed(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # The SummaryWriter queues events and writes them from a thread; a process killed right
+    # after a write (e.g. after the checkpoint that follows it) must not lose them.
+    script = (
+        "import os\n"
+        "from usvid.utils.events import EventStorage, TensorboardXWriter\n"
+        f"writer = TensorboardXWriter({str(tmp_path)!r}, window_size=1)\n"
+        "with EventStorage(0) as storage:\n"
+        "    for it in range(60):\n"
+        "        storage.iter = it\n"
+        "        storage.put_scalars(**{f'metric{j}': float(it) for j in range(12)})\n"
+        "        if (it + 1) % 20 == 0:\n"
+        "            writer.write()\n"
+        "    os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    events = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    events.Reload()
+    assert len(events.Tags()["scalars"]) == 12
+    for tag in events.Tags()["scalars"]:
+        assert [e.step for e in events.Scalars(tag)] == [19, 39, 59], tag
 
 
 def test_common_metric_printer_line(caplog, monkeypatch):

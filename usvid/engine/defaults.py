@@ -31,7 +31,6 @@ from ..utils.events import CommonMetricPrinter, EventWriter, JSONWriter, Tensorb
 from ..utils.file_io import atomic_write
 from ..utils.logger import setup_logger
 from . import hooks
-from .metrics_resume import last_scheduled_write, rewind_metrics_file
 from .preemption import PreemptionHook
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
 
@@ -39,6 +38,7 @@ __all__ = [
     "default_argument_parser",
     "default_setup",
     "default_writers",
+    "archive_previous_metrics",
     "create_ddp_model",
     "verify_results",
     "DefaultTrainer",
@@ -138,29 +138,9 @@ def default_writers(output_dir: str, max_iter: Optional[int] = None) -> List[Eve
     os.makedirs(output_dir, exist_ok=True)
     return [
         CommonMetricPrinter(max_iter),
-        _JSONWriterOpenedAtFirstWrite(os.path.join(output_dir, METRICS_FILE)),
+        JSONWriter(os.path.join(output_dir, METRICS_FILE)),
         TensorboardXWriter(output_dir),
     ]
-
-
-class _JSONWriterOpenedAtFirstWrite(EventWriter):
-    """A JSONWriter that opens its file at the first write, not when built: writers are built
-    with the trainer, before ``resume_or_load`` rewinds ``metrics.json`` to the checkpoint,
-    and a JSONWriter reads the file's last iteration when it opens it."""
-
-    def __init__(self, json_file: str, window_size: int = 20):
-        self._json_file = json_file
-        self._window_size = window_size
-        self._writer: Optional[JSONWriter] = None
-
-    def write(self) -> None:
-        if self._writer is None:
-            self._writer = JSONWriter(self._json_file, self._window_size)
-        self._writer.write()
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
 
 
 def create_ddp_model(model: nn.Module, **kwargs: Any) -> nn.Module:
@@ -202,6 +182,34 @@ def _inference_mode(model: nn.Module) -> Iterator[None]:
             yield
     finally:
         model.train(was_training)
+
+
+def archive_previous_metrics(output_dir: str) -> Optional[str]:
+    """Move the metrics of an earlier run out of the way of a new run in the same folder.
+
+    A new run (not a resume) writes ``metrics.json`` and TensorBoard events from iteration 0
+    again. Appended to the earlier run's files they would be skipped as already written (the
+    JSON writer) or drawn over the old curves (TensorBoard), so both go to a
+    ``previous_run_<time>`` subfolder, where TensorBoard still lists them as a run of their own.
+    Returns that folder, or None when there was nothing to move."""
+    names = [
+        name for name in sorted(os.listdir(output_dir)) if name == METRICS_FILE or name.startswith("events.out.tfevents.")
+    ] if os.path.isdir(output_dir) else []
+    if not names:
+        return None
+    stem = os.path.join(output_dir, time.strftime("previous_run_%Y%m%d_%H%M%S"))
+    archive, count = stem, 0
+    while os.path.exists(archive):  # two new runs within one second
+        count += 1
+        archive = f"{stem}_{count}"
+    os.makedirs(archive)
+    for name in names:
+        os.replace(os.path.join(output_dir, name), os.path.join(archive, name))
+    logger.warning(
+        f"{output_dir} held the metrics of an earlier run ({', '.join(names)}); moved them to {archive}. "
+        f"To continue that run instead of starting a new one, pass --resume (resume_or_load(resume=True))."
+    )
+    return archive
 
 
 class DefaultTrainer(TrainerBase):
@@ -279,16 +287,8 @@ class DefaultTrainer(TrainerBase):
         if resume and self.checkpointer.has_checkpoint():
             # The checkpoint was written after iteration self.iter finished.
             self.start_iter = self.iter + 1
-            if comm.is_main_process() and self.start_iter < self.max_iter:
-                self._rewind_metrics(self.iter)
-
-    def _rewind_metrics(self, checkpoint_iter: int) -> None:
-        """Remove the metrics.json lines that the resumed run writes again (see
-        usvid/engine/metrics_resume.py), so none is duplicated, stale or missing."""
-        path = os.path.join(self.cfg.OUTPUT_DIR, METRICS_FILE)
-        removed = rewind_metrics_file(path, last_scheduled_write(checkpoint_iter, METRICS_WRITE_PERIOD))
-        if removed:
-            logger.info(f"Removed {removed} line(s) after iteration {checkpoint_iter} from {path}; the resumed run writes them again")
+        elif comm.is_main_process():
+            archive_previous_metrics(self.cfg.OUTPUT_DIR)
 
     def build_hooks(self) -> List[Optional[hooks.HookBase]]:
         """IterationTimer, LRScheduler, EMA and PreciseBN (if enabled), PeriodicCheckpointer,

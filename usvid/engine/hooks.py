@@ -57,6 +57,12 @@ def _is_periodic_iteration(trainer, period: int) -> bool:
     return (period > 0 and next_iter % period == 0) or next_iter == trainer.max_iter
 
 
+def last_scheduled_write(iteration: int, period: int) -> int:
+    """The last iteration ``<= iteration`` after which a hook with ``period`` fires in an
+    uninterrupted run (``(i + 1) % period == 0``); -1 if none."""
+    return (iteration + 1) // period * period - 1
+
+
 def _check_mode(mode: str) -> str:
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' (higher is better) or 'min' (lower is better), got {mode!r}")
@@ -172,7 +178,12 @@ class IterationTimer(HookBase):
 
 class PeriodicWriter(HookBase):
     """Call every writer's ``write()`` periodically, and once more (then ``close()``) at the end
-    so values put in ``after_train`` (e.g. the final evaluation) are written too."""
+    so values put in ``after_train`` (e.g. the final evaluation) are written too.
+
+    In a run resumed at iteration ``s > 0`` each writer is first told (``resume_after``) the
+    last iteration this hook wrote before ``s`` in an uninterrupted run: what an interrupted
+    run wrote after that (the flush of a stopped run, lines beyond a fallback checkpoint) is
+    written again on the uninterrupted schedule, so the output equals the uninterrupted run's."""
 
     priority = 80
 
@@ -184,6 +195,12 @@ class PeriodicWriter(HookBase):
         if period < 1:
             raise ValueError(f"PeriodicWriter period must be >= 1 iteration, got {period}")
         self._period = period
+
+    def before_train(self):
+        start_iter = self.trainer.start_iter
+        if start_iter > 0:
+            for writer in self._writers:
+                writer.resume_after(last_scheduled_write(start_iter - 1, self._period))
 
     def after_step(self):
         # _is_periodic_iteration inlined: this runs on every step, and a function call there

@@ -20,6 +20,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
+from .metrics_file import last_iteration_in, rewind_metrics_file
+
 __all__ = [
     "EventStorage",
     "get_event_storage",
@@ -29,6 +31,8 @@ __all__ = [
     "TensorboardXWriter",
     "CommonMetricPrinter",
 ]
+
+logger = logging.getLogger(__name__)
 
 _CURRENT_STORAGE_STACK: List["EventStorage"] = []
 
@@ -135,9 +139,6 @@ class EventStorage:
         # Scalars put since the last read, as (name, value, iteration): see put_scalar.
         self._pending: List[Tuple[str, float, int]] = []
         self._iter = int(start_iter)
-        # Where this run starts (a resumed run: after its checkpoint); writers that append to
-        # an earlier run's output use it to drop what that run wrote after the checkpoint.
-        self.start_iter = int(start_iter)
         self._current_prefix = ""
         self._vis_data: List[Tuple[str, torch.Tensor, int]] = []
         self._histograms: List[Dict[str, Any]] = []
@@ -352,25 +353,14 @@ class EventWriter:
     def write(self) -> None:
         raise NotImplementedError
 
+    def resume_after(self, last_kept_iteration: int) -> None:
+        """Called before the first write of a run resumed from a checkpoint: the resumed run
+        writes again everything after ``last_kept_iteration`` (the interrupted run's last
+        scheduled write), so a writer with persistent output drops or hides what the
+        interrupted run wrote after it. ``PeriodicWriter`` calls it."""
+
     def close(self) -> None:
         pass
-
-
-def _last_iteration_in(json_file: str) -> int:
-    """The largest "iteration" among the lines of an existing metrics file (-1 if none).
-
-    Read once when a writer opens the file, so a resumed run skips iterations that the
-    interrupted run already wrote instead of duplicating them."""
-    if not os.path.exists(json_file):
-        return -1
-    last = -1
-    with open(json_file, "r", encoding="utf-8") as f:
-        for line in f:
-            try:
-                last = max(last, int(json.loads(line)["iteration"]))
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by a crash, or foreign content: not ours to judge
-    return last
 
 
 class JSONWriter(EventWriter):
@@ -378,17 +368,27 @@ class JSONWriter(EventWriter):
 
     Scalars are smoothed as ``latest_with_smoothing_hint(window_size)`` says. Only iterations
     newer than the last one in the file are written, so resumed runs do not duplicate lines;
-    values put at a later iteration (e.g. a final evaluation at ``max_iter``) get their own line."""
+    values put at a later iteration (e.g. a final evaluation at ``max_iter``) get their own line.
+    ``resume_after`` removes the lines a resumed run writes again (usvid/utils/metrics_file.py).
+    The file is opened at the first write, so whoever owns the output folder may still move an
+    earlier run's file aside after building the writer."""
 
     def __init__(self, json_file: str, window_size: int = 20):
-        parent = os.path.dirname(os.path.abspath(json_file))
-        os.makedirs(parent, exist_ok=True)
-        self._last_write = _last_iteration_in(json_file)
-        self._file_handle = open(json_file, "a", encoding="utf-8")
+        self._json_file = json_file
         self._window_size = window_size
+        self._file_handle = None
+        self._last_write = -1
+
+    def _open(self):
+        if self._file_handle is None:
+            os.makedirs(os.path.dirname(os.path.abspath(self._json_file)), exist_ok=True)
+            self._last_write = last_iteration_in(self._json_file)
+            self._file_handle = open(self._json_file, "a", encoding="utf-8")
+        return self._file_handle
 
     def write(self) -> None:
         storage = get_event_storage()
+        file_handle = self._open()
         to_save: Dict[int, Dict[str, float]] = defaultdict(dict)
         for name, (value, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
             if itr > self._last_write:
@@ -397,26 +397,38 @@ class JSONWriter(EventWriter):
             return
         for itr in sorted(to_save):
             line = dict(to_save[itr], iteration=itr)
-            self._file_handle.write(json.dumps(line, sort_keys=True) + "\n")
+            file_handle.write(json.dumps(line, sort_keys=True) + "\n")
         self._last_write = max(to_save)
         # flush, not fsync: a crashed process loses nothing that was flushed, and an fsync
         # (~5-10 ms here) every 20 steps of a sub-millisecond step would double training time.
-        self._file_handle.flush()
+        file_handle.flush()
+
+    def resume_after(self, last_kept_iteration: int) -> None:
+        removed = rewind_metrics_file(self._json_file, last_kept_iteration)
+        if removed:
+            logger.info(
+                f"Removed {removed} line(s) after iteration {last_kept_iteration} from {self._json_file}; "
+                f"the resumed run writes them again"
+            )
+        self._last_write = last_iteration_in(self._json_file)
 
     def close(self) -> None:
-        self._file_handle.close()
+        if self._file_handle is not None:
+            self._file_handle.close()
 
 
 class TensorboardXWriter(EventWriter):
     """Write scalars, images and histograms to TensorBoard event files in ``log_dir``.
 
     The ``SummaryWriter`` (and its slow import) is created on the first write, so building the
-    writer costs nothing on processes or runs that never write. In a run resumed at iteration
-    ``s > 0`` (``EventStorage.start_iter``) it is created with ``purge_step=s``: TensorBoard then
-    hides whatever the interrupted run wrote at iterations >= s, which this run writes again,
-    and the values restored from the checkpoint (iterations < s, already written) are not
-    written twice. Without this, every resume would draw the replayed iterations as a second
-    curve folded back onto the first."""
+    writer costs nothing on processes or runs that never write. Each write ends with a flush:
+    events still queued when the process is killed would otherwise be lost for good, since the
+    resumed run does not write again what preceded its checkpoint.
+
+    In a resumed run (``resume_after(k)``) the ``SummaryWriter`` is created with
+    ``purge_step=k + 1``: TensorBoard then hides whatever the interrupted run wrote after ``k``,
+    which this run writes again. Without it, every resume would draw the replayed iterations
+    as a second curve folded back onto the first."""
 
     def __init__(self, log_dir: str, window_size: int = 20, **summary_writer_kwargs):
         self._log_dir = log_dir
@@ -425,20 +437,22 @@ class TensorboardXWriter(EventWriter):
         self._writer = None
         self._last_write = -1
 
-    def _get_writer(self, start_iter: int):
+    def resume_after(self, last_kept_iteration: int) -> None:
+        if self._writer is not None:
+            raise RuntimeError("TensorboardXWriter.resume_after must come before the first write")
+        self._summary_writer_kwargs.setdefault("purge_step", last_kept_iteration + 1)
+        self._last_write = last_kept_iteration
+
+    def _get_writer(self):
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            kwargs = dict(self._summary_writer_kwargs)
-            if start_iter > 0:
-                kwargs.setdefault("purge_step", start_iter)
-                self._last_write = max(self._last_write, start_iter - 1)
-            self._writer = SummaryWriter(self._log_dir, **kwargs)
+            self._writer = SummaryWriter(self._log_dir, **self._summary_writer_kwargs)
         return self._writer
 
     def write(self) -> None:
         storage = get_event_storage()
-        writer = self._get_writer(storage.start_iter)
+        writer = self._get_writer()
         new_last_write = self._last_write
         for name, (value, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
             if itr > self._last_write:
@@ -451,6 +465,7 @@ class TensorboardXWriter(EventWriter):
         for params in storage.histograms():
             writer.add_histogram_raw(**params)
         storage.clear_histograms()
+        writer.flush()
 
     def close(self) -> None:
         if self._writer is not None:

@@ -1,10 +1,6 @@
 import json
 
-from usvid.engine.metrics_resume import last_scheduled_write, rewind_metrics_file
-
-
-def test_last_scheduled_write_follows_the_periodic_firing_rule():
-    assert [last_scheduled_write(i, 20) for i in (0, 18, 19, 20, 38, 39, 45)] == [-1, -1, 19, 19, 19, 39, 39]
+from usvid.utils.metrics_file import last_iteration_in, rewind_metrics_file
 
 
 def test_rewind_keeps_lines_up_to_the_iteration_in_place_and_drops_a_cut_line(tmp_path):
@@ -24,3 +20,10 @@ def test_a_complete_json_line_without_its_newline_is_dropped(tmp_path):
     path.write_text('{"iteration": 1}\n{"iteration": 2}')
     assert rewind_metrics_file(str(path), 5) == 1
     assert path.read_text() == '{"iteration": 1}\n'
+
+
+def test_last_iteration_skips_cut_and_foreign_lines(tmp_path):
+    path = tmp_path / "metrics.json"
+    assert last_iteration_in(str(path)) == -1
+    path.write_text('{"iteration": 19}\n{"iteration": 39}\nnot json\n{"loss": 1}\n{"iteration": 5}\n{"iter')
+    assert last_iteration_in(str(path)) == 39
