@@ -67,6 +67,19 @@ def test_round_trip_restores_model_optimizer_sampler_checkpointables_and_rng(tmp
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected_draws
 
 
+def test_loading_weights_only_keeps_the_random_streams_of_this_run(tmp_path):
+    saved, model = _model(0), _model(1)
+    torch.manual_seed(123)
+    Checkpointer(saved, str(tmp_path)).save("model_final", iteration=99)
+    torch.manual_seed(999)
+    expected = torch.rand(3)
+    torch.manual_seed(999)
+    Checkpointer(model, str(tmp_path)).resume_or_load(str(tmp_path / "model_final.pth"), resume=False)
+    for name, value in saved.state_dict().items():  # the weights were loaded...
+        assert torch.equal(model.state_dict()[name], value), name
+    assert torch.equal(torch.rand(3), expected)  # ...but not the saved RNG state
+
+
 def test_save_is_atomic_and_tags_last_checkpoint(tmp_path):
     ckpt = Checkpointer(_model(), str(tmp_path))
     ckpt.save("first")

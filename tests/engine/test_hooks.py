@@ -116,6 +116,23 @@ def test_no_final_evaluation_after_a_failed_run(make_trainer):
     assert evaluated == [1, 3]  # the periodic ones only
 
 
+def test_no_final_evaluation_or_best_checkpoint_when_the_last_step_fails(make_trainer, tmp_path):
+    evaluated = []
+
+    def fail_at_last(trainer):
+        if trainer.iter == trainer.max_iter - 1:
+            raise FloatingPointError("NaN in the last step")
+
+    trainer = make_trainer()
+    best = BestCheckpointer(0, Checkpointer(trainer.model, str(tmp_path)), "acc")
+    evaluate = EvalHook(0, lambda: evaluated.append(trainer.iter) or {"acc": 1.0})
+    trainer.register_hooks([evaluate, best, CallbackHook(before_step=fail_at_last)])
+    with pytest.raises(FloatingPointError):
+        trainer.train(0, 5)
+    assert evaluated == [] and trainer.iter == 4
+    assert not (tmp_path / "model_best.pth").exists()
+
+
 def test_iteration_timer_skips_warmup(make_trainer, usvid_logs):
     trainer = make_trainer()
     timer = IterationTimer(warmup_iter=3)
@@ -188,9 +205,35 @@ def test_early_stopping_stops_after_patience_evaluations_without_improvement(mak
     trainer.register_hooks([stopper, EvalHook(2, lambda: {"acc": next(scores)})])
     trainer.train(0, 100)
     assert trainer.iter == 8  # evaluations after iterations 1, 3, 5, 7: the 2nd bad one stops
-    assert stopper.state_dict() == {"best": 0.7, "num_bad_evals": 2}
+    assert stopper.state_dict() == {"best": 0.7, "num_bad_evals": 2, "last_seen_iter": 7}
     with pytest.raises(ValueError, match="'max'"):
         EarlyStopping("acc", mode="up")
+
+
+def test_a_resumed_early_stopping_does_not_count_the_restored_evaluation_again(make_trainer):
+    def run(stop_after=None, state=None, start_iter=0):
+        scores = iter([0.5, 0.7, 0.6, 0.65, 0.6, 0.9][start_iter // 2 :])
+        trainer = make_trainer()
+        trainer.register_hooks([EarlyStopping("acc", patience=3), EvalHook(2, lambda: {"acc": next(scores)})])
+        if stop_after is not None:
+            trainer.register_hooks([CallbackHook(after_step=lambda t: setattr(t, "should_stop", t.iter == stop_after))])
+        if state is not None:
+            trainer.load_state_dict(state)
+        trainer.train(start_iter, 100)
+        return trainer
+
+    uninterrupted = run()
+    assert uninterrupted.iter == 10  # bad evaluations after iterations 5, 7, 9
+    interrupted = run(stop_after=5)  # its checkpoint holds the storage with the evaluation of 5
+    resumed = run(state=copy.deepcopy(interrupted.state_dict()), start_iter=6)
+    assert resumed.iter == uninterrupted.iter
+
+
+def test_periodic_checkpointer_hook_takes_max_to_keep_third_as_the_design_says(make_trainer, tmp_path):
+    trainer = make_trainer()
+    trainer.register_hooks([PeriodicCheckpointer(Checkpointer(trainer.model, str(tmp_path)), 2, 1)])
+    trainer.train(0, 9)
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["model_0000007.pth", "model_final.pth"]
 
 
 def test_best_and_periodic_checkpoints_with_the_real_checkpointer(make_trainer, tmp_path):

@@ -255,3 +255,15 @@ class _ReturnsTensor(nn.Module):
 
     def forward(self, batch):
         return self.linear(batch[0]).mean()
+
+
+def test_an_empty_range_leaves_iter_at_max_iter():
+    class NoStep(TrainerBase):
+        def run_step(self):
+            raise AssertionError("no step should run")
+
+    seen = []
+    trainer = NoStep()
+    trainer.register_hooks([CallbackHook(after_train=lambda t: seen.append(t.iter))])
+    trainer.train(5, 5)
+    assert seen == [5] and trainer.iter == 5

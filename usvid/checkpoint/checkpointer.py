@@ -150,8 +150,9 @@ class Checkpointer:
         """Load ``path`` into the model and the named checkpointables (default: all).
 
         Returns what the file holds beyond those (e.g. ``{"iteration": 99}``). A file without a
-        ``"model"`` key is taken as a plain model state dict. This rank's RNG state is restored
-        when the file carries one.
+        ``"model"`` key is taken as a plain model state dict. A full load (``checkpointables`` None)
+        also restores this rank's RNG state when the file carries one; loading only some
+        checkpointables (e.g. weights for a new run) leaves the random streams alone.
         """
         if not path:
             self.logger.info("No checkpoint given; the model keeps its initialisation.")
@@ -170,7 +171,9 @@ class Checkpointer:
                 self.logger.info(f"Loading {key} from {path}")
                 self.checkpointables[key].load_state_dict(checkpoint.pop(key))
         rng_states = checkpoint.pop(RNG_STATES_KEY, None)
-        if rng_states is not None:
+        if rng_states is not None and checkpointables is None:
+            # Only a full resume continues the saved random streams; loading weights (e.g.
+            # MODEL.WEIGHTS for a new run) keeps the streams that SEED set up.
             self._restore_rng(rng_states, path)
         rank_buffers = checkpoint.pop(RANK_BUFFERS_KEY, None)
         if rank_buffers is not None and checkpointables is None and len(rank_buffers) == comm.get_world_size():

@@ -223,6 +223,11 @@ class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
 
     priority = 90
 
+    def __init__(self, checkpointer, period: int, max_to_keep: Optional[int] = None, file_prefix: str = "model"):
+        # max_iter comes from the trainer (before_train), so it is not a parameter here: a
+        # third positional argument is max_to_keep, as in detectron2.
+        super().__init__(checkpointer, period, max_to_keep=max_to_keep, file_prefix=file_prefix)
+
     def before_train(self):
         self.max_iter = self.trainer.max_iter
 
@@ -277,7 +282,7 @@ class BestCheckpointer(HookBase):
             self._best_checking()
 
     def after_train(self):
-        if self.trainer.iter + 1 >= self.trainer.max_iter:
+        if self.trainer.iter >= self.trainer.max_iter:  # training finished: the final evaluation
             self._best_checking()
 
     def state_dict(self):
@@ -373,8 +378,9 @@ class EvalHook(HookBase):
             self._do_eval()
 
     def after_train(self):
-        # iter + 1 >= max_iter only when training finished; no evaluation after a failure.
-        if self._eval_after_train and self.trainer.iter + 1 >= self.trainer.max_iter:
+        # iter == max_iter only when training finished; no evaluation after a failure (which
+        # leaves iter at the failing iteration, max_iter - 1 if the last step failed).
+        if self._eval_after_train and self.trainer.iter >= self.trainer.max_iter:
             self._do_eval()
         # eval_function is often a closure over the trainer: drop it to break the cycle, and
         # collect now so the model, data and predictions it held are freed before the process
@@ -487,7 +493,8 @@ class EarlyStopping(HookBase):
 
     Reads each new value of ``metric`` from the storage after the step that produced it (an
     ``EvalHook`` evaluation) and sets ``trainer.should_stop``. The best value and the count of
-    evaluations without improvement are checkpointed, so a resumed run keeps counting."""
+    evaluations without improvement (and which evaluation was counted last) are checkpointed,
+    so a resumed run stops exactly where the uninterrupted run would."""
 
     priority = 60
 
@@ -518,11 +525,14 @@ class EarlyStopping(HookBase):
             self.trainer.should_stop = True
 
     def state_dict(self):
-        return {"best": self.best, "num_bad_evals": self.num_bad_evals}
+        # The last evaluation counted is kept too: the checkpoint also restores the storage
+        # that holds it, and a resumed run must not count it a second time.
+        return {"best": self.best, "num_bad_evals": self.num_bad_evals, "last_seen_iter": self._last_seen_iter}
 
     def load_state_dict(self, state_dict):
         self.best = state_dict["best"]
         self.num_bad_evals = state_dict["num_bad_evals"]
+        self._last_seen_iter = state_dict.get("last_seen_iter")
 
 
 class EMA(HookBase):

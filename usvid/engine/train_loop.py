@@ -133,8 +133,8 @@ class TrainerBase:
                         logger.info(f"Training stopped early by a hook after iteration {self.iter}")
                         break
                 # iter == max_iter tells after_train hooks that training finished (a failed run
-                # leaves iter at the failing iteration).
-                self.iter += 1
+                # leaves iter at the failing iteration, an early stop after iteration k at k + 1).
+                self.iter = self.iter + 1 if start_iter < max_iter else max_iter
             except Exception:
                 logger.exception(f"Exception during training at iteration {self.iter}:")
                 raise
