@@ -6,7 +6,8 @@ import os
 import pytest
 
 from usvid.data.datasets import DatasetFormatError, load_coco_video_json
-from usvid.data.catalog import MetadataCatalog
+from usvid.data import register_coco_video
+from usvid.data.catalog import DatasetCatalog, MetadataCatalog
 
 
 def test_loads_video_dicts(tmp_path, coco_writer, clean_catalog):
@@ -69,17 +70,27 @@ def test_imagenet_vid_key_variants(tmp_path, coco_writer):
     assert video["frames"][0]["annotations"][0]["track_id"] == 0
 
 
-def test_categories_are_contiguous_and_class_agnostic_merges_them(tmp_path, coco_writer, clean_catalog):
+def test_categories_are_contiguous_and_class_agnostic_merges_them(tmp_path, coco_writer, clean_catalog, caplog, monkeypatch):
     path = coco_writer(tmp_path, [[[[1, 1, 5, 5]]]],
                        categories=[{"id": 3, "name": "malignant"}, {"id": 1, "name": "benign"}])
     data = json.load(open(path))
     data["annotations"][0]["category_id"] = 3
     json.dump(data, open(path, "w"))
+    monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)  # setup_logger() turns it off
+    caplog.set_level(logging.WARNING, logger="usvid.data")
     (video,) = load_coco_video_json(path, str(tmp_path), "toy_classes")
     assert video["frames"][0]["annotations"][0]["category_id"] == 1
     assert MetadataCatalog.get("toy_classes").thing_classes == ["benign", "malignant"]
+    # The detectors would train on "benign" only while evaluation counts both: say so.
+    assert "train on the first ('benign'" in caplog.text and "class_agnostic=True" in caplog.text
+    caplog.clear()
     (video,) = load_coco_video_json(path, str(tmp_path), class_agnostic=True)
     assert video["frames"][0]["annotations"][0]["category_id"] == 0
+    register_coco_video("toy_lesions", path, str(tmp_path))  # lesion detection: merged by default
+    (video,) = DatasetCatalog.get("toy_lesions")
+    assert video["frames"][0]["annotations"][0]["category_id"] == 0
+    assert MetadataCatalog.get("toy_lesions").thing_classes == ["lesion"]
+    assert caplog.text == ""
 
 
 def _edit(path, change):

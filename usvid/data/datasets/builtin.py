@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import shutil
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ...utils import comm
 from ..catalog import DatasetCatalog, MetadataCatalog
@@ -22,6 +22,7 @@ __all__ = [
     "phantom_root",
     "prepare_phantom",
     "register_builtin_datasets",
+    "load_ground_truth",
 ]
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,13 @@ SPLITS = ("trainval", "test")
 PHANTOM_META_FILE = "phantom_meta.json"
 
 
-def register_coco_video(name: str, json_file: str, image_root: str, class_agnostic: bool = False) -> None:
+def register_coco_video(name: str, json_file: str, image_root: str, class_agnostic: bool = True) -> None:
     """Register ``name`` as a COCO-video JSON, read lazily at DatasetCatalog.get(name).
-    Registering a name again replaces it (so repeated setup calls are harmless)."""
+    Registering a name again replaces it (so repeated setup calls are harmless).
+
+    ``class_agnostic`` (default) makes every category a "lesion", as usvid's detectors and the
+    video metrics treat them; ``False`` keeps the dataset's categories in the video dicts, of
+    which the detectors train on the first only (see ``load_coco_video_json``)."""
     DatasetCatalog.remove(name)
     MetadataCatalog.remove(name)
     DatasetCatalog.register(
@@ -45,7 +50,7 @@ def register_coco_video(name: str, json_file: str, image_root: str, class_agnost
 def _register_splits(root: str, prefix: str) -> List[str]:
     names = [f"{prefix}_{split}" for split in SPLITS]
     for name, split in zip(names, SPLITS):
-        register_coco_video(name, os.path.join(root, f"{split}.json"), root, class_agnostic=True)
+        register_coco_video(name, os.path.join(root, f"{split}.json"), root)
     return names
 
 
@@ -153,3 +158,18 @@ def register_builtin_datasets(cfg) -> None:
     else:
         register_phantom(phantom_root(cfg))
     register_cva_bus(os.path.join(cfg.DATASETS.ROOT, "cva_bus"))
+
+
+def load_ground_truth(cfg, dataset_name: str = "", dataset_json: str = "", image_root: str = "") -> Tuple[str, List[dict]]:
+    """``(name, video dicts)`` that saved predictions are evaluated or drawn against, for tools
+    that work without the model: a COCO-video JSON file (lesions of every category; frame file
+    names relative to ``image_root``, default the JSON's folder; named ``dataset_name`` or after
+    the file), or a registered dataset name, built-in ones registered from ``cfg`` first (so a
+    phantom described by overrides such as DATASETS.PHANTOM.* is the one trained on)."""
+    if dataset_json:
+        name = dataset_name or os.path.splitext(os.path.basename(dataset_json))[0]
+        return name, load_coco_video_json(dataset_json, image_root or os.path.dirname(os.path.abspath(dataset_json)), name, class_agnostic=True)
+    if not dataset_name:
+        raise ValueError("Name the ground truth: a registered dataset name or a COCO-video JSON file")
+    register_builtin_datasets(cfg)
+    return dataset_name, DatasetCatalog.get(dataset_name)

@@ -21,6 +21,7 @@ listed out of order. Errors name the file and the entry: malformed JSON (line/co
 keys, a missing frame file, a video without images, NaN/inf boxes, duplicate frame indices.
 """
 
+import logging
 import os
 from collections import defaultdict
 from typing import Any, Dict, List, Optional
@@ -44,6 +45,8 @@ __all__ = ["load_coco_video_json"]
 
 FRAME_INDEX_KEYS = ("frame_id", "frame_index", "frame_idx")
 TRACK_ID_KEYS = ("instance_id", "track_id")
+
+logger = logging.getLogger(__name__)
 
 
 def _first_present(entry: dict, keys, default=None):
@@ -71,6 +74,12 @@ def _category_mapping(data: dict, annotations: List[dict], json_file: str, class
         names = [f"category_{i}" for i in ids] if len(ids) != 1 else ["lesion"]
     if class_agnostic:
         return {dataset_id: 0 for dataset_id in ids}, ["lesion"]
+    if len(ids) > 1:
+        logger.warning(
+            f"{json_file}: keeping {len(ids)} categories {names}. usvid's detectors train on the first "
+            f"({names[0]!r}, contiguous id 0) only, while the video metrics count every box as a lesion; "
+            f"for lesion detection load it with class_agnostic=True (register_coco_video's default)."
+        )
     return {dataset_id: contiguous for contiguous, dataset_id in enumerate(ids)}, names
 
 
