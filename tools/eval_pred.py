@@ -2,11 +2,14 @@
 """Re-evaluate saved predictions (an evaluation's predictions.json) without the model.
 
     python tools/eval_pred.py --pred OUTPUT/inference/phantom_test/predictions.json \\
-        --dataset-json test.json --image-root ROOT [--output DIR] [--fps 30]
-    python tools/eval_pred.py --pred predictions.json --dataset phantom_test [--config-file CFG]
+        --dataset-json test.json [--image-root ROOT] [--output DIR] [--fps 30]
+    python tools/eval_pred.py --pred predictions.json --dataset phantom_test \\
+        [--config-file CFG] [KEY VALUE ...]
 
-The ground truth comes from a COCO-video JSON file (``--dataset-json`` + ``--image-root``) or
-from a registered dataset (``--dataset``; the built-in ones are registered from the config).
+The ground truth comes from a COCO-video JSON file (``--dataset-json``; frame names relative to
+``--image-root``, default the JSON's folder) or from a registered dataset (``--dataset``; the
+built-in ones are registered from ``--config-file`` and the trailing overrides, which must
+describe the same data as the training run, e.g. its DATASETS.PHANTOM.* values).
 Prints the results table and, with ``--output``, writes metrics.json, per_video.csv,
 predictions.json and the plots there, exactly as the evaluation after inference does. FPS is NaN:
 speed needs the model.
@@ -15,7 +18,7 @@ speed needs the model.
 import argparse
 
 from usvid.config import add_ultrasound_config, get_cfg
-from usvid.data import DatasetCatalog, load_coco_video_json, register_builtin_datasets
+from usvid.data import load_ground_truth
 from usvid.evaluation import evaluate_frame_predictions, load_predictions_json, print_csv_format
 from usvid.utils.logger import setup_logger
 
@@ -30,27 +33,22 @@ def parse_args(argv=None):
     parser.add_argument("--config-file", default="", help="config for registering the built-in datasets")
     parser.add_argument("--output", default=None, help="folder for metrics.json, per_video.csv and plots")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the videos (FP per minute)")
-    args = parser.parse_args(argv)
-    if args.dataset_json and not args.image_root:
-        parser.error("--dataset-json needs --image-root (the folder its frame file names are relative to)")
-    return args
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ... (after the options)")
+    return parser.parse_args(argv)
 
 
-def load_ground_truth(args):
+def load_args_ground_truth(args):
     """(dataset name, video dicts) named by the arguments."""
-    if args.dataset_json:
-        return args.dataset_json, load_coco_video_json(args.dataset_json, args.image_root)
     cfg = add_ultrasound_config(get_cfg())
     if args.config_file:
         cfg.merge_from_file(args.config_file)
-    if args.dataset not in DatasetCatalog:
-        register_builtin_datasets(cfg)
-    return args.dataset, DatasetCatalog.get(args.dataset)
+    cfg.merge_from_list(args.opts)
+    return load_ground_truth(cfg, args.dataset or "", args.dataset_json or "", args.image_root)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    dataset_name, videos = load_ground_truth(args)
+    dataset_name, videos = load_args_ground_truth(args)
     _, frame_predictions = load_predictions_json(args.pred)
     results = evaluate_frame_predictions(frame_predictions, videos, dataset_name, output_dir=args.output, fps=args.fps)
     print_csv_format(results)

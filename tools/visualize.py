@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Render a test video with ground truth and predictions to an MP4 and a PNG contact sheet.
 
-    python tools/visualize.py --predictions output/inference/phantom_test/predictions.json \
-        --dataset phantom_test [--config-file configs/phantom/ultradet.yaml] \
-        [--video VIDEO_ID] [--recall 0.8 | --score-threshold 0.3] [--output DIR]
+    python tools/visualize.py \\
+        --predictions output/phantom/ultradet/inference/phantom_test/predictions.json \\
+        --dataset phantom_test [--config-file configs/phantom/ultradet.yaml] \\
+        [--video VIDEO_ID] [--recall 0.8 | --score-threshold 0.3] [--output DIR] [KEY VALUE ...]
 
 or, without a registered dataset, `--dataset-json path/to/test.json --image-root ROOT`.
 
@@ -231,23 +232,22 @@ def visualize_predictions(predictions_json: str, videos: Sequence[dict], dataset
 
 def dataset_videos(args) -> tuple:
     """(dataset name, video dicts) from --dataset-json/--image-root, or a registered name
-    (built-in datasets are registered from --config-file and the trailing opts)."""
+    (default: the one the predictions file names; built-in datasets are registered from
+    --config-file and the trailing opts)."""
     from usvid.config import add_ultrasound_config, get_cfg
-    from usvid.data import DatasetCatalog, load_coco_video_json, register_builtin_datasets
+    from usvid.data import load_ground_truth
     from usvid.evaluation.predictions_io import load_predictions_json
 
-    if args.dataset_json:
-        name = args.dataset or os.path.splitext(os.path.basename(args.dataset_json))[0]
-        return name, load_coco_video_json(args.dataset_json, args.image_root or os.path.dirname(args.dataset_json), name)
-    name = args.dataset or load_predictions_json(args.predictions)[0]
-    if not name:
-        raise ValueError(f"{args.predictions} names no dataset: pass --dataset or --dataset-json")
+    name = args.dataset
+    if not args.dataset_json:
+        name = name or load_predictions_json(args.predictions)[0]
+        if not name:
+            raise ValueError(f"{args.predictions} names no dataset: pass --dataset or --dataset-json")
     cfg = add_ultrasound_config(get_cfg())
     if args.config_file:
         cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
-    register_builtin_datasets(cfg)
-    return name, DatasetCatalog.get(name)
+    return load_ground_truth(cfg, name, args.dataset_json, args.image_root)
 
 
 def main(argv=None):

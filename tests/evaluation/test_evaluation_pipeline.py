@@ -238,7 +238,7 @@ def test_eval_pred_tool_reproduces_the_metrics(dataset, tmp_path):
     by_name = tool.main(["--pred", os.path.join(first_dir, "predictions.json"), "--dataset", name])
     assert by_name["lesion_detection"]["AP50"] == results["lesion_detection"]["AP50"]
     with pytest.raises(SystemExit):
-        tool.parse_args(["--pred", "p.json", "--dataset-json", str(dataset_json)])  # no --image-root
+        tool.parse_args(["--pred", "p.json", "--dataset-json", str(dataset_json), "--dataset", name])  # one source
 
 
 def coco_video_json(videos, image_root):

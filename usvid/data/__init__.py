@@ -10,6 +10,7 @@ from .catalog import DatasetCatalog, Metadata, MetadataCatalog
 from .datasets import (
     DatasetFormatError,
     load_coco_video_json,
+    load_ground_truth,
     load_ultrasound_menu,
     phantom_root,
     prepare_phantom,
@@ -34,6 +35,7 @@ __all__ = [
     "build_video_detection_train_loader",
     "get_video_dataset_dicts",
     "load_coco_video_json",
+    "load_ground_truth",
     "load_hard_negative_frames",
     "load_ultrasound_menu",
     "phantom_root",

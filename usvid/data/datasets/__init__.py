@@ -1,6 +1,7 @@
 """Dataset formats (COCO-video JSON, the CSV menu) and the built-in dataset names."""
 
 from .builtin import (
+    load_ground_truth,
     phantom_root,
     prepare_phantom,
     register_builtin_datasets,
@@ -15,6 +16,7 @@ from .validation import DatasetFormatError
 __all__ = [
     "DatasetFormatError",
     "load_coco_video_json",
+    "load_ground_truth",
     "load_ultrasound_menu",
     "phantom_root",
     "prepare_phantom",

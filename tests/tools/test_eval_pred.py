@@ -1,0 +1,21 @@
+"""tools/eval_pred.py on a trained run's saved predictions, as a user re-evaluates them."""
+
+import json
+import math
+import os
+
+
+def test_eval_pred_with_the_training_overrides_reproduces_the_run_s_test_metrics(
+    trained_run, tiny_opts, run_tool, phantom_config, tmp_path
+):
+    inference = os.path.join(trained_run, "inference", "phantom_test")
+    # The run trained on a phantom described by overrides: the same overrides name its test set.
+    run_tool("eval_pred.py", "--pred", os.path.join(inference, "predictions.json"), "--dataset", "phantom_test",
+             "--config-file", phantom_config, "--output", tmp_path, *tiny_opts)
+    original = json.load(open(os.path.join(inference, "metrics.json")))["lesion_detection"]
+    again = json.load(open(tmp_path / "metrics.json"))["lesion_detection"]
+    assert set(again) == set(original)
+    for key, value in original.items():
+        if key != "FPS":  # speed needs the model: NaN when re-evaluating
+            assert (math.isnan(value) and math.isnan(again[key])) or again[key] == value, key
+    assert math.isnan(again["FPS"])
