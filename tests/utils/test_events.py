@@ -239,3 +239,20 @@ def test_common_metric_printer_line(caplog, monkeypatch):
     assert float(fields["time"]) == 0.5 and float(fields["data_time"]) == 0.01
     assert float(fields["lr"]) == 0.02
     assert fields["max_mem"].endswith("M") and int(fields["max_mem"][:-1]) > 0
+
+
+def test_common_metric_printer_labels_a_stopped_run_with_the_last_step_and_prints_it_once(caplog, monkeypatch):
+    printer = CommonMetricPrinter(max_iter=100)
+    monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)
+    caplog.set_level(logging.INFO, logger=printer.logger.name)
+    with EventStorage(0) as storage:
+        for it in range(10):
+            storage.iter = it
+            storage.put_scalars(total_loss=1.0, time=0.5)
+            if it == 9:
+                printer.write()  # a scheduled write after iteration 9...
+        storage.iter = 10  # ...then training stops there: after_train runs at iteration 10
+        storage.put_scalar("val/AP", 0.5, smoothing_hint=False)
+        printer.write()
+    lines = [r.getMessage() for r in caplog.records if r.name == printer.logger.name]
+    assert len(lines) == 1 and "iter: 9 " in lines[0]

@@ -486,8 +486,9 @@ def _peak_memory_mb(use_cuda: bool) -> float:
 class CommonMetricPrinter(EventWriter):
     """Log one line of training progress: ETA, iteration, losses, time, data_time, lr, max_mem.
 
-    Nothing is printed once ``storage.iter == max_iter`` (after training), because the line
-    describes training progress, not the evaluation results that arrive then."""
+    The line describes training progress, so it is labelled with the iteration of the newest
+    training scalar, and not printed twice for one iteration nor for ``max_iter`` (the final
+    evaluation's, after training)."""
 
     # The ETA uses the median step time of this many latest steps: robust to the slow steps of
     # evaluations and checkpoints, and cheap enough to sort on every write.
@@ -499,11 +500,19 @@ class CommonMetricPrinter(EventWriter):
         self._max_iter = max_iter
         self._window_size = window_size
         self._last_write: Optional[Tuple[int, float]] = None  # (iteration, time) for ETA w/o `time`
+        self._last_printed: Optional[int] = None
 
-    def _eta(self, storage: EventStorage) -> Optional[str]:
+    @staticmethod
+    def _training_iteration(storage: EventStorage) -> int:
+        """The iteration of the newest smoothed (training) scalar: after a stopped run the
+        storage is already at the next iteration, which no step reached."""
+        hints = storage.smoothing_hints()
+        hinted = [itr for name, (_, itr) in storage.latest().items() if hints[name]]
+        return min(max(hinted), storage.iter) if hinted else storage.iter
+
+    def _eta(self, storage: EventStorage, iteration: int) -> Optional[str]:
         if self._max_iter is None:
             return None
-        iteration = storage.iter
         remaining = self._max_iter - iteration - 1
         histories = storage.histories()
         if "time" in histories:
@@ -519,16 +528,17 @@ class CommonMetricPrinter(EventWriter):
 
     def write(self) -> None:
         storage = get_event_storage()
-        iteration = storage.iter
-        if iteration == self._max_iter:
+        iteration = self._training_iteration(storage)
+        if iteration == self._last_printed or iteration == self._max_iter:
             return
+        self._last_printed = iteration
         histories = storage.histories()
 
         def smoothed(name: str) -> float:
             return histories[name].median(histories[name].count_samples(self._window_size))
 
         parts = []
-        eta = self._eta(storage)
+        eta = self._eta(storage, iteration)
         if eta:
             parts.append(f"eta: {eta}")
         parts.append(f"iter: {iteration}")
