@@ -27,7 +27,7 @@ import time
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from train_net import evaluate_on_test_sets, invoke_main, setup
+from train_net import Trainer, evaluate_on_test_sets, invoke_main, setup
 
 from usvid.checkpoint import Checkpointer, PeriodicCheckpointer
 from usvid.data import build_video_detection_train_loader
@@ -150,7 +150,7 @@ def main(args):
     model = build_model(cfg)
     logger.info("Model:\n%s", model)
     if args.eval_only:
-        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        Trainer.load_trained_weights(cfg, model, resume=args.resume)
         return do_test(cfg, model)
     return do_train(cfg, model, resume=args.resume)
 

@@ -27,13 +27,12 @@ import time
 from collections import OrderedDict
 
 from tabulate import tabulate
-from torch.nn.parallel import DistributedDataParallel
 
-from usvid.checkpoint import Checkpointer
 from usvid.config import add_ultrasound_config, get_cfg
 from usvid.data import (
     build_video_detection_test_loader,
     build_video_detection_train_loader,
+    check_dataset_names,
     register_builtin_datasets,
 )
 from usvid.engine import DefaultTrainer, default_argument_parser, default_setup, launch
@@ -106,7 +105,7 @@ def evaluate_on_test_sets(cfg, model, evaluators=None):
             f"DATASETS.TEST {tuple(cfg.DATASETS.TEST)}: pass one per dataset, or None"
         )
     # Streaming inference calls model.reset(), which a DistributedDataParallel wrapper lacks.
-    model = model.module if isinstance(model, DistributedDataParallel) else model
+    model = comm.unwrap_model(model)
     results = OrderedDict()
     for index, dataset_name in enumerate(cfg.DATASETS.TEST):
         data_loader = build_video_detection_test_loader(cfg, dataset_name)
@@ -182,6 +181,7 @@ def setup(args):
     comm.synchronize()
     if not comm.is_main_process():
         register_builtin_datasets(cfg)
+    check_dataset_names(cfg)
     return cfg
 
 
@@ -189,7 +189,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        Trainer.load_trained_weights(cfg, model, resume=args.resume)
         return Trainer.test(cfg, model)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)

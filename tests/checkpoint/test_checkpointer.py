@@ -124,6 +124,22 @@ def test_ddp_prefix_plain_state_dict_and_mismatch_table(tmp_path, caplog):
     assert "missing" not in caplog.text  # the mismatched key is reported once, as a mismatch
 
 
+def test_strict_loads_and_resumes_refuse_a_checkpoint_of_another_model(tmp_path, caplog):
+    other = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 5))  # another head
+    Checkpointer(other, str(tmp_path)).save("model_final", iteration=9)
+    target = _model(1)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(CheckpointLoadError, match=r"model_final.pth does not fit this model \(2 of 9 .*2.weight"):
+        Checkpointer(target).load(str(tmp_path / "model_final.pth"), strict=True)
+    with pytest.raises(CheckpointLoadError, match="MODEL.META_ARCHITECTURE"):
+        Checkpointer(target, str(tmp_path)).resume_or_load("", resume=True)
+    for name, value in target.state_dict().items():  # nothing was loaded
+        assert torch.equal(value, before[name]), name
+    with caplog.at_level(logging.WARNING):
+        Checkpointer(target, str(tmp_path / "empty")).resume_or_load("", resume=True)
+    assert "has no last_checkpoint" in caplog.text and "no weights given" in caplog.text
+
+
 def test_resume_false_loads_weights_only(tmp_path):
     model = _model(0)
     Checkpointer(model, str(tmp_path / "a"), counter=Counter(3)).save("weights", iteration=4)

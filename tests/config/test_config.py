@@ -75,8 +75,12 @@ def test_unknown_key_and_wrong_type_from_list():
         get_cfg().merge_from_list(["SOLVER.MAX_ITER", "0.5"])
     with pytest.raises(ConfigKeyError, match="Unknown config key SOLVR in .*Did you mean: SOLVER"):
         get_cfg().merge_from_list(["SOLVR.BASE_LR", "0.1"])
-    with pytest.raises(ConfigError, match="odd number"):
+    with pytest.raises(ConfigError, match="odd number of items: 'SOLVER.MAX_ITER' has no value"):
         get_cfg().merge_from_list(["SOLVER.MAX_ITER"])
+    with pytest.raises(ConfigError, match="'SOLVER.MAX_ITER' has no value"):  # the next item is a key
+        get_cfg().merge_from_list(["SOLVER.MAX_ITER", "OUTPUT_DIR", "out"])
+    with pytest.raises(ConfigError, match="'--resume' is a command-line option .* before the KEY VALUE pairs"):
+        get_cfg().merge_from_list(["OUTPUT_DIR", "out", "--resume"])
 
 
 def test_wrong_type_in_file_names_key_type_value_and_file(tmp_path):
@@ -122,3 +126,5 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             resolve_device("cuda")
+    with pytest.raises(ConfigError, match="MODEL.DEVICE is 'gpu', not a device; use 'auto', 'cpu', 'cuda'"):
+        resolve_device("gpu")

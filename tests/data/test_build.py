@@ -92,6 +92,9 @@ def test_segs_per_batch_must_divide_by_world_size(toy_cfg, monkeypatch):
     toy_cfg.SOLVER.SEGS_PER_BATCH = 6
     with pytest.raises(ValueError, match=r"SEGS_PER_BATCH \(6\) must be divisible by the number of processes \(4\)"):
         build_video_detection_train_loader(toy_cfg)
+    toy_cfg.SOLVER.SEGS_PER_BATCH = 0
+    with pytest.raises(ValueError, match=r"SOLVER.SEGS_PER_BATCH must be >= 1 clip per iteration, got 0"):
+        build_video_detection_train_loader(toy_cfg)
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])

@@ -6,6 +6,7 @@ import pytest
 import usvid.data.phantom as phantom_package
 from usvid.config import add_ultrasound_config, get_cfg
 from usvid.data import DatasetCatalog, MetadataCatalog, phantom_root, prepare_phantom, register_builtin_datasets
+from usvid.data import check_dataset_names
 from usvid.data import (
     build_video_detection_test_loader,
     build_video_detection_train_loader,
@@ -36,6 +37,15 @@ def test_registration_is_lazy_and_repeatable(tmp_path, clean_catalog):
     assert MetadataCatalog.get("cva_bus_test").evaluator_type == "ultrasound_video"
     with pytest.raises(FileNotFoundError, match=r"nowhere/test.json does not exist"):
         DatasetCatalog.get("phantom_test")
+
+
+def test_unregistered_dataset_names_fail_up_front_naming_the_key_and_close_names(cfg, clean_catalog):
+    register_builtin_datasets(cfg)  # lazy: registering generates nothing
+    check_dataset_names(cfg)  # the defaults are registered
+    cfg.DATASETS.TEST = ("phantom_test", "phantom_tset")
+    with pytest.raises(ValueError, match=r"DATASETS.TEST names 'phantom_tset'.*Did you mean: phantom_test"):
+        check_dataset_names(cfg)
+    assert not os.path.exists(cfg.DATASETS.ROOT)
 
 
 def test_prepare_phantom_generates_once_atomically(cfg, monkeypatch, caplog):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from toy_training import ToyEvaluator, ToyModel, ToyTrainer, toy_cfg, toy_data
 
+from usvid.config import ConfigError
 from usvid.engine import AMPTrainer, DefaultTrainer, HookBase, default_argument_parser, default_setup
 from usvid.engine import hooks as engine_hooks
 
@@ -109,6 +110,30 @@ def test_exact_resume_with_ema_weights_enabled_by_the_config(tmp_path):
     for name, value in full.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
     assert _metrics(tmp_path / "resumed") == _metrics(tmp_path / "full")
+
+
+def test_evaluating_a_trained_run_uses_its_ema_weights_as_training_did(tmp_path):
+    cfg = toy_cfg(tmp_path, "MODEL_EMA.ENABLED", True, "MODEL_EMA.DECAY", 0.9)
+    trained, results = _train(cfg)
+    ema_weights = _ema_hook(trained).weights
+    model = ToyModel(0.2)
+    eval_cfg = cfg.clone()
+    eval_cfg.MODEL.WEIGHTS = str(tmp_path / "model_final.pth")
+    ToyTrainer.load_trained_weights(eval_cfg, model)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, ema_weights[name]), name
+    assert ToyTrainer.test(eval_cfg, model) == results  # the numbers of the final evaluation
+    with pytest.raises(ValueError, match="needs trained weights: set MODEL.WEIGHTS"):
+        ToyTrainer.load_trained_weights(toy_cfg(tmp_path / "empty"), ToyModel(0.2))
+
+
+@pytest.mark.parametrize(
+    "key, value", [("SOLVER.MAX_ITER", 0), ("SOLVER.CHECKPOINT_PERIOD", 0), ("SOLVER.BASE_LR", -0.1), ("TEST.EVAL_PERIOD", -1)]
+)
+def test_a_schedule_value_out_of_range_is_an_error_naming_the_key(tmp_path, key, value):
+    with pytest.raises(ConfigError, match=rf"{key} must be a number >= .*got {value}"):
+        ToyTrainer(toy_cfg(tmp_path, key, value))
+    assert not (tmp_path / "metrics.json").exists()
 
 
 def test_resuming_a_finished_run_returns_at_once_without_a_second_evaluation(tmp_path):

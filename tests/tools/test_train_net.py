@@ -6,6 +6,9 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,6 +73,19 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, tiny_opts, tmp_p
     again, before = final_test_metrics(tmp_path), final_test_metrics(trained_run)
     for key in ("AP50", "R@16", "FP80", "num_dets"):
         assert again[key] == pytest.approx(before[key], nan_ok=True), key
+
+
+def test_eval_only_refuses_to_evaluate_without_trained_weights(tiny_opts, tmp_path, phantom_config):
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo))
+    result = subprocess.run(
+        [sys.executable, str(repo / "tools" / "train_net.py"), "--config-file", phantom_config, "--eval-only",
+         *tiny_opts, "OUTPUT_DIR", str(tmp_path)],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode != 0
+    assert "needs trained weights: set MODEL.WEIGHTS" in result.stderr
+    assert not (tmp_path / "inference").exists()  # no metrics of a random model
 
 
 def test_resume_continues_exactly_where_the_checkpoint_left_off(trained_run, tiny_opts, train_opts, tmp_path,

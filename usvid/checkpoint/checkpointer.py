@@ -49,13 +49,6 @@ def _os_error_behind(error: BaseException) -> Optional[OSError]:
     return None
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The bare model inside a (Distributed)DataParallel wrapper, so saved keys carry no prefix."""
-    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        return model.module
-    return model
-
-
 # What the weights-only unpickler needs for a numpy uint32 array (the RNG keys of old checkpoints).
 _NUMPY_MULTIARRAY = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # numpy 2 / 1
 _NUMPY_ARRAY_GLOBALS = [_NUMPY_MULTIARRAY._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
@@ -96,7 +89,7 @@ class Checkpointer:
     """
 
     def __init__(self, model: nn.Module, save_dir: str = "", *, save_to_disk: Optional[bool] = None, **checkpointables: Any):
-        self.model = _unwrap(model)
+        self.model = comm.unwrap_model(model)
         self.save_dir = save_dir
         self.save_to_disk = comm.is_main_process() if save_to_disk is None else save_to_disk
         self.checkpointables: Dict[str, Any] = dict(checkpointables)
@@ -146,25 +139,32 @@ class Checkpointer:
             f.write(basename)
 
     # ---------------------------------------------------------------- loading
-    def load(self, path: str, checkpointables: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+    def load(self, path: str, checkpointables: Optional[Iterable[str]] = None, strict: bool = False) -> Dict[str, Any]:
         """Load ``path`` into the model and the named checkpointables (default: all).
 
         Returns what the file holds beyond those (e.g. ``{"iteration": 99}``). A file without a
         ``"model"`` key is taken as a plain model state dict. A full load (``checkpointables`` None)
         also restores this rank's RNG state when the file carries one; loading only some
         checkpointables (e.g. weights for a new run) leaves the random streams alone.
+
+        What does not fit the model (a parameter missing, unexpected or of another shape) is
+        reported in a table, since fine-tuning from other weights loads only what fits; with
+        ``strict`` it is a ``CheckpointLoadError`` instead, as for an evaluation. Resuming
+        (``resume_or_load``) is always strict.
         """
         if not path:
             self.logger.info("No checkpoint given; the model keeps its initialisation.")
             return {}
         self.logger.info(f"Loading checkpoint from {path}")
-        return self._apply(self._read_file(path), path, checkpointables)
+        return self._apply(self._read_file(path), path, checkpointables, strict)
 
-    def _apply(self, checkpoint: Dict[str, Any], path: str, checkpointables: Optional[Iterable[str]]) -> Dict[str, Any]:
+    def _apply(
+        self, checkpoint: Dict[str, Any], path: str, checkpointables: Optional[Iterable[str]], strict: bool
+    ) -> Dict[str, Any]:
         """Load a checkpoint already read from ``path``; see :meth:`load`."""
         if not isinstance(checkpoint.get("model"), dict):
             checkpoint = {"model": checkpoint}
-        self._load_model(checkpoint.pop("model"), path)
+        self._load_model(checkpoint.pop("model"), path, strict)
         keys = self.checkpointables.keys() if checkpointables is None else checkpointables
         for key in keys:
             if key in checkpoint:
@@ -210,8 +210,9 @@ class Checkpointer:
             raise CheckpointLoadError(f"Checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict")
         return checkpoint
 
-    def _load_model(self, state_dict: Dict[str, Any], path: str) -> None:
-        """Load what fits; report missing, unexpected and shape-mismatched keys in one table."""
+    def _load_model(self, state_dict: Dict[str, Any], path: str, strict: bool) -> None:
+        """Load what fits; report missing, unexpected and shape-mismatched keys in one table
+        (an error with ``strict``, before anything is loaded)."""
         state_dict = _strip_prefix_if_present(state_dict, "module.")
         model_state = self.model.state_dict()
         rows: List[List[str]] = []
@@ -222,10 +223,18 @@ class Checkpointer:
                 rows.append([key, "shape mismatch (skipped)", f"checkpoint {tuple(value.shape)} vs model {tuple(expected.shape)}"])
             else:
                 loadable[key] = value
-        result = self.model.load_state_dict(loadable, strict=False)
         mismatched = {row[0] for row in rows}
-        rows += [[key, "missing in checkpoint", ""] for key in result.missing_keys if key not in mismatched]
-        rows += [[key, "unexpected (not in model)", ""] for key in result.unexpected_keys]
+        rows += [[key, "missing in checkpoint", ""] for key in model_state if key not in state_dict and key not in mismatched]
+        rows += [[key, "unexpected (not in model)", ""] for key in state_dict if key not in model_state]
+        if rows and strict:
+            problems = "; ".join(f"{key}: {problem}" for key, problem, _ in rows[:5])
+            raise CheckpointLoadError(
+                f"{path} does not fit this model ({len(rows)} of {len(model_state)} parameters and buffers "
+                f"missing, unexpected or of another shape; first: {problems}). It was probably written for "
+                f"another model: check MODEL.META_ARCHITECTURE and the MODEL.* sizes against the run "
+                f"that wrote it (its config.yaml)."
+            )
+        self.model.load_state_dict(loadable, strict=False)
         if rows:
             table = tabulate(rows, headers=["key", "problem", "details"], tablefmt="pipe")
             self.logger.warning(f"Some model parameters of {path} were not loaded:\n{table}")
@@ -261,12 +270,18 @@ class Checkpointer:
             os.path.join(self.save_dir, f) for f in os.listdir(self.save_dir) if f.endswith(".pth")
         )
 
-    def resume_or_load(self, path: str, resume: bool = True) -> Dict[str, Any]:
+    def resume_or_load(self, path: str, resume: bool = True, strict: bool = False) -> Dict[str, Any]:
         """Resume from the last checkpoint in save_dir when asked and present; otherwise load only
-        the model weights of ``path`` (a fresh run starting from pretrained weights)."""
+        the model weights of ``path`` (a fresh run starting from pretrained weights; ``strict``:
+        every weight must fit, as for an evaluation). A resume always needs every weight."""
         if resume and self.has_checkpoint():
             return self._resume_from_newest_valid()
-        return self.load(path, checkpointables=[])
+        if resume:
+            self.logger.warning(
+                f"Asked to resume, but {self.save_dir} has no {LAST_CHECKPOINT_FILE}: starting from "
+                f"{'the weights ' + repr(path) if path else 'the initialisation (no weights given)'} instead."
+            )
+        return self.load(path, checkpointables=[], strict=strict)
 
     def _resume_from_newest_valid(self) -> Dict[str, Any]:
         """Load the checkpoint ``last_checkpoint`` names; if it is missing or unreadable (a
@@ -290,7 +305,7 @@ class Checkpointer:
                     f"{tagged!r} named by {LAST_CHECKPOINT_FILE}: training repeats the iterations since."
                 )
             self.logger.info(f"Loading checkpoint from {candidate}")
-            return self._apply(checkpoint, candidate, None)
+            return self._apply(checkpoint, candidate, None, strict=True)
         raise CheckpointLoadError(
             f"No readable checkpoint in {self.save_dir} to resume from:\n  " + "\n  ".join(problems)
         )

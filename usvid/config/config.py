@@ -84,10 +84,30 @@ class CfgNode(_YacsCfgNode):
     def merge_from_other_cfg(self, cfg_other: "CfgNode") -> None:
         self._merge_dict(cfg_other, origin="another config")
 
+    def _has_key(self, full_key: str) -> bool:
+        node: Any = self
+        for part in full_key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
     def merge_from_list(self, cfg_list: Sequence[Any]) -> None:
         """Merge ``["SOLVER.BASE_LR", "0.01", ...]``; values are parsed as Python literals."""
+        flags = [str(item) for item in cfg_list[0::2] if str(item).startswith("--")]
+        if flags:
+            raise ConfigError(
+                f"{flags[0]!r} is a command-line option among the config overrides: put options such as "
+                f"--resume or --eval-only before the KEY VALUE pairs"
+            )
         if len(cfg_list) % 2 != 0:
-            raise ConfigError(f"Config overrides must be KEY VALUE pairs; got an odd number of items: {list(cfg_list)}")
+            items = [str(item) for item in cfg_list]
+            # The first key followed by another key is the one missing its value.
+            keyless = next((i for i in range(0, len(items) - 1, 2) if self._has_key(items[i + 1])), len(items) - 1)
+            raise ConfigError(
+                f"Config overrides must be KEY VALUE pairs; got an odd number of items: {items[keyless]!r} "
+                f"has no value (overrides: {items})"
+            )
         for full_key, value in zip(cfg_list[0::2], cfg_list[1::2]):
             nested: Any = value
             for part in reversed(str(full_key).split(".")):
@@ -220,6 +240,10 @@ def resolve_device(cfg_device: str) -> str:
 
     if cfg_device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(cfg_device).startswith("cuda") and not torch.cuda.is_available():
+    try:
+        device = torch.device(cfg_device)
+    except RuntimeError:
+        raise ConfigError(f"MODEL.DEVICE is {cfg_device!r}, not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"MODEL.DEVICE is {cfg_device!r} but CUDA is not available; use 'auto' or 'cpu'")
     return cfg_device

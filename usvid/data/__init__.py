@@ -8,6 +8,7 @@ from .build import (
 )
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
 from .datasets import (
+    check_dataset_names,
     DatasetFormatError,
     load_coco_video_json,
     load_ground_truth,
@@ -33,6 +34,7 @@ __all__ = [
     "WindowFrameSampler",
     "build_video_detection_test_loader",
     "build_video_detection_train_loader",
+    "check_dataset_names",
     "get_video_dataset_dicts",
     "load_coco_video_json",
     "load_ground_truth",

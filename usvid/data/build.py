@@ -175,6 +175,8 @@ class VideoClipTrainLoader:
 
 def _clips_per_rank(segs_per_batch: int) -> int:
     world_size = comm.get_world_size()
+    if segs_per_batch < 1:
+        raise ValueError(f"SOLVER.SEGS_PER_BATCH must be >= 1 clip per iteration, got {segs_per_batch}")
     if segs_per_batch % world_size != 0:
         raise ValueError(
             f"SOLVER.SEGS_PER_BATCH ({segs_per_batch}) must be divisible by the number of processes "

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import Checkpointer
-from ..config import CfgNode
+from ..config import CfgNode, ConfigError
 from ..solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
 from ..utils import comm
 from ..utils.env import collect_env_info, seed_all_rng
@@ -212,6 +212,21 @@ def archive_previous_metrics(output_dir: str) -> Optional[str]:
     return archive
 
 
+# (key, smallest valid value) of the schedule: a value below it would fail deep inside a hook or
+# the solver with a message that does not name the key, or make training silently do nothing.
+SCHEDULE_MINIMUMS = (("SOLVER.MAX_ITER", 1), ("SOLVER.CHECKPOINT_PERIOD", 1), ("SOLVER.BASE_LR", 0.0), ("TEST.EVAL_PERIOD", 0))
+
+
+def check_schedule_config(cfg: CfgNode) -> None:
+    """Raise a ConfigError naming the key when a schedule value is missing or out of range."""
+    for key, minimum in SCHEDULE_MINIMUMS:
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        if isinstance(node, bool) or not isinstance(node, (int, float)) or node < minimum:
+            raise ConfigError(f"{key} must be a number >= {minimum}, got {node!r}")
+
+
 class DefaultTrainer(TrainerBase):
     """A trainer with the standard training logic, built from a config:
 
@@ -226,6 +241,7 @@ class DefaultTrainer(TrainerBase):
         super().__init__()
         if not logging.getLogger("usvid").isEnabledFor(logging.INFO):  # default_setup not called
             setup_logger(distributed_rank=comm.get_rank())
+        check_schedule_config(cfg)
         cfg = self.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
@@ -396,6 +412,31 @@ class DefaultTrainer(TrainerBase):
         raise _override_error(cls, "build_evaluator")
 
     # ------------------------------------------------------------- evaluation
+    @classmethod
+    def load_trained_weights(cls, cfg: CfgNode, model: nn.Module, resume: bool = False) -> None:
+        """Load into ``model`` the weights an evaluation of a trained run (``--eval-only``) must
+        measure: the last checkpoint of OUTPUT_DIR with ``resume``, else MODEL.WEIGHTS.
+
+        Every weight must fit the model, and some weights must be given: an initialisation would
+        print meaningless numbers. With MODEL_EMA.ENABLED the checkpoint's EMA weights are used,
+        the ones training's evaluations (EvalHook) and BestCheckpointer measured."""
+        checkpointer = Checkpointer(model, save_dir=cfg.OUTPUT_DIR)
+        if not cfg.MODEL.WEIGHTS and not (resume and checkpointer.has_checkpoint()):
+            raise ValueError(
+                "Evaluating needs trained weights: set MODEL.WEIGHTS (e.g. MODEL.WEIGHTS "
+                f"{os.path.join(cfg.OUTPUT_DIR, 'model_final.pth')}), or pass --resume to evaluate the "
+                f"last checkpoint of OUTPUT_DIR={cfg.OUTPUT_DIR} (which has none)"
+            )
+        extra = checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=resume, strict=True)
+        if not cfg.MODEL_EMA.ENABLED:
+            return
+        ema_state = extra.get("trainer", {}).get("hooks", {}).get(hooks.EMA.__qualname__)
+        if ema_state:
+            comm.unwrap_model(model).load_state_dict(ema_state["weights"])
+            logger.info("MODEL_EMA.ENABLED: evaluating the checkpoint's EMA weights, as training did")
+        else:
+            logger.warning("MODEL_EMA.ENABLED, but the checkpoint holds no EMA weights: evaluating its weights as saved")
+
     @classmethod
     def test(cls, cfg: CfgNode, model: nn.Module, evaluators: Optional[Sequence[Any]] = None):
         """Evaluate ``model`` on every dataset of DATASETS.TEST; returns ``{dataset: results}``,

@@ -390,13 +390,6 @@ class EvalHook(HookBase):
         gc.collect()
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a (Distributed)DataParallel wrapper, whose state_dict has no prefix."""
-    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        return model.module
-    return model
-
-
 def _bn_modules(model: nn.Module) -> List[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
 
@@ -559,7 +552,7 @@ class EMA(HookBase):
         self._int_pairs: List[Tuple[torch.Tensor, torch.Tensor]] = []
 
     def before_train(self):
-        self._model = _unwrap(self.trainer.model)
+        self._model = comm.unwrap_model(self.trainer.model)
         model_state = self._model.state_dict()
         if self.weights is None:
             self.weights = {name: t.detach().clone() for name, t in model_state.items()}

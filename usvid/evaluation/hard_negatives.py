@@ -23,7 +23,6 @@ import os
 from typing import Callable, Dict, Hashable, List, Mapping, Sequence
 
 import numpy as np
-import torch
 
 from ..data import DatasetCatalog, build_video_detection_test_loader
 from ..engine import HookBase
@@ -199,7 +198,7 @@ class RefreshDataloaderHook(HookBase):
         if next_iter % self.period != 0 or next_iter >= self.trainer.max_iter:
             return
         model = self.trainer.model
-        model = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+        model = comm.unwrap_model(model)
         file_name = os.path.join(HARD_NEGATIVE_FOLDER, f"fp_{self.trainer.iter:07d}.json")
         mine_hard_negatives(model, self.cfg, os.path.join(self.cfg.OUTPUT_DIR, file_name))
         self.latest_fp_json = file_name

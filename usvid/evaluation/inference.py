@@ -45,7 +45,7 @@ def inference_on_video_dataset(model: torch.nn.Module, data_loader, evaluator):
     ranks' frames and times. It is logged and handed to ``evaluator.set_inference_fps`` when the
     evaluator has it.
     """
-    core = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    core = comm.unwrap_model(model)
     if not callable(getattr(core, "reset", None)):
         raise AttributeError(
             f"{type(core).__name__} has no reset() method: streaming inference must clear the "

@@ -19,6 +19,7 @@ from typing import Dict, Hashable, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from ..data.datasets.validation import read_json
 from ..utils.file_io import atomic_write
 
 __all__ = [
@@ -129,13 +130,15 @@ def save_predictions_json(
 def load_predictions_json(path: str) -> Tuple[str, Dict[FrameKey, FramePrediction]]:
     """``(dataset name, {(video_id, frame_idx): prediction})`` from a ``predictions.json``;
     errors name the file and the entry that does not fit the format."""
-    with open(path) as f:
-        content = json.load(f)
+    content = read_json(path, what="predictions file")
     if not isinstance(content, dict) or not isinstance(content.get("videos"), list):
         raise ValueError(f"{path}: expected an object with a 'videos' list (usvid predictions.json format)")
     frame_predictions: Dict[FrameKey, FramePrediction] = {}
     for v, video in enumerate(content["videos"]):
-        for i, frame in enumerate(video.get("frames", [])):
+        if not isinstance(video, dict) or not isinstance(video.get("frames"), list):
+            keys = sorted(video) if isinstance(video, dict) else type(video).__name__
+            raise ValueError(f"{path}: videos[{v}] needs a 'video_id' and a 'frames' list; it has {keys}")
+        for i, frame in enumerate(video["frames"]):
             where = f"{path}: videos[{v}] (video_id {video.get('video_id')!r}) frames[{i}]"
             try:
                 boxes = np.asarray(frame["boxes"], dtype=np.float64).reshape(-1, 4)
@@ -148,10 +151,14 @@ def load_predictions_json(path: str) -> Tuple[str, Dict[FrameKey, FramePredictio
                 ) from None
             if not (len(boxes) == len(scores) == len(classes)):
                 raise ValueError(f"{where}: {len(boxes)} boxes, {len(scores)} scores, {len(classes)} classes")
+            if key in frame_predictions:
+                raise ValueError(f"{where}: a second prediction for frame_idx {key[1]} of this video")
             frame_predictions[key] = {
                 "boxes": boxes,
                 "scores": scores,
                 "classes": classes,
                 "file_name": frame.get("file_name", ""),
             }
+    if not frame_predictions:
+        raise ValueError(f"{path}: holds no frame predictions ({len(content['videos'])} videos, none with frames)")
     return content.get("dataset", ""), frame_predictions

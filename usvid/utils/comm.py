@@ -80,6 +80,14 @@ def destroy_process_groups() -> None:
         dist.destroy_process_group()
 
 
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a (Distributed)DataParallel wrapper (whose state_dict keys carry no
+    ``module.`` prefix and which has the model's own methods, e.g. ``reset``); else ``model``."""
+    if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+        return model.module
+    return model
+
+
 def is_main_process() -> bool:
     return get_rank() == 0
 

@@ -1,6 +1,7 @@
 """Dataset formats (COCO-video JSON, the CSV menu) and the built-in dataset names."""
 
 from .builtin import (
+    check_dataset_names,
     load_ground_truth,
     phantom_root,
     prepare_phantom,
@@ -14,6 +15,7 @@ from .ultrasound_menu import load_ultrasound_menu, register_ultrasound_menu
 from .validation import DatasetFormatError
 
 __all__ = [
+    "check_dataset_names",
     "DatasetFormatError",
     "load_coco_video_json",
     "load_ground_truth",

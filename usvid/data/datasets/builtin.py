@@ -5,6 +5,7 @@
 described by ``DATASETS.PHANTOM.*`` is generated once into ``DATASETS.ROOT`` and reused after.
 """
 
+import difflib
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ __all__ = [
     "prepare_phantom",
     "register_builtin_datasets",
     "load_ground_truth",
+    "check_dataset_names",
 ]
 
 logger = logging.getLogger(__name__)
@@ -173,3 +175,20 @@ def load_ground_truth(cfg, dataset_name: str = "", dataset_json: str = "", image
         raise ValueError("Name the ground truth: a registered dataset name or a COCO-video JSON file")
     register_builtin_datasets(cfg)
     return dataset_name, DatasetCatalog.get(dataset_name)
+
+
+def check_dataset_names(cfg) -> None:
+    """Fail now, before any training, when DATASETS.TRAIN / DATASETS.TEST name a dataset that
+    is not registered: a misspelt test set would otherwise surface only after the last
+    iteration. Call after registering (``register_builtin_datasets`` and your own)."""
+    registered = DatasetCatalog.list()
+    for key in ("TRAIN", "TEST"):
+        for name in cfg.DATASETS[key]:
+            if name not in DatasetCatalog:
+                close = difflib.get_close_matches(name, registered, n=3)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                raise ValueError(
+                    f"DATASETS.{key} names {name!r}, which is not a registered dataset.{hint} Registered: "
+                    f"{', '.join(registered) or '(none)'}. Register your own with register_coco_video (see "
+                    f"docs/en/getting_started.md) before the trainer is built."
+                )

@@ -1,8 +1,8 @@
 """Whole models: ``SingleFrameFCOS`` (baseline) and ``UltraDet`` (temporal), built by name."""
 
-from .base import VideoDetector, resolve_device
+from .base import VideoDetector
 from .build import META_ARCH_REGISTRY, build_model
 from .single_frame_fcos import SingleFrameFCOS
 from .ultradet import UltraDet
 
-__all__ = ["META_ARCH_REGISTRY", "SingleFrameFCOS", "UltraDet", "VideoDetector", "build_model", "resolve_device"]
+__all__ = ["META_ARCH_REGISTRY", "SingleFrameFCOS", "UltraDet", "VideoDetector", "build_model"]

@@ -9,13 +9,6 @@ from torch import nn
 from usvid.structures import Boxes, Instances
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch.device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class VideoDetector(nn.Module):
     """Base of the streaming video detectors.
 

@@ -2,9 +2,8 @@
 
 import torch
 
+from usvid.config import resolve_device
 from usvid.utils.registry import Registry
-
-from .base import resolve_device
 
 META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = """Whole-model classes, built as ``cls(cfg)``; the name comes from
