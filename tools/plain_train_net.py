@@ -27,7 +27,7 @@ import time
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from train_net import Trainer, evaluate_on_test_sets, invoke_main, setup
+from train_net import Trainer, invoke_main, setup
 
 from usvid.checkpoint import Checkpointer, PeriodicCheckpointer
 from usvid.data import build_video_detection_train_loader
@@ -56,7 +56,7 @@ def flatten_results(results, prefix=""):
 
 def do_test(cfg, model):
     """Evaluate on DATASETS.TEST (streaming inference, files under OUTPUT_DIR/inference/)."""
-    return evaluate_on_test_sets(cfg, model)
+    return Trainer.test(cfg, model)
 
 
 def reduced_losses(loss_dict):

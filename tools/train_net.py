@@ -16,7 +16,7 @@ DATALOADER.REFRESH_PERIOD > 0, hard-negative mining.
 
 The application logic lives in the library (usvid.data, usvid.modeling, usvid.evaluation); this
 script only wires it into the engine, and tools/plain_train_net.py imports ``setup`` and
-``evaluate_on_test_sets`` from here instead of copying them.
+``Trainer`` (for ``Trainer.test``) from here instead of copying them.
 """
 
 import logging
@@ -24,7 +24,6 @@ import os
 import shutil
 import sys
 import time
-from collections import OrderedDict
 
 from tabulate import tabulate
 
@@ -78,7 +77,22 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):
-        return evaluate_on_test_sets(cfg, model, evaluators)
+        """``DefaultTrainer.test`` (every dataset of DATASETS.TEST through ``build_test_loader``,
+        ``build_evaluator`` and ``inference``, which a subclass may override) on the bare model,
+        then a csv table per dataset and, for several datasets, one summary table.
+
+        Returns ``{dataset: {"lesion_detection": {...}}}``, or that inner dict alone for a single
+        dataset (detectron2's convention, which EvalHook and BestCheckpointer rely on)."""
+        # Streaming inference calls model.reset(), which a DistributedDataParallel wrapper lacks.
+        results = super().test(cfg, comm.unwrap_model(model), evaluators)
+        if comm.is_main_process():
+            by_dataset = {cfg.DATASETS.TEST[0]: results} if len(cfg.DATASETS.TEST) == 1 else results
+            for dataset_name, dataset_results in by_dataset.items():
+                logger.info("Evaluation results for %s in csv format:", dataset_name)
+                print_csv_format(dataset_results)
+            if len(by_dataset) > 1:
+                logger.info("Summary over the test datasets:\n%s", summary_table(by_dataset))
+        return results
 
     def build_hooks(self):
         hooks = super().build_hooks()
@@ -89,40 +103,6 @@ class Trainer(DefaultTrainer):
 
 def _inference_dir(cfg, dataset_name):
     return os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-
-
-def evaluate_on_test_sets(cfg, model, evaluators=None):
-    """Evaluate ``model`` on every dataset of DATASETS.TEST with streaming inference.
-
-    Writes predictions.json / metrics.json / plots under OUTPUT_DIR/inference/<dataset>/, logs a
-    table per dataset and, for several datasets, one summary table. Returns
-    ``{dataset: {"lesion_detection": {...}}}``, or that inner dict alone for a single dataset
-    (detectron2's convention, which EvalHook and BestCheckpointer rely on).
-    """
-    if evaluators is not None and len(evaluators) != len(cfg.DATASETS.TEST):
-        raise ValueError(
-            f"{len(evaluators)} evaluators given for {len(cfg.DATASETS.TEST)} datasets in "
-            f"DATASETS.TEST {tuple(cfg.DATASETS.TEST)}: pass one per dataset, or None"
-        )
-    # Streaming inference calls model.reset(), which a DistributedDataParallel wrapper lacks.
-    model = comm.unwrap_model(model)
-    results = OrderedDict()
-    for index, dataset_name in enumerate(cfg.DATASETS.TEST):
-        data_loader = build_video_detection_test_loader(cfg, dataset_name)
-        evaluator = (
-            evaluators[index]
-            if evaluators is not None
-            else UltrasoundVideoEvaluator(dataset_name, _inference_dir(cfg, dataset_name))
-        )
-        results[dataset_name] = inference_on_video_dataset(model, data_loader, evaluator)
-        if comm.is_main_process():
-            logger.info("Evaluation results for %s in csv format:", dataset_name)
-            print_csv_format(results[dataset_name])
-    if comm.is_main_process() and len(results) > 1:
-        logger.info("Summary over the test datasets:\n%s", summary_table(results))
-    if len(results) == 1:
-        return next(iter(results.values()))
-    return results
 
 
 def summary_table(results):

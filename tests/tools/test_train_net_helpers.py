@@ -40,7 +40,34 @@ def test_evaluators_must_match_the_test_sets():
     cfg = add_ultrasound_config(get_cfg())
     cfg.DATASETS.TEST = ("a", "b")
     with pytest.raises(ValueError, match="1 evaluators given for 2 datasets"):
-        train_net.evaluate_on_test_sets(cfg, model=None, evaluators=[object()])
+        train_net.Trainer.test(cfg, model=None, evaluators=[object()])
+
+
+def test_trainer_test_uses_the_evaluator_a_subclass_builds(tiny_opts, tmp_path):
+    from usvid.config import add_ultrasound_config, get_cfg
+    from usvid.data import register_builtin_datasets
+
+    class CountingEvaluator:
+        def reset(self):
+            self.frames = 0
+
+        def process(self, inputs, outputs):
+            self.frames += len(outputs)
+
+        def evaluate(self):
+            return {"counted": {"frames": float(self.frames)}}
+
+    class MyTrainer(train_net.Trainer):  # as docs/en/training.md tells users to customise
+        @classmethod
+        def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+            return CountingEvaluator()
+
+    cfg = add_ultrasound_config(get_cfg())
+    cfg.merge_from_file(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "phantom", "ultradet.yaml"))
+    cfg.merge_from_list(tiny_opts + ["OUTPUT_DIR", str(tmp_path)])
+    register_builtin_datasets(cfg)
+    results = MyTrainer.test(cfg, MyTrainer.build_model(cfg))
+    assert results == {"counted": {"frames": 32.0}}  # the tiny phantom's 2 test videos of 16 frames
 
 
 def test_code_backup_holds_the_sources_and_the_config(tmp_path):
