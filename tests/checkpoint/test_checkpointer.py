@@ -140,6 +140,26 @@ def test_strict_loads_and_resumes_refuse_a_checkpoint_of_another_model(tmp_path,
     assert "has no last_checkpoint" in caplog.text and "no weights given" in caplog.text
 
 
+def test_a_resume_that_cannot_restore_a_checkpointable_says_so(tmp_path, caplog):
+    Checkpointer(_model(0), str(tmp_path), trainer=Counter(5)).save("model_0000004", iteration=4)
+    counter = Counter(1)
+    resumer = Checkpointer(_model(1), str(tmp_path), optimizer=_trained_optimizer(_model(1)), counter=counter)
+    with caplog.at_level(logging.WARNING):
+        rest = resumer.resume_or_load("", resume=True)
+    assert rest["iteration"] == 4 and counter.value == 1
+    assert "holds no state for ['optimizer', 'counter']" in caplog.text and "'trainer'" in caplog.text
+
+
+def test_unreadable_checkpoint_messages_name_the_problem_without_unsafe_advice(tmp_path):
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(CheckpointLoadError, match="garbage.pth: the file is truncated or not a torch checkpoint") as info:
+        Checkpointer(_model()).load(str(garbage))
+    assert "weights_only" not in str(info.value)  # torch's advice to unpickle anyway is not passed on
+    with pytest.raises(FileNotFoundError, match="is a folder, not a checkpoint file"):
+        Checkpointer(_model()).load(str(tmp_path))
+
+
 def test_resume_false_loads_weights_only(tmp_path):
     model = _model(0)
     Checkpointer(model, str(tmp_path / "a"), counter=Counter(3)).save("weights", iteration=4)

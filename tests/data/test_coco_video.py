@@ -113,6 +113,25 @@ def test_video_without_images(tmp_path, coco_writer):
         load_coco_video_json(path, str(tmp_path))
 
 
+def test_image_ids_restarting_in_every_video_are_an_error_not_moved_boxes(tmp_path, coco_writer):
+    path = coco_writer(tmp_path, [[[[1, 1, 5, 5]], []], [[], [[2, 2, 6, 6]]]])
+
+    def restart_ids_per_video(data):
+        for image in data["images"]:
+            image["id"] = image["frame_id"]  # 0, 1 in video 1, again 0, 1 in video 2
+
+    _edit(path, restart_ids_per_video)
+    with pytest.raises(DatasetFormatError, match=r"images\[2\] \(id=0\): image id 0 is already used by images\[0\] \(video_id 1\)"):
+        load_coco_video_json(path, str(tmp_path))
+
+
+def test_a_video_listed_twice_is_an_error(tmp_path, coco_writer):
+    path = coco_writer(tmp_path, [[[]]])
+    _edit(path, lambda d: d["videos"].append(dict(d["videos"][0])))
+    with pytest.raises(DatasetFormatError, match=r"videos\[1\]: video id 1 is listed twice"):
+        load_coco_video_json(path, str(tmp_path))
+
+
 def test_malformed_json_names_line_and_column(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('{"images": [\n  {"id": 1,,}\n]}')

@@ -193,6 +193,15 @@ def test_any_corruption_of_a_menu_annotation_file_is_explained(menu_root, tmp_pa
     _assert_sane(videos)
 
 
+def test_a_menu_saved_by_excel_with_a_byte_order_mark_loads(menu_root, tmp_path):
+    root, row, _ = menu_root
+    menu = tmp_path / "breast.csv"
+    _write_menu(menu, [row])
+    menu.write_bytes(b"\xef\xbb\xbf" + menu.read_bytes())
+    (video,) = load_ultrasound_menu(str(menu), str(root), "breast_hospA@20210301")
+    assert len(video["frames"]) == 3
+
+
 def test_binary_garbage_menu_is_an_error(menu_root, tmp_path):
     menu = tmp_path / "breast.csv"
     menu.write_bytes(b"\x00\xff\xfe garbage \x80\x81")

@@ -166,10 +166,19 @@ class Checkpointer:
             checkpoint = {"model": checkpoint}
         self._load_model(checkpoint.pop("model"), path, strict)
         keys = self.checkpointables.keys() if checkpointables is None else checkpointables
+        absent = []
         for key in keys:
             if key in checkpoint:
                 self.logger.info(f"Loading {key} from {path}")
                 self.checkpointables[key].load_state_dict(checkpoint.pop(key))
+            else:
+                absent.append(key)
+        if absent and checkpointables is None:  # a full resume that cannot restore everything
+            self.logger.warning(
+                f"{path} holds no state for {absent} (written by another tool or an older version?): "
+                f"they start afresh, so this run does not continue the saved one exactly. It holds: "
+                f"{sorted(k for k in checkpoint if k != RNG_STATES_KEY)}"
+            )
         rng_states = checkpoint.pop(RNG_STATES_KEY, None)
         if rng_states is not None and checkpointables is None:
             # Only a full resume continues the saved random streams; loading weights (e.g.
@@ -189,7 +198,8 @@ class Checkpointer:
     def _read_file(self, path: str) -> Dict[str, Any]:
         """The checkpoint dict in ``path``, or a CheckpointLoadError naming the file."""
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"Checkpoint file not found: {path}")
+            what = "is a folder, not a checkpoint file" if os.path.isdir(path) else "not found"
+            raise FileNotFoundError(f"Checkpoint file {what}: {path}")
         try:
             # weights_only: a checkpoint is data (tensors, numbers, strings, containers), so
             # loading one cannot run code, whoever made the file. Checkpoints written before the
@@ -197,14 +207,22 @@ class Checkpointer:
             with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS):
                 checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
+            if "Unsupported global" not in str(e):  # not a pickle at all: garbage or cut short
+                # torch wraps the unpickler's own error in advice about weights_only; keep the error.
+                cause = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+                raise CheckpointLoadError(
+                    f"Cannot read checkpoint {path}: the file is truncated or not a torch checkpoint "
+                    f"({cause}). A resume falls back to the newest readable checkpoint."
+                ) from e
+            # torch's message goes on to suggest weights_only=False: not advice to pass on.
             raise CheckpointLoadError(
                 f"Cannot read checkpoint {path}: it holds Python objects other than tensors and plain "
-                f"data, which usvid does not unpickle (loading them could run arbitrary code): {e}"
+                f"data, which usvid does not unpickle (loading them could run arbitrary code)"
             ) from e
         except Exception as e:
             raise CheckpointLoadError(
                 f"Cannot read checkpoint {path}: the file is truncated or not a torch checkpoint "
-                f"({type(e).__name__}: {e}). --resume falls back to the newest readable checkpoint."
+                f"({type(e).__name__}: {e}). A resume falls back to the newest readable checkpoint."
             ) from e
         if not isinstance(checkpoint, dict):
             raise CheckpointLoadError(f"Checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict")

@@ -85,7 +85,10 @@ def _category_mapping(data: dict, annotations: List[dict], json_file: str, class
 
 def _check_image_entries(images: List[Any], json_file: str) -> None:
     """Every image entry is an object with usable id / video_id / file_name, so later lookups can
-    trust them (a list or null as an id would otherwise fail deep inside a dict lookup)."""
+    trust them (a list or null as an id would otherwise fail deep inside a dict lookup). Image
+    ids must be unique: ids restarting in every video, a common export bug, would otherwise
+    attach one video's boxes to another's frames without a word."""
+    first_index_of_id: Dict[Any, int] = {}
     for i, image in enumerate(images):
         where = f"{json_file}: images[{i}]"
         require_keys(image, (), where)
@@ -94,6 +97,12 @@ def _check_image_entries(images: List[Any], json_file: str) -> None:
         check_id(image["id"], "id", where)
         check_id(image["video_id"], "video_id", where)
         check_str(image["file_name"], "file_name", where)
+        first = first_index_of_id.setdefault(image["id"], i)
+        if first != i:
+            raise DatasetFormatError(
+                f"{where}: image id {image['id']!r} is already used by images[{first}] (video_id "
+                f"{images[first]['video_id']!r}); image ids must be unique across the file"
+            )
 
 
 def _videos_by_id(data: dict, images: List[dict], json_file: str) -> Dict[Any, dict]:
@@ -102,7 +111,10 @@ def _videos_by_id(data: dict, images: List[dict], json_file: str) -> Dict[Any, d
     videos = {}
     for i, video in enumerate(field_list(data, "videos", json_file)):
         require_keys(video, ("id",), f"{json_file}: videos[{i}]")
-        videos[check_id(video["id"], "id", f"{json_file}: videos[{i}]")] = video
+        video_id = check_id(video["id"], "id", f"{json_file}: videos[{i}]")
+        if video_id in videos:
+            raise DatasetFormatError(f"{json_file}: videos[{i}]: video id {video_id!r} is listed twice")
+        videos[video_id] = video
     return videos
 
 

@@ -68,7 +68,9 @@ def _read_menu(menu_csv: str) -> List[Dict[str, str]]:
     if not os.path.isfile(menu_csv):
         raise FileNotFoundError(f"menu CSV {menu_csv} does not exist")
     try:
-        with open(menu_csv, newline="", encoding="utf-8") as f:
+        # utf-8-sig: a CSV saved by Excel starts with a byte-order mark, which would otherwise
+        # glue itself to the first column's name.
+        with open(menu_csv, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             missing = [c for c in MENU_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
