@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from usvid.data.samplers import InferenceSampler, TrainingSampler
+from usvid.data.samplers import TrainingSampler
 
 
 def _take(sampler, n):
@@ -33,11 +33,3 @@ def test_training_sampler_state_resumes_the_exact_stream():
 def test_training_sampler_rejects_bad_sizes():
     with pytest.raises(ValueError, match="positive integer dataset size, got 0"):
         TrainingSampler(0)
-
-
-@pytest.mark.parametrize("total,world", [(10, 4), (3, 5), (0, 2), (7, 1)])
-def test_inference_shards_cover_everything_once_in_order(total, world):
-    shards = [InferenceSampler.shard(total, world, rank) for rank in range(world)]
-    assert list(itertools.chain(*shards)) == list(range(total))
-    assert max(map(len, shards)) - min(map(len, shards)) <= 1
-    assert list(InferenceSampler(total)) == list(range(total)) and len(InferenceSampler(total)) == total

@@ -372,9 +372,6 @@ class PeriodicCheckpointer:
         self._delete(expired)
         return os.path.join(self.checkpointer.save_dir, basename)
 
-    def save(self, name: str, **kwargs: Any) -> None:
-        self.checkpointer.save(name, **kwargs)
-
     def _expire_old_checkpoints(self) -> List[str]:
         """Drop the oldest files beyond max_to_keep from the kept list; returns them."""
         if self.max_to_keep is None or len(self.recent_checkpoints) <= self.max_to_keep:

@@ -68,21 +68,10 @@ class CfgNode(_YacsCfgNode):
             referenced_by, path = path, (None if base is None else _resolve_base_path(base, path))
         return chain[::-1]
 
-    @classmethod
-    def load_yaml_with_base(cls, filename: str) -> Dict[str, Any]:
-        """The content of ``filename`` merged over its ``_BASE_`` chain, as one dict."""
-        merged: Dict[str, Any] = {}
-        for _, content in cls.load_yaml_chain(filename):
-            _merge_dicts(content, merged)
-        return merged
-
     # ---------------------------------------------------------------- merging
     def merge_from_file(self, cfg_filename: str, allow_unsafe: bool = False) -> None:
         for path, content in self.load_yaml_chain(cfg_filename):
             self._merge_dict(content, origin=path)
-
-    def merge_from_other_cfg(self, cfg_other: "CfgNode") -> None:
-        self._merge_dict(cfg_other, origin="another config")
 
     def _has_key(self, full_key: str) -> bool:
         node: Any = self
@@ -193,15 +182,6 @@ def _resolve_base_path(base: Any, referenced_by: str) -> str:
     if os.path.isabs(base):
         return base
     return os.path.join(os.path.dirname(referenced_by), base)
-
-
-def _merge_dicts(src: Dict[str, Any], dst: Dict[str, Any]) -> None:
-    """Recursively merge ``src`` into ``dst`` in place (src wins)."""
-    for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _merge_dicts(v, dst[k])
-        else:
-            dst[k] = v
 
 
 def _unknown_key_message(full_key: str, origin: str, root: CfgNode) -> str:

@@ -1,4 +1,4 @@
-"""Index samplers for distributed training and inference (detectron2 semantics).
+"""The index sampler of distributed training (detectron2 semantics).
 
 ``TrainingSampler`` produces one infinite global stream of indices and gives rank ``r`` the
 elements ``r, r + W, r + 2W, ...`` of it, so the union over ranks of one "global step" is the
@@ -9,14 +9,14 @@ exact same stream.
 import itertools
 import logging
 import numbers
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import torch
 from torch.utils.data.sampler import Sampler
 
 from ..utils import comm
 
-__all__ = ["TrainingSampler", "InferenceSampler"]
+__all__ = ["TrainingSampler"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,28 +77,3 @@ class TrainingSampler(Sampler[int]):
             )
         self._seed = int(state["seed"])
         self._start, self._yielded = int(state["global_position"]), 0
-
-
-class InferenceSampler(Sampler[int]):
-    """Every index exactly once across ranks: contiguous shards whose sizes differ by at most 1
-    (rank order), so concatenating the ranks' results in rank order restores dataset order."""
-
-    def __init__(self, size: int):
-        if not isinstance(size, numbers.Integral) or size < 0:
-            raise ValueError(f"InferenceSampler needs a non-negative integer dataset size, got {size!r}")
-        self._size = int(size)
-        self._local_indices = self.shard(size, comm.get_world_size(), comm.get_rank())
-
-    @staticmethod
-    def shard(total: int, world_size: int, rank: int) -> List[int]:
-        """The contiguous indices of ``rank`` among ``world_size`` shards of ``range(total)``."""
-        base, extra = divmod(total, world_size)
-        begin = rank * base + min(rank, extra)
-        end = begin + base + (1 if rank < extra else 0)
-        return list(range(begin, end))
-
-    def __iter__(self) -> Iterator[int]:
-        yield from self._local_indices
-
-    def __len__(self) -> int:
-        return len(self._local_indices)

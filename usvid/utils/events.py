@@ -223,9 +223,6 @@ class EventStorage:
             result[name] = (value, itr)
         return result
 
-    def count_samples(self, name: str, window_size: int = 20) -> int:
-        return self.history(name).count_samples(window_size)
-
     # ---- checkpointing ------------------------------------------------------------------
     # Writers smooth over a window of recent values, so a resumed run must start with the same
     # recent history as the interrupted one to write the same metrics.json values.
