@@ -54,7 +54,7 @@ def test_stopped_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
 
     first, first_results = _train(toy_cfg(tmp_path / "resumed"), extra_hooks=[StopAfter(19)])
     assert first_results == {"toy": {"mse": pytest.approx(first_results["toy"]["mse"])}}  # the eval at 19
-    assert first.iter == 20 and (tmp_path / "resumed" / "last_checkpoint").read_text() == "model_0000019.pth"
+    assert first.iter == 20 and (tmp_path / "resumed" / "last_checkpoint").read_text() == "model_final.pth"  # stopped by a hook
 
     resumed, resumed_results = _train(toy_cfg(tmp_path / "resumed"), resume=True)
     assert resumed.start_iter == 20
@@ -134,6 +134,15 @@ def test_a_schedule_value_out_of_range_is_an_error_naming_the_key(tmp_path, key,
     with pytest.raises(ConfigError, match=rf"{key} must be a number >= .*got {value}"):
         ToyTrainer(toy_cfg(tmp_path, key, value))
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_run_ended_early_by_a_hook_saves_its_weights_as_model_final(tmp_path):
+    trainer, _ = _train(toy_cfg(tmp_path, "SOLVER.CHECKPOINT_PERIOD", 100), extra_hooks=[StopAfter(12)])
+    final = torch.load(tmp_path / "model_final.pth", weights_only=False)
+    assert final["iteration"] == 12
+    for name, value in trainer.model.state_dict().items():
+        assert torch.equal(final["model"][name], value), name
+    assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
 
 
 def test_resuming_a_finished_run_returns_at_once_without_a_second_evaluation(tmp_path):

@@ -218,7 +218,7 @@ class PeriodicWriter(HookBase):
 
 class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
     """``usvid.checkpoint.PeriodicCheckpointer`` as a hook: saves after the periodic iterations
-    and ``model_final`` after the last. Runs last (see the module docstring); register it on
+    and ``model_final`` after the last, or after the step a hook ended training at. Runs last (see the module docstring); register it on
     every rank, because saving gathers the RNG state of every rank."""
 
     priority = 90
@@ -232,7 +232,14 @@ class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
         self.max_iter = self.trainer.max_iter
 
     def after_step(self):
-        self.step(self.trainer.iter)
+        iteration = self.trainer.iter
+        self.step(iteration)
+        if self.trainer.should_stop and iteration < self.max_iter - 1:
+            # A hook that runs before this one (e.g. EarlyStopping) ended training after this
+            # step: its weights are the run's result, saved where the last iteration saves them.
+            # (A preempted run is stopped after this hook, and saves a checkpoint to resume from.)
+            logger.info(f"Training ends early after iteration {iteration}; saving {self.file_prefix}_final")
+            self.checkpointer.save(f"{self.file_prefix}_final", iteration=iteration)
 
 
 class BestCheckpointer(HookBase):
