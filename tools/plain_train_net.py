@@ -32,7 +32,7 @@ from train_net import Trainer, invoke_main, setup
 from usvid.checkpoint import Checkpointer, PeriodicCheckpointer
 from usvid.data import build_video_detection_train_loader
 from usvid.engine import archive_previous_metrics, default_writers
-from usvid.engine.hooks import last_scheduled_write
+from usvid.engine.hooks import flatten_results_dict, last_scheduled_write
 from usvid.modeling import build_model
 from usvid.solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
 from usvid.utils import comm
@@ -40,18 +40,6 @@ from usvid.utils.events import EventStorage
 
 logger = logging.getLogger("usvid.plain_train_net")
 WRITE_PERIOD = 20
-
-
-def flatten_results(results, prefix=""):
-    """``{"lesion_detection": {"AP50": 0.9}}`` -> ``{"lesion_detection/AP50": 0.9}``, the names
-    the trainer's EvalHook writes to metrics.json."""
-    flat = {}
-    for key, value in results.items():
-        if isinstance(value, dict):
-            flat.update(flatten_results(value, f"{prefix}{key}/"))
-        else:
-            flat[f"{prefix}{key}"] = float(value)
-    return flat
 
 
 def do_test(cfg, model):
@@ -131,7 +119,7 @@ def do_train(cfg, model, resume=False):
             if (eval_period > 0 and (iteration + 1) % eval_period == 0) or is_last:
                 results = do_test(cfg, model)
                 if comm.is_main_process() and results:
-                    storage.put_scalars(smoothing_hint=False, **flatten_results(results))
+                    storage.put_scalars(smoothing_hint=False, **flatten_results_dict(results))
                 model.train()
                 comm.synchronize()
             # Write before saving (as the trainer's hooks do): a kill between the two then

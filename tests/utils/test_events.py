@@ -16,6 +16,7 @@ from usvid.utils.events import (
     HistoryBuffer,
     JSONWriter,
     TensorboardXWriter,
+    active_event_storage,
     get_event_storage,
 )
 
@@ -256,3 +257,13 @@ def test_common_metric_printer_labels_a_stopped_run_with_the_last_step_and_print
         printer.write()
     lines = [r.getMessage() for r in caplog.records if r.name == printer.logger.name]
     assert len(lines) == 1 and "iter: 9 " in lines[0]
+
+
+def test_active_event_storage_is_the_innermost_open_one_or_none():
+    assert active_event_storage() is None
+    with EventStorage() as outer:
+        assert active_event_storage() is outer
+        with EventStorage() as inner:
+            assert active_event_storage() is inner
+        assert active_event_storage() is outer
+    assert active_event_storage() is None

@@ -43,6 +43,7 @@ __all__ = [
     "EvalHook",
     "PreciseBN",
     "update_bn_stats",
+    "flatten_results_dict",
     "TorchProfiler",
     "EarlyStopping",
     "EMA",
@@ -334,20 +335,21 @@ class LRScheduler(HookBase):
         self.scheduler.load_state_dict(state_dict)
 
 
-def _flatten_results(results: Mapping, prefix: str = "") -> Dict[str, float]:
-    """``{"bbox": {"AP": 1}}`` -> ``{"bbox/AP": 1.0}``; values must be numbers."""
+def flatten_results_dict(results: Mapping, prefix: str = "") -> Dict[str, float]:
+    """``{"bbox": {"AP": 1}}`` -> ``{"bbox/AP": 1.0}``, the scalar names evaluation results get
+    in the event storage and metrics.json; values must be numbers."""
     flat = {}
     for key, value in results.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            flat.update(_flatten_results(value, name + "/"))
+            flat.update(flatten_results_dict(value, name + "/"))
             continue
         try:
             flat[name] = float(value)
         except (TypeError, ValueError) as e:
             raise ValueError(
-                f"EvalHook: the evaluation result {name!r} = {value!r} is not a number; "
-                "eval_function must return a (nested) dict of numbers."
+                f"The evaluation result {name!r} = {value!r} is not a number; an evaluation "
+                "(EvalHook's eval_function) must return a (nested) dict of numbers."
             ) from e
     return flat
 
@@ -376,7 +378,7 @@ class EvalHook(HookBase):
         if results:
             if not isinstance(results, Mapping):
                 raise TypeError(f"EvalHook: eval_function must return a dict, got {type(results).__name__}")
-            self.trainer.storage.put_scalars(**_flatten_results(results), smoothing_hint=False)
+            self.trainer.storage.put_scalars(**flatten_results_dict(results), smoothing_hint=False)
 
     def after_step(self):
         next_iter = self.trainer.iter + 1

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..utils.events import get_event_storage
+from ..utils.events import active_event_storage
 from .video_metrics import RECALL_LEVELS, VideoDetectionEvaluation
 
 __all__ = ["save_metric_plots"]
@@ -60,9 +60,8 @@ def save_metric_plots(
 
 
 def _put_in_event_storage(name: str, rgb: np.ndarray) -> None:
-    try:
-        storage = get_event_storage()
-    except RuntimeError:  # no training loop around this evaluation: files only
+    storage = active_event_storage()
+    if storage is None:  # no training loop around this evaluation: files only
         return
     storage.put_image(name, torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))))
 

@@ -1,21 +1,11 @@
 """Write model statistics to the active EventStorage, and nothing when there is none.
 
 Models run both inside the trainer (a storage is open) and in plain inference or user code
-(no storage); ``get_event_storage()`` raises outside a context, so the lookup is wrapped here
-once instead of in every model.
+(no storage), so they report through this helper instead of ``get_event_storage()``, which
+raises outside a context.
 """
 
-from typing import Optional
-
-from usvid.utils.events import get_event_storage
-
-
-def active_event_storage() -> Optional[object]:
-    """The innermost open EventStorage, or None outside any ``with EventStorage(...)``."""
-    try:
-        return get_event_storage()
-    except RuntimeError:
-        return None
+from usvid.utils.events import active_event_storage
 
 
 def put_training_scalars(prefix: str, **values: float) -> None:

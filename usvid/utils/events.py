@@ -25,6 +25,7 @@ from .metrics_file import last_iteration_in, rewind_metrics_file
 __all__ = [
     "EventStorage",
     "get_event_storage",
+    "active_event_storage",
     "HistoryBuffer",
     "EventWriter",
     "JSONWriter",
@@ -45,6 +46,13 @@ def get_event_storage() -> "EventStorage":
             "`with EventStorage(start_iter):` (TrainerBase.train() opens one for the training loop)."
         )
     return _CURRENT_STORAGE_STACK[-1]
+
+
+def active_event_storage() -> Optional["EventStorage"]:
+    """The innermost open EventStorage, or None outside any ``with EventStorage(...)``: for
+    code that runs both inside a training loop and without one (models, evaluations), and
+    reports to the storage only when there is one."""
+    return _CURRENT_STORAGE_STACK[-1] if _CURRENT_STORAGE_STACK else None
 
 
 class HistoryBuffer:
