@@ -27,6 +27,8 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from usvid.utils.image_grid import tile_grid
+
 GT_COLOR = (60, 200, 60)  # BGR green
 FP_COLOR = (40, 40, 230)  # BGR red
 HEADER_HEIGHT = 22
@@ -135,14 +137,7 @@ def contact_sheet(frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int
     if tiles[0].shape[1] > tile_width:
         factor = tile_width / tiles[0].shape[1]
         tiles = [cv2.resize(t, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) for t in tiles]
-    columns = min(columns, len(tiles))
-    rows = -(-len(tiles) // columns)
-    height, width = tiles[0].shape[:2]
-    sheet = np.full((rows * (height + 2), columns * (width + 2), 3), 255, dtype=np.uint8)
-    for n, tile in enumerate(tiles):
-        r, c = divmod(n, columns)
-        sheet[r * (height + 2) : r * (height + 2) + height, c * (width + 2) : c * (width + 2) + width] = tile
-    return sheet
+    return tile_grid(tiles, columns, gap=2, background=255)
 
 
 def false_positive_flags(detections: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray],
@@ -164,13 +159,6 @@ def operating_threshold(predictions: Dict, ground_truths: Dict, recall: float) -
     return VideoDetectionEvaluation(predictions, ground_truths).score_threshold_at_recall(recall)
 
 
-def _read_frame(file_name: str) -> np.ndarray:
-    image = cv2.imread(file_name, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise FileNotFoundError(f"cannot read frame image {file_name}")
-    return image
-
-
 def visualize_video(video: dict, detections: Sequence[np.ndarray], threshold: float, output_dir: str,
                     fps: float = 30.0, min_side: int = 384) -> Dict[str, str]:
     """Render one video (a usvid video dict) with its per-frame ``(K, 5)`` detections: writes
@@ -180,6 +168,8 @@ def visualize_video(video: dict, detections: Sequence[np.ndarray], threshold: fl
     if len(detections) != len(ground_truth):
         raise ValueError(f"video {video['video_id']!r}: {len(detections)} prediction frames for "
                          f"{len(ground_truth)} frames in the dataset")
+    from usvid.data.mapper import read_frame
+
     flags = false_positive_flags(detections, ground_truth, threshold)
     scale = max(1.0, min_side / min(video["height"], video["width"]))
     rendered = []
@@ -187,7 +177,7 @@ def visualize_video(video: dict, detections: Sequence[np.ndarray], threshold: fl
         kept = np.asarray(detections[position]).reshape(-1, 5)[:, 4] > threshold
         caption = (f"{video['video_id']}  frame {frame['frame_idx']} ({position + 1}/{len(video['frames'])})"
                    f"  thr {threshold:.2f}  false-alarm boxes: {int(flags[position][kept].sum())}")
-        rendered.append(render_frame(_read_frame(frame["file_name"]), ground_truth[position],
+        rendered.append(render_frame(read_frame(frame["file_name"], "BGR"), ground_truth[position],
                                      np.asarray(detections[position]).reshape(-1, 5)[kept],
                                      flags[position][kept], caption, threshold, scale))
     os.makedirs(output_dir, exist_ok=True)

@@ -42,7 +42,7 @@ def test_mp4_has_every_frame_and_contact_sheet_a_bounded_size(tmp_path):
     with av.open(path) as container:
         assert sum(1 for _ in container.decode(video=0)) == 7
     sheet = visualize.contact_sheet([np.zeros((100, 640, 3), np.uint8)] * 30, columns=6, max_tiles=24)
-    assert sheet.shape[1] == 6 * (320 + 2) and sheet.shape[0] == 4 * (50 + 2)
+    assert sheet.shape[1] == 6 * 320 + 5 * 2 and sheet.shape[0] == 4 * 50 + 3 * 2  # 2-pixel gaps between tiles
 
 
 def test_cli_renders_a_test_video_of_a_trained_run(trained_run, tiny_opts, run_tool, phantom_config, tmp_path):

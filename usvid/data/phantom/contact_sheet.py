@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ...utils.image_grid import tile_grid
 from .params import CATEGORIES
 from .split import assign_categories
 from .video import RenderedFrame, plan_video, render_frames, video_rngs
@@ -50,17 +51,6 @@ def annotate(frame: RenderedFrame, caption: str = "", size: int | None = None) -
         cv2.putText(image, caption, (3, image.shape[0] - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.33,
                     (255, 255, 255), 1, cv2.LINE_AA)
     return image
-
-
-def contact_sheet(tiles: list[np.ndarray], columns: int, gap: int = 2) -> np.ndarray:
-    """Tiles (equal-sized BGR images) on a black grid, row-major."""
-    h, w = tiles[0].shape[:2]
-    rows = -(-len(tiles) // columns)
-    sheet = np.zeros((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap, 3), np.uint8)
-    for i, tile in enumerate(tiles):
-        r, c = divmod(i, columns)
-        sheet[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
-    return sheet
 
 
 def _frames_of(seed: int, index: int, category: str, num_frames: int, size: int):
@@ -113,11 +103,11 @@ def docs_images(out_dir, seed: int = 0, size: int = 256, tile: int = 176,
             decoy_track = [(t, frames[t]) for t in range(decoy.start_frame, decoy.start_frame + decoy.num_frames)]
             break
     paths = [out_dir / "phantom_contact_sheet.png", out_dir / "phantom_decoy_sequence.png"]
-    _save_small_png(paths[0], contact_sheet(tiles, 4))
+    _save_small_png(paths[0], tile_grid(tiles, 4))
     if decoy_track is not None:
         chosen = [decoy_track[i] for i in np.linspace(0, len(decoy_track) - 1, 5).round().astype(int)]
         strip = [annotate(f, f"t={t}", tile) for t, f in chosen]
-        _save_small_png(paths[1], contact_sheet(strip, len(strip)))
+        _save_small_png(paths[1], tile_grid(strip, len(strip)))
     return paths
 
 
