@@ -37,7 +37,7 @@ TINY = {
     "SEED": 7, "SOLVER.MAX_ITER": 30, "TEST.EVAL_PERIOD": 10, "SOLVER.CHECKPOINT_PERIOD": 10,
     "DATALOADER.REFRESH_PERIOD": 10,
 }
-WALL_CLOCK_KEYS = ("time", "data_time", "eta_seconds")
+WALL_CLOCK_KEYS = ("time", "data_time")
 
 
 def train_net(output_dir, opts, num_gpus, resume=False):

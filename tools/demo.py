@@ -25,6 +25,7 @@ from tqdm import tqdm
 from train_net import Trainer, setup
 from visualize import visualize_predictions
 
+from usvid.config import add_ultrasound_config, get_cfg
 from usvid.data import DatasetCatalog
 from usvid.engine import HookBase, default_argument_parser
 from usvid.utils import comm
@@ -103,6 +104,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def schedule_overrides(config_file, opts, max_iter):
+    """``SOLVER.MAX_ITER max_iter`` with the config's SOLVER.STEPS scaled by the same factor, so
+    a shorter demo still lowers the learning rate at the same fraction of training (STEPS
+    beyond MAX_ITER would be ignored, and the rate never lowered)."""
+    cfg = add_ultrasound_config(get_cfg())
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(opts)
+    factor = max_iter / cfg.SOLVER.MAX_ITER
+    steps = tuple(max(1, round(step * factor)) for step in cfg.SOLVER.STEPS)
+    return ["SOLVER.MAX_ITER", str(max_iter), "SOLVER.STEPS", str(steps)]
+
+
 def main(argv=None):
     start = time.perf_counter()
     demo_args = parse_args(argv)
@@ -110,7 +123,7 @@ def main(argv=None):
     # at +2 % time (two CPU threads alone do not repeat bitwise; docs/en/reliability.md).
     opts = ["DETERMINISTIC", "True", *demo_args.opts]
     if demo_args.max_iter is not None:
-        opts += ["SOLVER.MAX_ITER", str(demo_args.max_iter)]
+        opts += schedule_overrides(demo_args.config_file, demo_args.opts, demo_args.max_iter)
     args = default_argument_parser().parse_args(["--config-file", demo_args.config_file, *opts])
     print(f"usvid demo: {demo_args.config_file} (first run: the phantom is generated, ~1 min)")
     cfg = setup(args)

@@ -3,6 +3,8 @@ prints where everything is."""
 
 import os
 
+import demo
+
 
 def test_demo_runs_the_whole_flow_and_says_where_the_results_are(tiny_opts, run_tool, tmp_path):
     result = run_tool("demo.py", "--max-iter", 4, *tiny_opts, "OUTPUT_DIR", tmp_path)
@@ -16,3 +18,9 @@ def test_demo_runs_the_whole_flow_and_says_where_the_results_are(tiny_opts, run_
     visualization = os.listdir(tmp_path / "visualization")
     assert any(f.endswith(".mp4") for f in visualization) and any(f.endswith("_contact.png") for f in visualization)
     assert "AP50" in summary and "FP80" in summary
+
+
+def test_a_shorter_demo_lowers_the_learning_rate_at_the_same_fraction(phantom_config):
+    # The shipped config lowers the rate at 800 of 1000 iterations.
+    assert demo.schedule_overrides(phantom_config, [], 100) == ["SOLVER.MAX_ITER", "100", "SOLVER.STEPS", "(80,)"]
+    assert demo.schedule_overrides(phantom_config, ["SOLVER.STEPS", "(500, 900)"], 2000)[3] == "(1000, 1800)"

@@ -6,8 +6,9 @@ from ..config import CfgNode as CN
 
 def add_training_flow_config(cfg: CN) -> None:
     """Add the training-flow keys to ``cfg`` in place."""
-    # When True, OUTPUT_DIR becomes OUTPUT_DIR/<config path below configs/ without .yaml>
-    # (configs/phantom/ultradet.yaml -> output/phantom/ultradet), so runs never collide.
+    # When True, OUTPUT_DIR becomes OUTPUT_DIR/<config path below configs/ without .yaml> (with
+    # OUTPUT_DIR ./output: configs/phantom/ultradet.yaml -> output/phantom/ultradet), so runs
+    # never collide.
     cfg.AUTO_DIR = False
     # Hard-negative mining: every REFRESH_PERIOD iterations (0 = never) the current model runs
     # over the training videos, the frames with false-positive sequences are written to a JSON
