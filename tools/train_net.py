@@ -52,6 +52,9 @@ class Trainer(DefaultTrainer):
     inference. The optimizer (SGD/AdamW, ADAM_BETA, LR_MULTIPLIERS, clipping) and LR schedule
     come unchanged from DefaultTrainer, which builds them with usvid.solver."""
 
+    # The clip loader's batch: scaled with the world size like the engine's IMS_PER_BATCH.
+    BATCH_SIZE_KEYS = DefaultTrainer.BATCH_SIZE_KEYS + ("SEGS_PER_BATCH",)
+
     @classmethod
     def build_model(cls, cfg):
         model = build_model(cfg)

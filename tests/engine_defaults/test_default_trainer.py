@@ -258,6 +258,7 @@ def test_expected_results_are_verified_after_training(tmp_path):
 
 def test_auto_scale_workers_scales_linearly():
     cfg = toy_cfg("unused", "SOLVER.REFERENCE_WORLD_SIZE", 2, "SOLVER.IMS_PER_BATCH", 8, "SOLVER.STEPS", "(20, 30)")
+    cfg.SOLVER.CLIPS_PER_BATCH = 6  # an application's own batch key
     cfg.freeze()
     scaled = DefaultTrainer.auto_scale_workers(cfg, 4)
     assert scaled.is_frozen() and cfg.SOLVER.IMS_PER_BATCH == 8
@@ -265,6 +266,13 @@ def test_auto_scale_workers_scales_linearly():
     assert (scaled.SOLVER.STEPS, scaled.SOLVER.WARMUP_ITERS, scaled.SOLVER.CHECKPOINT_PERIOD) == ((10, 15), 2, 10)
     assert scaled.TEST.EVAL_PERIOD == 10 and scaled.SOLVER.REFERENCE_WORLD_SIZE == 4
     assert DefaultTrainer.auto_scale_workers(cfg, 2) is cfg
+    assert scaled.SOLVER.CLIPS_PER_BATCH == 6  # not an engine key...
+
+    class ClipTrainer(DefaultTrainer):
+        BATCH_SIZE_KEYS = DefaultTrainer.BATCH_SIZE_KEYS + ("CLIPS_PER_BATCH",)
+
+    clips = ClipTrainer.auto_scale_workers(cfg, 4)  # ...until an application names it
+    assert (clips.SOLVER.CLIPS_PER_BATCH, clips.SOLVER.IMS_PER_BATCH) == (12, 16)
 
 
 def test_argument_parser_and_default_setup(tmp_path):

@@ -78,3 +78,11 @@ def test_code_backup_holds_the_sources_and_the_config(tmp_path):
     assert os.path.isfile(os.path.join(backup, "usvid", "engine", "defaults.py"))
     assert os.path.isfile(os.path.join(backup, "tools", "train_net.py"))
     assert open(os.path.join(backup, "exp.yaml")).read() == "SEED: 3\n"
+
+
+def test_the_application_trainer_scales_its_clip_batch_with_the_world_size():
+    from usvid.config import add_ultrasound_config, get_cfg
+
+    cfg = add_ultrasound_config(get_cfg())
+    cfg.merge_from_list(["SOLVER.REFERENCE_WORLD_SIZE", "1", "SOLVER.SEGS_PER_BATCH", "2"])
+    assert train_net.Trainer.auto_scale_workers(cfg, 2).SOLVER.SEGS_PER_BATCH == 4

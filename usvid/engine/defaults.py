@@ -16,7 +16,7 @@ import time
 import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -50,8 +50,6 @@ AMP_PRECISIONS = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 # How often DefaultTrainer's PeriodicWriter writes (detectron2's 20); resume rewinds to it.
 METRICS_WRITE_PERIOD = 20
 METRICS_FILE = "metrics.json"
-# Batch-size keys that auto_scale_workers scales with the world size (when the config has them).
-BATCH_SIZE_KEYS = ("IMS_PER_BATCH", "SEGS_PER_BATCH")
 
 
 def default_argument_parser(epilog: Optional[str] = None) -> argparse.ArgumentParser:
@@ -484,8 +482,12 @@ class DefaultTrainer(TrainerBase):
         results = evaluator.evaluate()
         return {} if results is None else results
 
-    @staticmethod
-    def auto_scale_workers(cfg: CfgNode, num_workers: int) -> CfgNode:
+    # The SOLVER keys holding a batch size, which auto_scale_workers scales with the world size;
+    # an application whose loader reads another key (e.g. clips per batch) adds it.
+    BATCH_SIZE_KEYS: Tuple[str, ...] = ("IMS_PER_BATCH",)
+
+    @classmethod
+    def auto_scale_workers(cls, cfg: CfgNode, num_workers: int) -> CfgNode:
         """Rescale batch size, LR and schedule linearly from SOLVER.REFERENCE_WORLD_SIZE to
         ``num_workers`` (detectron2's linear scaling rule), so a config tuned on N processes
         keeps the same per-process batch and the same number of epochs on M. Unchanged when
@@ -497,7 +499,7 @@ class DefaultTrainer(TrainerBase):
         frozen = cfg.is_frozen()
         cfg.defrost()
         scale = num_workers / old_world_size
-        for key in BATCH_SIZE_KEYS:
+        for key in cls.BATCH_SIZE_KEYS:
             if key in cfg.SOLVER:
                 if cfg.SOLVER[key] % old_world_size != 0:
                     raise ValueError(
