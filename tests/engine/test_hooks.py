@@ -303,6 +303,49 @@ def test_precise_bn_hook_runs_after_the_last_iteration(make_trainer, toy_batches
     torch.testing.assert_close(model.bn.running_mean, expected)
 
 
+class SeededBatches:
+    """A loader that gives the same batches each time it is iterated, as a seeded one does."""
+
+    def __init__(self, toy_batches):
+        self._toy_batches = toy_batches
+
+    def __iter__(self):
+        stream = self._toy_batches(batch_size=16, seed=9)
+        return ((x * 3 + 1, y) for x, y in stream)  # statistics unlike the training batches'
+
+
+def test_precise_bn_after_a_resume_uses_the_batches_the_uninterrupted_run_uses(make_trainer, toy_batches):
+    def run(start, stop, state=None):
+        torch.manual_seed(0)  # the same initial weights in every run
+        model = BNRegressor()
+        trainer = make_trainer(model=model, data=itertools.islice(toy_batches(), start, None))
+        trainer.register_hooks([PreciseBN(5, model, SeededBatches(toy_batches), num_iter=2)])
+        if state is not None:
+            model.load_state_dict(state["model"])
+            trainer.load_state_dict(state["trainer"])
+        trainer.train(start, stop)
+        return trainer, {"model": copy.deepcopy(model.state_dict()), "trainer": copy.deepcopy(trainer.state_dict())}
+
+    uninterrupted, _ = run(0, 15)
+    _, state = run(0, 10)
+    assert state["trainer"]["hooks"]["PreciseBN"] == {"batches_used": 4}
+    resumed, _ = run(10, 15, state)
+    for name, value in uninterrupted.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
+
+
+def test_precise_bn_with_ema_makes_the_ema_weights_statistics_precise(make_trainer, toy_batches):
+    model = BNRegressor()
+    ema = EMA(decay=0.5)
+    batches = SeededBatches(toy_batches)
+    trainer = make_trainer(model=model)
+    trainer.register_hooks([ema, PreciseBN(0, model, batches, num_iter=2)])
+    trainer.train(0, 3)
+    expected = torch.stack([x.mean(0) for x, _ in itertools.islice(iter(batches), 2)]).mean(0)
+    torch.testing.assert_close(ema.weights["bn.running_mean"], expected)  # what evaluation uses
+    assert not torch.allclose(model.bn.running_mean, expected)  # the training weights keep theirs
+
+
 def test_torch_profiler_writes_a_chrome_trace(make_trainer, tmp_path):
     trainer = make_trainer()
     trainer.register_hooks(

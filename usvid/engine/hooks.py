@@ -399,6 +399,15 @@ class EvalHook(HookBase):
         gc.collect()
 
 
+def _bn_buffer_names(model: nn.Module) -> List[str]:
+    """The state-dict names of the BatchNorm statistics of ``model`` (unwrapped from DDP)."""
+    names = []
+    for prefix, module in comm.unwrap_model(model).named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            names += [f"{prefix}.{name}".lstrip(".") for name, _ in module.named_buffers(recurse=False)]
+    return names
+
+
 def _bn_modules(model: nn.Module) -> List[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
 
@@ -439,7 +448,12 @@ def update_bn_stats(model: nn.Module, data_loader: Iterable, num_iters: int = 20
 class PreciseBN(HookBase):
     """Every ``period`` iterations and after the last one, recompute BatchNorm statistics over
     ``num_iter`` batches of ``data_loader`` (see ``update_bn_stats``). Disabled (with a log
-    line) when the model has no BatchNorm layer in training mode."""
+    line) when the model has no BatchNorm layer in training mode.
+
+    With an ``EMA`` hook, evaluations use the EMA weights, so the statistics are recomputed for
+    those and stored into the EMA copy. The number of batches used so far is checkpointed: a
+    resumed run skips them, so it sees the batches the uninterrupted run would (``data_loader``
+    must then give the same batches each time it is iterated, e.g. seeded)."""
 
     def __init__(self, period: int, model: nn.Module, data_loader: Iterable, num_iter: int):
         self._disabled = not _bn_modules(model)
@@ -450,17 +464,32 @@ class PreciseBN(HookBase):
         self._data_loader = data_loader
         self._num_iter = num_iter
         self._data_iter = None
+        self._batches_used = 0
 
     def after_step(self):
         if not self._disabled and _is_periodic_iteration(self.trainer, self._period):
             self.update_stats()
 
     def update_stats(self):
-        if self._data_iter is None:
-            self._data_iter = iter(self._data_loader)  # reused so every run sees new batches
+        if self._data_iter is None:  # reused so every update sees new batches
+            self._data_iter = itertools.islice(iter(self._data_loader), self._batches_used, None)
         logger.info(f"Running precise-BN for {self._num_iter} iterations...")
+        ema = next((h for h in self.trainer.hooks if isinstance(h, EMA)), None)
         with EventStorage():  # the model may put scalars while running: discard them
-            update_bn_stats(self._model, self._data_iter, self._num_iter)
+            if ema is None:
+                update_bn_stats(self._model, self._data_iter, self._num_iter)
+            else:
+                with ema.apply_to_model():
+                    update_bn_stats(self._model, self._data_iter, self._num_iter)
+                    ema.store_from_model(_bn_buffer_names(self._model))
+        self._batches_used += self._num_iter
+
+    def state_dict(self):
+        return {"batches_used": self._batches_used}
+
+    def load_state_dict(self, state_dict):
+        self._batches_used = int(state_dict["batches_used"])
+        self._data_iter = None
 
 
 class TorchProfiler(HookBase):
@@ -579,6 +608,14 @@ class EMA(HookBase):
         torch._foreach_lerp_(ema_tensors, model_tensors, 1.0 - self._decay)
         for ema_tensor, model_tensor in self._int_pairs:
             ema_tensor.copy_(model_tensor)
+
+    @torch.no_grad()
+    def store_from_model(self, names: Iterable[str]) -> None:
+        """Take the model's current values of the state entries ``names`` as their EMA values
+        (e.g. BatchNorm statistics recomputed for the EMA weights while they were applied)."""
+        model_state = self._model.state_dict()
+        for name in names:
+            self.weights[name].copy_(model_state[name])
 
     @contextmanager
     def apply_to_model(self) -> Iterator[None]:
