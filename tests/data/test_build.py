@@ -5,6 +5,7 @@ import torch
 
 from usvid.config import add_ultrasound_config, get_cfg
 from usvid.data import (
+    DatasetCatalog,
     build_video_detection_test_loader,
     build_video_detection_train_loader,
     register_coco_video,
@@ -94,6 +95,17 @@ def test_segs_per_batch_must_divide_by_world_size(toy_cfg, monkeypatch):
         build_video_detection_train_loader(toy_cfg)
     toy_cfg.SOLVER.SEGS_PER_BATCH = 0
     with pytest.raises(ValueError, match=r"SOLVER.SEGS_PER_BATCH must be >= 1 clip per iteration, got 0"):
+        build_video_detection_train_loader(toy_cfg)
+
+
+def test_a_training_set_without_any_lesion_is_an_error(toy_cfg, clean_catalog):
+    videos = DatasetCatalog.get(toy_cfg.DATASETS.TRAIN[0])
+    for video in videos:
+        for frame in video["frames"]:
+            frame["annotations"] = []
+    DatasetCatalog.register("toy_empty", lambda: videos)
+    toy_cfg.DATASETS.TRAIN = ("toy_empty",)
+    with pytest.raises(ValueError, match=r"DATASETS.TRAIN \('toy_empty',\) holds no lesion box"):
         build_video_detection_train_loader(toy_cfg)
 
 

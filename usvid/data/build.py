@@ -173,6 +173,17 @@ class VideoClipTrainLoader:
                     break  # the position was restored: rebuild from there
 
 
+def _require_lesions(names: Sequence[str], datasets: Sequence[List[dict]]) -> None:
+    """A training set without a single lesion box teaches a detector nothing; it usually means
+    boxes were all dropped on loading (outside the frames: a wrong image size or box format)."""
+    if any(frame["annotations"] for videos in datasets for video in videos for frame in video["frames"]):
+        return
+    raise ValueError(
+        f"DATASETS.TRAIN {tuple(names)} holds no lesion box in any frame; check the loading warnings "
+        f"(boxes outside the frames are dropped: a wrong image size or box format?)"
+    )
+
+
 def _clips_per_rank(segs_per_batch: int) -> int:
     world_size = comm.get_world_size()
     if segs_per_batch < 1:
@@ -195,6 +206,7 @@ def build_video_detection_train_loader(cfg, mapper: Optional[ClipMapper] = None,
     if not cfg.DATASETS.TRAIN:
         raise ValueError("DATASETS.TRAIN is empty: name at least one registered dataset")
     datasets = get_video_dataset_dicts(cfg.DATASETS.TRAIN)
+    _require_lesions(cfg.DATASETS.TRAIN, datasets)
     clips_per_rank = _clips_per_rank(cfg.SOLVER.SEGS_PER_BATCH)
     if seed is None:
         seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
