@@ -138,4 +138,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from train_net import run_cli
+
+    run_cli(main)

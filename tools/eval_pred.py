@@ -56,5 +56,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from train_net import run_cli
+
     setup_logger(name="usvid")
-    main()
+    run_cli(main)

@@ -27,8 +27,10 @@ import time
 
 from tabulate import tabulate
 
-from usvid.config import add_ultrasound_config, get_cfg
+from usvid.checkpoint import CheckpointLoadError
+from usvid.config import ConfigError, add_ultrasound_config, get_cfg
 from usvid.data import (
+    DatasetFormatError,
     build_video_detection_test_loader,
     build_video_detection_train_loader,
     check_dataset_names,
@@ -185,7 +187,8 @@ def invoke_main(main_func=None):
     (plain_train_net.py, your own scripts) pass their own ``main``."""
     args = default_argument_parser().parse_args()
     print("Command Line Args:", args)
-    launch(
+    run_cli(
+        launch,
         main_func or main,
         args.num_gpus,
         num_machines=args.num_machines,
@@ -193,6 +196,23 @@ def invoke_main(main_func=None):
         dist_url=args.dist_url,
         args=(args,),
     )
+
+
+# Errors in what the user gave (a config, a dataset file, a checkpoint): their message says what
+# is wrong and where, and a traceback through usvid's internals would only bury it.
+USER_INPUT_ERRORS = (ConfigError, DatasetFormatError, CheckpointLoadError, FileNotFoundError)
+
+
+def run_cli(func, *args, **kwargs):
+    """``func(*args, **kwargs)`` for a command-line tool: an error in the user's input ends the
+    process with its message and exit code 2 (the traceback too with USVID_DEBUG=1)."""
+    try:
+        return func(*args, **kwargs)
+    except USER_INPUT_ERRORS as error:
+        if os.environ.get("USVID_DEBUG"):
+            raise
+        print(f"error: {error}\n(set USVID_DEBUG=1 to see where it was raised)", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -262,4 +262,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from train_net import run_cli
+
+    sys.exit(run_cli(main))

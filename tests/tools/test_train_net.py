@@ -75,17 +75,31 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, tiny_opts, tmp_p
         assert again[key] == pytest.approx(before[key], nan_ok=True), key
 
 
-def test_eval_only_refuses_to_evaluate_without_trained_weights(tiny_opts, tmp_path, phantom_config):
+def run_failing_tool(*args, **env_overrides):
+    """tools/train_net.py with ``args`` from the repository root, expected to fail."""
     repo = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo))
-    result = subprocess.run(
-        [sys.executable, str(repo / "tools" / "train_net.py"), "--config-file", phantom_config, "--eval-only",
-         *tiny_opts, "OUTPUT_DIR", str(tmp_path)],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=240,
-    )
-    assert result.returncode != 0
+    env = {name: value for name, value in os.environ.items() if name != "USVID_DEBUG"}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(repo), **env_overrides)
+    result = subprocess.run([sys.executable, str(repo / "tools" / "train_net.py"), *map(str, args)],
+                            cwd=repo, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode != 0, result.stdout[-2000:]
+    return result
+
+
+def test_eval_only_refuses_to_evaluate_without_trained_weights(tiny_opts, tmp_path, phantom_config):
+    result = run_failing_tool("--config-file", phantom_config, "--eval-only", *tiny_opts, "OUTPUT_DIR", tmp_path)
     assert "needs trained weights: set MODEL.WEIGHTS" in result.stderr
     assert not (tmp_path / "inference").exists()  # no metrics of a random model
+
+
+def test_a_mistake_in_the_input_ends_with_its_message_not_a_traceback(phantom_config, tmp_path):
+    result = run_failing_tool("--config-file", phantom_config, "SOLVER.MAX_ITERS", 5, "OUTPUT_DIR", tmp_path)
+    assert result.returncode == 2
+    assert "error: Unknown config key SOLVER.MAX_ITERS" in result.stderr and "SOLVER.MAX_ITER" in result.stderr
+    assert "Traceback" not in result.stderr
+    debug = run_failing_tool("--config-file", phantom_config, "SOLVER.MAX_ITERS", 5, "OUTPUT_DIR", tmp_path,
+                             USVID_DEBUG="1")
+    assert "Traceback" in debug.stderr and "ConfigKeyError" in debug.stderr
 
 
 def test_resume_continues_exactly_where_the_checkpoint_left_off(trained_run, tiny_opts, train_opts, tmp_path,

@@ -420,7 +420,7 @@ class DefaultTrainer(TrainerBase):
         the ones training's evaluations (EvalHook) and BestCheckpointer measured."""
         checkpointer = Checkpointer(model, save_dir=cfg.OUTPUT_DIR)
         if not cfg.MODEL.WEIGHTS and not (resume and checkpointer.has_checkpoint()):
-            raise ValueError(
+            raise ConfigError(
                 "Evaluating needs trained weights: set MODEL.WEIGHTS (e.g. MODEL.WEIGHTS "
                 f"{os.path.join(cfg.OUTPUT_DIR, 'model_final.pth')}), or pass --resume to evaluate the "
                 f"last checkpoint of OUTPUT_DIR={cfg.OUTPUT_DIR} (which has none)"

@@ -12,6 +12,7 @@ import os
 import shutil
 from typing import List, Optional, Tuple
 
+from ...config import ConfigError
 from ...utils import comm
 from ..catalog import DatasetCatalog, MetadataCatalog
 from .coco_video import load_coco_video_json
@@ -187,7 +188,7 @@ def check_dataset_names(cfg) -> None:
             if name not in DatasetCatalog:
                 close = difflib.get_close_matches(name, registered, n=3)
                 hint = f" Did you mean: {', '.join(close)}?" if close else ""
-                raise ValueError(
+                raise ConfigError(
                     f"DATASETS.{key} names {name!r}, which is not a registered dataset.{hint} Registered: "
                     f"{', '.join(registered) or '(none)'}. Register your own with register_coco_video (see "
                     f"docs/en/getting_started.md) before the trainer is built."
