@@ -205,7 +205,7 @@ def archive_previous_metrics(output_dir: str) -> Optional[str]:
         os.replace(os.path.join(output_dir, name), os.path.join(archive, name))
     logger.warning(
         f"{output_dir} held the metrics of an earlier run ({', '.join(names)}); moved them to {archive}. "
-        f"To continue that run instead of starting a new one, pass --resume (resume_or_load(resume=True))."
+        f"To continue that run instead of starting a new one, resume it (tools/train_net.py --resume)."
     )
     return archive
 
