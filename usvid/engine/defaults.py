@@ -190,9 +190,9 @@ def archive_previous_metrics(output_dir: str) -> Optional[str]:
     JSON writer) or drawn over the old curves (TensorBoard), so both go to a
     ``previous_run_<time>`` subfolder, where TensorBoard still lists them as a run of their own.
     Returns that folder, or None when there was nothing to move."""
-    names = [
-        name for name in sorted(os.listdir(output_dir)) if name == METRICS_FILE or name.startswith("events.out.tfevents.")
-    ] if os.path.isdir(output_dir) else []
+    if not os.path.isdir(output_dir):
+        return None
+    names = [n for n in sorted(os.listdir(output_dir)) if n == METRICS_FILE or n.startswith("events.out.tfevents.")]
     if not names:
         return None
     stem = os.path.join(output_dir, time.strftime("previous_run_%Y%m%d_%H%M%S"))
