@@ -35,7 +35,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from usvid.config import add_ultrasound_config, get_cfg  # noqa: E402
+from usvid.config import load_ultrasound_config  # noqa: E402
 from usvid.modeling import build_model  # noqa: E402
 
 STAGES = {
@@ -73,9 +73,7 @@ class StageTimer:
 
 
 def make_cfg(config_file, opts, overrides=()):
-    cfg = add_ultrasound_config(get_cfg())
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts) + list(overrides))
+    cfg = load_ultrasound_config(config_file, list(opts) + list(overrides))
     cfg.MODEL.DEVICE = "cpu"
     return cfg
 

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from usvid.checkpoint import Checkpointer  # noqa: E402
-from usvid.config import add_ultrasound_config, get_cfg  # noqa: E402
+from usvid.config import load_ultrasound_config  # noqa: E402
 from usvid.data import build_video_detection_test_loader, register_builtin_datasets  # noqa: E402
 from usvid.evaluation import evaluate_video_predictions  # noqa: E402
 from usvid.layers import nms  # noqa: E402
@@ -76,9 +76,7 @@ def main():
     parser.add_argument("--dataset", default="phantom_test")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = parser.parse_args()
-    cfg = add_ultrasound_config(get_cfg())
-    cfg.merge_from_file(args.config)
-    cfg.merge_from_list(["MODEL.DEVICE", "cpu", *args.opts])
+    cfg = load_ultrasound_config(args.config, ["MODEL.DEVICE", "cpu", *args.opts])
     register_builtin_datasets(cfg)
     model = build_model(cfg).eval()
     Checkpointer(model).load(args.weights)

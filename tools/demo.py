@@ -25,7 +25,7 @@ from tqdm import tqdm
 from train_net import Trainer, setup
 from visualize import visualize_predictions
 
-from usvid.config import add_ultrasound_config, get_cfg
+from usvid.config import load_ultrasound_config
 from usvid.data import DatasetCatalog
 from usvid.engine import HookBase, default_argument_parser
 from usvid.utils import comm
@@ -108,9 +108,7 @@ def schedule_overrides(config_file, opts, max_iter):
     """``SOLVER.MAX_ITER max_iter`` with the config's SOLVER.STEPS scaled by the same factor, so
     a shorter demo still lowers the learning rate at the same fraction of training (STEPS
     beyond MAX_ITER would be ignored, and the rate never lowered)."""
-    cfg = add_ultrasound_config(get_cfg())
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(opts)
+    cfg = load_ultrasound_config(config_file, opts)
     factor = max_iter / cfg.SOLVER.MAX_ITER
     steps = tuple(max(1, round(step * factor)) for step in cfg.SOLVER.STEPS)
     return ["SOLVER.MAX_ITER", str(max_iter), "SOLVER.STEPS", str(steps)]

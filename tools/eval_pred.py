@@ -17,7 +17,7 @@ speed needs the model.
 
 import argparse
 
-from usvid.config import add_ultrasound_config, get_cfg
+from usvid.config import load_ultrasound_config
 from usvid.data import load_ground_truth
 from usvid.evaluation import evaluate_frame_predictions, load_predictions_json, print_csv_format
 from usvid.utils.logger import setup_logger
@@ -39,10 +39,7 @@ def parse_args(argv=None):
 
 def load_args_ground_truth(args):
     """(dataset name, video dicts) named by the arguments."""
-    cfg = add_ultrasound_config(get_cfg())
-    if args.config_file:
-        cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_ultrasound_config(args.config_file, args.opts)
     return load_ground_truth(cfg, args.dataset or "", args.dataset_json or "", args.image_root)
 
 

@@ -28,7 +28,7 @@ import time
 from tabulate import tabulate
 
 from usvid.checkpoint import CheckpointLoadError
-from usvid.config import ConfigError, add_ultrasound_config, get_cfg
+from usvid.config import ConfigError, load_ultrasound_config
 from usvid.data import (
     DatasetFormatError,
     build_video_detection_test_loader,
@@ -149,10 +149,7 @@ def backup_code(output_dir, config_file):
 
 def setup(args):
     """The frozen config for ``args``; sets up logging and output, registers the datasets."""
-    cfg = add_ultrasound_config(get_cfg())
-    if args.config_file:
-        cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_ultrasound_config(args.config_file, args.opts)
     if cfg.AUTO_DIR:
         if not args.config_file:
             raise ValueError("AUTO_DIR True names OUTPUT_DIR after --config-file, but none was given")

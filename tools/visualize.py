@@ -224,7 +224,7 @@ def dataset_videos(args) -> tuple:
     """(dataset name, video dicts) from --dataset-json/--image-root, or a registered name
     (default: the one the predictions file names; built-in datasets are registered from
     --config-file and the trailing opts)."""
-    from usvid.config import add_ultrasound_config, get_cfg
+    from usvid.config import load_ultrasound_config
     from usvid.data import load_ground_truth
     from usvid.evaluation.predictions_io import load_predictions_json
 
@@ -233,11 +233,7 @@ def dataset_videos(args) -> tuple:
         name = name or load_predictions_json(args.predictions)[0]
         if not name:
             raise ValueError(f"{args.predictions} names no dataset: pass --dataset or --dataset-json")
-    cfg = add_ultrasound_config(get_cfg())
-    if args.config_file:
-        cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    return load_ground_truth(cfg, name, args.dataset_json, args.image_root)
+    return load_ground_truth(load_ultrasound_config(args.config_file, args.opts), name, args.dataset_json, args.image_root)
 
 
 def main(argv=None):

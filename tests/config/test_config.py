@@ -128,3 +128,12 @@ def test_resolve_device():
             resolve_device("cuda")
     with pytest.raises(ConfigError, match="MODEL.DEVICE is 'gpu', not a device; use 'auto', 'cpu', 'cuda'"):
         resolve_device("gpu")
+
+
+def test_load_ultrasound_config_merges_defaults_then_file_then_overrides(tmp_path):
+    from usvid.config import load_ultrasound_config
+
+    path = _write(tmp_path / "run.yaml", "SOLVER:\n  MAX_ITER: 10\n  BASE_LR: 0.5\n")
+    cfg = load_ultrasound_config(str(path), ["SOLVER.BASE_LR", "0.1"])
+    assert (cfg.SOLVER.MAX_ITER, cfg.SOLVER.BASE_LR) == (10, 0.1)
+    assert "SEGS_PER_BATCH" in cfg.SOLVER and "PHANTOM" in cfg.DATASETS  # the application keys are there

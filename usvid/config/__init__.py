@@ -8,12 +8,13 @@ from .config import (
     get_cfg,
     resolve_device,
 )
-from .ultrasound import add_ultrasound_config
+from .ultrasound import add_ultrasound_config, load_ultrasound_config
 
 __all__ = [
     "CfgNode",
     "get_cfg",
     "add_ultrasound_config",
+    "load_ultrasound_config",
     "resolve_device",
     "ConfigError",
     "ConfigKeyError",

@@ -219,8 +219,9 @@ class PeriodicWriter(HookBase):
 
 class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
     """``usvid.checkpoint.PeriodicCheckpointer`` as a hook: saves after the periodic iterations
-    and ``model_final`` after the last, or after the step a hook ended training at. Runs last (see the module docstring); register it on
-    every rank, because saving gathers the RNG state of every rank."""
+    and ``model_final`` after the last, or after the step a hook ended training at. Runs last
+    (see the module docstring); register it on every rank, because saving gathers the RNG state
+    of every rank."""
 
     priority = 90
 

@@ -3,7 +3,9 @@
 Each area keeps its keys in its own module so that a key lives next to the code that reads it.
 """
 
-from ..config import CfgNode
+from typing import Sequence
+
+from ..config import CfgNode, get_cfg
 from .data import add_data_config
 from .flow import add_training_flow_config
 from .model import add_model_config
@@ -14,4 +16,14 @@ def add_ultrasound_config(cfg: CfgNode) -> CfgNode:
     add_data_config(cfg)
     add_model_config(cfg)
     add_training_flow_config(cfg)
+    return cfg
+
+
+def load_ultrasound_config(config_file: str = "", opts: Sequence = ()) -> CfgNode:
+    """The application's config as the tools build it: every default, then ``config_file`` (with
+    its ``_BASE_`` chain; none when empty), then the command line's KEY VALUE ``opts``."""
+    cfg = add_ultrasound_config(get_cfg())
+    if config_file:
+        cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
     return cfg
