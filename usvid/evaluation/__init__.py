@@ -1,4 +1,4 @@
-"""Evaluation of video lesion detectors: the clinical video metrics (METRICS.md), COCO AP,
+"""Evaluation of video lesion detectors: the clinical video metrics (docs/en/metrics.md), COCO AP,
 detectron2-style evaluators, streaming inference and the reports they write."""
 
 from .coco import coco_average_precision

@@ -4,7 +4,7 @@ Reported next to the video metrics only for comparison with papers that give COC
 BUV). It is computed by a well-kept COCO implementation (pycocotools' API and protocol) rather
 than by our own code, so that the number means exactly what those papers mean.
 
-Where COCO AP and our ``AP50`` (METRICS.md, VOC protocol) differ:
+Where COCO AP and our ``AP50`` (docs/en/metrics.md, VOC protocol) differ:
 
 * **Interpolation**: COCO samples the precision envelope at 101 recall points (0, 0.01, ..., 1)
   and averages them; VOC integrates the envelope exactly (area under the step curve). They agree
@@ -15,7 +15,7 @@ Where COCO AP and our ``AP50`` (METRICS.md, VOC protocol) differ:
 * **maxDets**: COCO keeps at most the 100 highest-scoring detections per image (frame); AP50 uses
   every detection.
 * **Crowd regions**: COCO ignores detections matched to ``iscrowd`` boxes; our ground truth has
-  none (every box is ``iscrowd = 0``), and METRICS.md has no ignore regions.
+  none (every box is ``iscrowd = 0``), and docs/en/metrics.md has no ignore regions.
 * **Matching**: COCO gives a detection to the best-IoU ground-truth box that is still unmatched
   (it skips taken boxes); VOC takes the best box overall and calls the detection a false
   positive if that box is taken. They differ only when a detection overlaps two lesions by >= t.

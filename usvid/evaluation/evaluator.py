@@ -73,7 +73,7 @@ class DatasetEvaluators(DatasetEvaluator):
 
 
 class UltrasoundVideoEvaluator(DatasetEvaluator):
-    """The clinical video metrics (METRICS.md) and COCO AP of one registered dataset.
+    """The clinical video metrics (docs/en/metrics.md) and COCO AP of one registered dataset.
 
     Collects every frame's detections (``outputs[i]["instances"]`` with ``pred_boxes``, ``scores``,
     ``pred_classes`` in original-frame pixels), gathers them from all ranks, takes the ground

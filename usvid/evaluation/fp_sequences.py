@@ -1,5 +1,5 @@
-"""False-positive sequences: kept boxes linked through time into sequences (METRICS.md, FP_r
-steps 4 and 5).
+"""False-positive sequences: kept boxes linked through time into sequences (docs/en/metrics.md,
+FP steps 4 and 5).
 
 A clinician perceives a wrong box that stays on the same structure for many frames as ONE false
 alarm, so the metric counts connected sequences of boxes rather than boxes.

@@ -56,7 +56,7 @@ def mine_false_positive_frames(
     """``{video_id: [frame positions]}``: the frames (indices into each video's frame list)
     holding at least one box of a false-positive sequence at the operating point of ``recall``.
 
-    Inputs as ``evaluate_video_predictions`` takes them (METRICS.md). The operating threshold is
+    Inputs as in ``evaluate_video_predictions`` (docs/en/metrics.md). The operating threshold is
     the pooled score at which the detections reach ``recall``; with ``by_video`` each lesion video
     uses its own threshold at that recall instead (the pooled one for lesion-free videos and for
     videos that never reach it). Videos without mined frames are left out. When no threshold is

@@ -1,5 +1,5 @@
 """Per-frame predictions: from model outputs, to and from ``predictions.json``, and aligned with a
-dataset's video dicts into the arrays the video metrics take (METRICS.md input).
+dataset's video dicts into the arrays the video metrics take (docs/en/metrics.md, "Input").
 
 ``predictions.json`` is what ``tools/eval_pred.py`` re-evaluates without the model, so its
 format is the one contract between a run and later re-evaluations::

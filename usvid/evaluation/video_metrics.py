@@ -1,4 +1,5 @@
-"""Clinical video lesion-detection metrics, exactly as /work/shared/METRICS.md defines them.
+"""Clinical video lesion-detection metrics, exactly as docs/en/metrics.md ("Exact definitions")
+defines them, including where they differ from UltraDet's published evaluation code.
 
 ``evaluate_video_predictions`` returns the numbers of the ultrasound video detection literature
 (AP50, AP75, mAP, Pr70/80/90, FP70/80/90, R@16). ``VideoDetectionEvaluation`` exposes the same
@@ -52,7 +53,7 @@ class PRCurve:
 
 
 def voc_average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
-    """VOC area under the precision envelope (METRICS.md "AP_t")."""
+    """VOC area under the precision envelope (docs/en/metrics.md, "AP50, AP75, mAP")."""
     mrec = np.concatenate([[0.0], recall, [1.0]])
     mpre = np.concatenate([[0.0], precision, [0.0]])
     mpre = np.maximum.accumulate(mpre[::-1])[::-1]
@@ -186,7 +187,7 @@ class VideoDetectionEvaluation:
     # false-positive sequences
     def fp_sequences_per_video(self, score_threshold: float) -> np.ndarray:
         """False-positive sequences of each video when every frame keeps its boxes with
-        ``score > score_threshold`` (METRICS.md FP_r steps 2 to 5)."""
+        ``score > score_threshold`` (docs/en/metrics.md, FP steps 2 to 5)."""
         kept = self._scores > score_threshold
         return self._links_covering([score_threshold]).fp_sequences_per_video(
             kept, self._centre_in_gt, self.num_videos
@@ -255,7 +256,7 @@ class VideoDetectionEvaluation:
     # ----------------------------------------------------------------------------------------
     # reports
     def summary(self) -> Dict[str, float]:
-        """Every key of METRICS.md as a Python float; warns once when there is no ground truth."""
+        """Every key of docs/en/metrics.md as a Python float; warns once without ground truth."""
         if self.num_gt == 0:
             warnings.warn(
                 "video metrics: the ground truth has no boxes, so AP, Pr, FP and R@16 are NaN",
@@ -394,9 +395,9 @@ def _matching_video_ids(predictions: Mapping, ground_truths: Mapping) -> List[Ha
 
 
 def sorted_video_ids(video_ids: Iterable[Hashable]) -> List[Hashable]:
-    """Video ids in sorted order (METRICS.md: the order that breaks score ties). Ids of mixed
-    types (e.g. ints and strings from different sources) cannot be compared, so they are sorted
-    by type name first, then by value within a type."""
+    """Video ids in sorted order (docs/en/metrics.md: the order that breaks score ties). Ids of
+    mixed types (e.g. ints and strings from different sources) cannot be compared, so they are
+    sorted by type name first, then by value within a type."""
     video_ids = list(video_ids)
     try:
         return sorted(video_ids)
@@ -421,5 +422,5 @@ def evaluate_video_predictions(
     ground_truths: Mapping[Hashable, VideoFrames],
     fps: float = 30.0,
 ) -> Dict[str, float]:
-    """AP50, AP75, mAP, Pr70/80/90, FP70/80/90, R@16 and the counts, as METRICS.md defines."""
+    """AP50, AP75, mAP, Pr70/80/90, FP70/80/90, R@16 and the counts (docs/en/metrics.md)."""
     return VideoDetectionEvaluation(predictions, ground_truths, fps).summary()
