@@ -1,5 +1,6 @@
-"""A contact sheet of phantom frames: a grid with lesion boxes (green) and decoys (dashed
-orange, never labelled) drawn, used for docs/en/phantom.md and to eyeball realism:
+"""A contact sheet of phantom frames: a grid with lesion boxes (green), decoys (dashed orange,
+never labelled) and lesion slivers too faint or small to see (dashed magenta, not labelled)
+drawn, used for docs/en/phantom.md and to eyeball realism:
     python -m usvid.data.phantom.contact_sheet --out docs/images
 """
 
@@ -12,12 +13,14 @@ import numpy as np
 from PIL import Image
 
 from ...utils.image_grid import tile_grid
+from .label_statistics import collect_label_statistics, plot_box_sides
 from .params import CATEGORIES
 from .split import assign_categories
 from .video import RenderedFrame, plan_video, render_frames, video_rngs
 
 LESION_COLOUR = (80, 220, 80)  # BGR
 DECOY_COLOUR = (0, 150, 255)
+HIDDEN_COLOUR = (255, 0, 255)
 
 
 def _dashed_rectangle(image, box, colour, dash=4):
@@ -47,6 +50,8 @@ def annotate(frame: RenderedFrame, caption: str = "", size: int | None = None) -
         cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), LESION_COLOUR, 1)
     for decoy in frame.decoys:
         _dashed_rectangle(image, scaled(decoy.bbox), DECOY_COLOUR)
+    for sliver in frame.hidden_lesions:
+        _dashed_rectangle(image, scaled(sliver.bbox), HIDDEN_COLOUR, dash=2)
     if caption:
         cv2.putText(image, caption, (3, image.shape[0] - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.33,
                     (255, 255, 255), 1, cv2.LINE_AA)
@@ -68,7 +73,7 @@ def _pick(frames, count: int) -> list[int]:
 def _save_small_png(path: Path, bgr: np.ndarray, grey_levels: int = 62) -> None:
     """Palette PNG: `grey_levels` greys plus the two box colours, kept exact (speckle compresses
     poorly, a small palette keeps the docs images small)."""
-    box_colours = [LESION_COLOUR, DECOY_COLOUR]
+    box_colours = [LESION_COLOUR, DECOY_COLOUR, HIDDEN_COLOUR]
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
     indices = np.round(grey * (grey_levels - 1) / 255.0).astype(np.uint8)
     for k, colour in enumerate(box_colours):
@@ -84,8 +89,11 @@ def _save_small_png(path: Path, bgr: np.ndarray, grey_levels: int = 62) -> None:
 def docs_images(out_dir, seed: int = 0, size: int = 256, tile: int = 176,
                 num_frames: int = 80, num_videos: int = 60) -> list[Path]:
     """The images of docs/*/phantom.md, drawn from the default dataset's own videos:
-    phantom_contact_sheet.png (a benign, a malignant and a normal video, four frames each) and
-    phantom_decoy_sequence.png (consecutive frames of one decoy changing shape)."""
+    phantom_contact_sheet.png (a benign, a malignant and a normal video, four frames each),
+    phantom_decoy_sequence.png (consecutive frames of one decoy changing shape),
+    phantom_box_sides.png (histogram of the labelled boxes' sides) and
+    phantom_hidden_sliver.png (the largest lesion sliver left unlabelled, next to the frames
+    before and after it)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     categories = assign_categories(num_videos, seed)
@@ -108,6 +116,21 @@ def docs_images(out_dir, seed: int = 0, size: int = 256, tile: int = 176,
         chosen = [decoy_track[i] for i in np.linspace(0, len(decoy_track) - 1, 5).round().astype(int)]
         strip = [annotate(f, f"t={t}", tile) for t, f in chosen]
         _save_small_png(paths[1], tile_grid(strip, len(strip)))
+    stats = collect_label_statistics(seed, num_videos, num_frames, size)
+    paths.append(out_dir / "phantom_box_sides.png")
+    plot_box_sides(stats, paths[-1], size)
+    if stats.hidden_example is not None:
+        index, t, _ = stats.hidden_example
+        _, frames = _frames_of(seed, index, categories[index], num_frames, size)
+        around = [u for u in (t - 6, t - 3, t, t + 3, t + 6) if 0 <= u < len(frames)]
+        strip = [annotate(frames[u], f"#{index} t={u}", tile) for u in around]
+        paths.append(out_dir / "phantom_hidden_sliver.png")
+        _save_small_png(paths[-1], tile_grid(strip, len(strip)))
+    print(f"{stats.num_frames} frames, {len(stats.box_sides)} labelled boxes, "
+          f"{stats.frames_with_label} frames with a labelled lesion, "
+          f"{stats.frames_with_hidden_lesion} ({100 * stats.hidden_frame_share:.1f} %) with an "
+          f"unlabelled sliver ({len(stats.hidden_boxes)} slivers); median detectability of the "
+          f"labelled lesions {np.median(stats.detectabilities):.1f}")
     return paths
 
 

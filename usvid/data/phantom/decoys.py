@@ -11,6 +11,7 @@ frames it betrays itself, which is exactly what a temporal detector can learn:
   and flickers from frame to frame.
 
 A decoy lives for a few frames only (`num_frames`), fading in and out. Decoys are never labelled.
+Their sizes overlap the lesions' (lesions.py), so size alone does not tell them apart.
 """
 
 from __future__ import annotations
@@ -94,19 +95,19 @@ def _sample_one(rng, kind, trajectory: ProbeTrajectory, tissue: TissueMap) -> De
     drift = (0.0, 0.0)
     pulse = rng.uniform(0, 2 * np.pi)
     if kind == "fat_lobule":
-        radius = rng.uniform(0.04, 0.09) * side
+        radius = rng.uniform(0.06, 0.14) * side
         shape = ContourShape(radius, radius * rng.uniform(0.6, 0.85), rng.uniform(-0.2, 0.2))
         view_y = fat_bottom + rng.uniform(1.0, 2.0) * radius  # a fat lobule inside the gland
         echo_db, attenuation = rng.uniform(-22.0, -16.0), 0.8
     elif kind == "vessel":
-        radius = rng.uniform(0.025, 0.06) * side
+        radius = rng.uniform(0.035, 0.075) * side
         shape = ContourShape(radius, radius * rng.uniform(0.85, 1.0))
         view_y = rng.uniform(fat_bottom * 0.6, (fat_bottom + gland_bottom) / 2)
         speed = rng.uniform(0.006, 0.015) * side * rng.choice([-1.0, 1.0])
         drift = (speed, rng.uniform(-0.3, 0.3) * abs(speed))
         echo_db, attenuation = -42.0, 0.05
     else:
-        radius = rng.uniform(0.04, 0.08) * side
+        radius = rng.uniform(0.06, 0.12) * side
         shape = ContourShape(radius, radius * rng.uniform(0.7, 1.0), 0.0,
                              harmonic_orders=np.array([3.0, 5.0]),
                              harmonic_amplitudes=rng.uniform(0.05, 0.12, 2),

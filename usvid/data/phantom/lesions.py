@@ -11,7 +11,9 @@ and disappears as the probe sweeps, and its outline morphs slowly with elevation
 * carcinoma (malignant): markedly hypoechoic, irregular (angular lobes) or spiculated, often
   taller than wide, echogenic halo, posterior acoustic shadowing.
 
-Sizes: the largest in-plane diameter is 5-30 % of the frame side.
+Sizes follow breast ultrasound video, where a lesion usually fills a sizeable part of the 4-5 cm
+field of view: the largest in-plane diameter is log-normal with a median of 12 mm (90 % between
+about 7 and 21 mm), kept within 5-25 mm, in a frame whose depth spans IMAGE_DEPTH_MM (40 mm).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import numpy as np
 from .anatomy import TissueMap
 from .motion import ProbeTrajectory
 from .shapes import ContourShape, RadialPatch, rasterise
+from .speckle import IMAGE_DEPTH_MM
 
-MIN_DIAMETER, MAX_DIAMETER = 0.05, 0.30  # of the shorter frame side
+MEDIAN_DIAMETER_MM, DIAMETER_LOG_SIGMA = 12.0, 0.35
+MIN_DIAMETER_MM, MAX_DIAMETER_MM = 5.0, 25.0
+MAX_DIAMETER_SHARE = 0.65  # of the shorter frame side, for frames wider than deep
 MIN_VISIBLE_SCALE = 0.2  # thinner elevational slices than this are not drawn
 EXTRA_LESION_PROBABILITIES = (0.72, 0.2, 0.08)  # 1, 2 or 3 lesions per lesion video
 
@@ -50,6 +55,14 @@ class Lesion:
         u = (elevation - self.elevation_centre) / self.elevation_radius
         return float(np.sqrt(1.0 - u * u)) if abs(u) < 1.0 else 0.0
 
+    def cross_section_area(self, trajectory: ProbeTrajectory, t: int) -> float:
+        """Area in pixels of the whole cross-section in frame t, inside the frame or not."""
+        scale = self.scale_at(trajectory.elevation[t])
+        u = (trajectory.elevation[t] - self.elevation_centre) / self.elevation_radius
+        phi = np.linspace(0.0, 2 * np.pi, 720, endpoint=False)
+        radius = self.shape.radius(phi, self.morph_rate * u)
+        return float(np.pi * np.mean(radius ** 2) * scale * scale)
+
     def rasterise_at(self, trajectory: ProbeTrajectory, t: int,
                      margin: float = 2.0) -> Optional[RadialPatch]:
         """The lesion's cross-section in frame t, or None when it is not visible there."""
@@ -60,6 +73,13 @@ class Lesion:
         u = (trajectory.elevation[t] - self.elevation_centre) / self.elevation_radius
         return rasterise(self.shape, centre, (scale, scale), float(trajectory.rotation[t]),
                          trajectory.height, trajectory.width, margin, self.morph_rate * u)
+
+
+def sample_diameter(rng: np.random.Generator, height: int, width: int) -> float:
+    """A lesion's largest in-plane diameter in pixels (module docstring: the distribution)."""
+    millimetres = np.clip(MEDIAN_DIAMETER_MM * np.exp(DIAMETER_LOG_SIGMA * rng.standard_normal()),
+                          MIN_DIAMETER_MM, MAX_DIAMETER_MM)
+    return float(min(millimetres * height / IMAGE_DEPTH_MM, MAX_DIAMETER_SHARE * min(height, width)))
 
 
 def _harmonics(rng, orders, amplitude):
@@ -134,7 +154,7 @@ def sample_lesions(rng: np.random.Generator, category: str, trajectory: ProbeTra
     lesions: list[Lesion] = []
     for kind in _kinds_for(rng, category, count):
         for _attempt in range(20):
-            diameter = rng.uniform(MIN_DIAMETER, MAX_DIAMETER) * min(h, w)
+            diameter = sample_diameter(rng, h, w)
             shape, props = _sample_kind_shape(rng, kind, diameter / 2.0)
             # Scale so the drawn outline's largest diameter is the drawn size.
             phi = np.linspace(0, 2 * np.pi, 360, endpoint=False)

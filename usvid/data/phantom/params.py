@@ -11,7 +11,7 @@ from typing import Sequence, Union
 
 # Bump whenever the generator's output changes for the same parameters: caches keyed only on the
 # parameters are then invalidated by the version recorded in phantom_meta.json.
-PHANTOM_VERSION = 1
+PHANTOM_VERSION = 2
 FPS = 30.0
 CATEGORIES = ("benign", "malignant", "normal")
 # Share of videos per category (largest-remainder rounding), the order of CATEGORIES.

@@ -20,6 +20,7 @@ from .lesions import Lesion, sample_lesions
 from .motion import ProbeTrajectory, sample_trajectory
 from .render import ImagingSystem
 from .shapes import RadialPatch
+from .visibility import Visibility, assess_visibility, speckle_grain
 
 # Speckle decorrelation: a small share of scatterers is redrawn every frame (tissue motion,
 # breathing), plus a share proportional to the elevational move over the slice thickness.
@@ -39,6 +40,7 @@ class LesionInstance:
     kind: str
     bbox: tuple[int, int, int, int]
     mask: np.ndarray
+    visibility: Visibility
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,13 @@ class DecoyInstance:
 
 @dataclass(frozen=True)
 class RenderedFrame:
+    """A frame, its labelled lesions, and the lesion slivers drawn in it but too faint or too
+    small to see (visibility.py), which are not labelled."""
+
     image: np.ndarray
     lesions: tuple[LesionInstance, ...]
     decoys: tuple[DecoyInstance, ...]
+    hidden_lesions: tuple[LesionInstance, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,12 +80,6 @@ def plan_video(rng: np.random.Generator, category: str, num_frames: int, height:
     lesions = sample_lesions(rng, category, trajectory, tissue)
     decoys = sample_decoys(rng, category, trajectory, tissue)
     return VideoPlan(category, trajectory, tissue, lesions, decoys)
-
-
-def min_visible_area(height: int, width: int) -> int:
-    """A lesion sliver smaller than this (pixels inside the frame) is drawn but not labelled:
-    no annotator boxes a few pixels at the image border."""
-    return max(4, int((0.015 * min(height, width)) ** 2))
 
 
 def _box_of(mask: np.ndarray, y0: int, x0: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
@@ -109,7 +109,7 @@ class _FrameRenderer:
         # fixed uniform draw that decides whether each one exists in weak tissue.
         self.scatterers = rng.standard_normal(shape + (2,), dtype=np.float32).view(np.complex64)[..., 0]
         self.existence = rng.random(shape, dtype=np.float32)
-        self.min_area = min_visible_area(self.h, self.w)
+        self.grain = speckle_grain(self.h, self.w)
 
     def _decorrelate(self, t: int) -> None:
         """Redraw a share of the world's scatterers (partial speckle decorrelation)."""
@@ -176,15 +176,34 @@ class _FrameRenderer:
             if (patch.inside > 0).any():
                 box, _ = _box_of(patch.inside > 0, patch.y0, patch.x0)
                 decoy_boxes.append(DecoyInstance(decoy_id, decoy.kind, box))
-        instances = []
         for lesion, patch in lesion_patches:
             self._paint_lesion(lesion, patch, echo, alpha)
-            mask = patch.inside > 0
-            if mask.sum() >= self.min_area:
-                box, cropped = _box_of(mask, patch.y0, patch.x0)
-                instances.append(LesionInstance(lesion.instance_id, lesion.kind, box, cropped))
         image = self.scanner.b_mode(echo, alpha, scatterers, existence, float(traj.contact[t]))
-        return RenderedFrame(image, tuple(instances), tuple(decoy_boxes))
+        visible, hidden = self._label(image, lesion_patches, t)
+        return RenderedFrame(image, visible, tuple(decoy_boxes), hidden)
+
+    def _label(self, image: np.ndarray, lesion_patches, t: int):
+        """Splits the drawn lesion cross-sections into the visible ones (labelled) and the
+        slivers no annotator could see (visibility.py)."""
+        masks = []
+        for _, patch in lesion_patches:
+            mask = np.zeros((self.h, self.w), bool)
+            mask[patch.window] = patch.inside > 0
+            masks.append(mask)
+        visible, hidden = [], []
+        for k, (lesion, patch) in enumerate(lesion_patches):
+            if not masks[k].any():
+                continue
+            others = np.zeros_like(masks[k])
+            for j, other in enumerate(masks):
+                if j != k:
+                    others |= other
+            measured = assess_visibility(image, masks[k], lesion.cross_section_area(self.plan.trajectory, t),
+                                         others, self.grain)
+            box, cropped = _box_of(patch.inside > 0, patch.y0, patch.x0)
+            instance = LesionInstance(lesion.instance_id, lesion.kind, box, cropped, measured)
+            (visible if measured.visible else hidden).append(instance)
+        return tuple(visible), tuple(hidden)
 
 
 def render_frames(plan: VideoPlan, rng: np.random.Generator) -> Iterator[RenderedFrame]:
