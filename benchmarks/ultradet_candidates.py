@@ -37,8 +37,8 @@ from usvid.data import build_video_detection_test_loader, register_builtin_datas
 from usvid.evaluation import evaluate_video_predictions  # noqa: E402
 from usvid.layers import nms  # noqa: E402
 from usvid.modeling import build_model  # noqa: E402
-from usvid.modeling.dense_heads import clip_boxes  # noqa: E402
 from usvid.structures import Boxes, pairwise_iou  # noqa: E402
+from usvid.structures.box_ops import clip_boxes  # noqa: E402
 
 SIZE_BUCKETS = ((0, 16), (16, 32), (32, float("inf")))
 

@@ -2,7 +2,7 @@
 is the whole head of the single-frame detector and UltraDet's proposal generator."""
 
 from .build import DENSE_HEAD_REGISTRY, build_dense_head
-from .fcos_head import FCOSHead, FCOSPredictions, clip_boxes
+from .fcos_head import FCOSHead, FCOSPredictions
 from .fcos_targets import assign_fcos_targets, centerness_from_ltrb, grid_locations
 
 __all__ = [
@@ -12,6 +12,5 @@ __all__ = [
     "assign_fcos_targets",
     "build_dense_head",
     "centerness_from_ltrb",
-    "clip_boxes",
     "grid_locations",
 ]

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from usvid.layers import get_norm, giou_loss, nms, sigmoid_focal_loss
+from usvid.structures.box_ops import clip_boxes
 
 from .build import DENSE_HEAD_REGISTRY
 from .fcos_targets import assign_targets_per_frame, grid_locations
@@ -188,10 +189,3 @@ class FCOSHead(nn.Module):
             results.append((boxes[kept], scores[kept]))
         return results
 
-
-def clip_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """XYXY boxes [N, 4] clipped to an image of ``height`` x ``width`` (out of place)."""
-    return torch.stack(
-        (boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height), boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)),
-        dim=1,
-    )

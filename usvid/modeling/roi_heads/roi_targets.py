@@ -6,8 +6,7 @@ from typing import List, Tuple
 import torch
 
 from usvid.structures import Boxes, pairwise_iou
-
-from ..dense_heads import clip_boxes
+from usvid.structures.box_ops import clip_boxes
 
 
 def label_candidates(candidates: torch.Tensor, gt: torch.Tensor, iou_threshold: float) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -15,9 +15,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from usvid.layers import nms, smooth_l1_loss
+from usvid.structures.box_ops import clip_boxes
 
 from ..box_regression import Box2BoxTransform
-from ..dense_heads import clip_boxes
 from .box_head import CandidatePooler, Res5BoxHead
 from .build import ROI_HEADS_REGISTRY
 from .relation import RelationLayer
