@@ -17,7 +17,7 @@ streaming) and, for each ground-truth box, looks at the K candidates of its fram
   proposal scores with the unrefined proposals, and the geometric mean of the two scores with
   the unrefined and with the refined boxes.
 
-benchmarks/RESULTS.md ("Phantom accuracy") quotes these numbers for the 3000-iteration models.
+benchmarks/RESULTS.md ("UltraDet candidates") quotes these numbers for the 3000-iteration models.
 """
 
 import argparse

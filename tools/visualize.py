@@ -13,8 +13,8 @@ What the picture shows (so a reader can judge a detector at a glance):
 * the detections kept at the operating point (score above the threshold at which the pooled
   curve reaches `--recall`, the threshold FP80 is measured at), coloured by score (dark purple =
   just above the threshold, yellow = certain) with the score written next to the box;
-* detections that belong to a false-positive sequence (METRICS.md: linked through time, not
-  > 90 % on a lesion) drawn thick in red with "FP" — these are the false alarms the operator
+* detections that belong to a false-positive sequence (docs/en/metrics.md: linked through time,
+  not > 90 % on a lesion) drawn thick in red with "FP" — these are the false alarms the operator
   would see;
 * a header with the video, the frame index and the threshold.
 """
