@@ -8,7 +8,7 @@ Trains configs/phantom/ultradet.yaml and configs/phantom/fcos.yaml (same data, s
 seed) with tools/train_net.py, evaluates each on phantom_test of the default phantom (seed 0,
 the one it trained on) and on phantom_test of a second phantom generated with
 ``--second-seed`` (new videos, lesions and decoys: a check that the numbers are not specific to
-one draw), then prints one Markdown table with every METRICS.md key per model and test set, and
+one draw), then prints one Markdown table with every docs/en/metrics.md key per model and test set, and
 writes it with the raw numbers to OUTPUT/results.json.
 
 Targets (docs/en/metrics.md explains the numbers): UltraDet AP50 >= 0.90, R@16 >= 0.95, and

@@ -5,7 +5,7 @@
         --pred A/inference/phantom_test/predictions.json [B/.../predictions.json ...] \\
         [--names A B ...] [--plot recall_by_size.png]
 
-Each ground-truth box is counted as found by a model exactly as R@16 counts it (METRICS.md:
+Each ground-truth box is counted as found by a model exactly as R@16 counts it (docs/en/metrics.md:
 matched at IoU 0.5 by one of the 16 best detections of its frame). Boxes are bucketed by the
 square root of their area in the original frame's pixels. The last column counts a box found
 when ANY of the models finds it: an empirical ceiling for R@16 with these models. It shows which

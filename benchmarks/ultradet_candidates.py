@@ -17,7 +17,7 @@ streaming) and, for each ground-truth box, looks at the K candidates of its fram
   proposal scores with the unrefined proposals, and the geometric mean of the two scores with
   the unrefined and with the refined boxes.
 
-benchmarks/RESULTS.md ("Phantom accuracy") quotes these numbers for the 3000-iteration models.
+benchmarks/RESULTS.md ("UltraDet candidates") quotes these numbers for the 3000-iteration models.
 """
 
 import argparse
@@ -37,8 +37,8 @@ from usvid.data import build_video_detection_test_loader, register_builtin_datas
 from usvid.evaluation import evaluate_video_predictions  # noqa: E402
 from usvid.layers import nms  # noqa: E402
 from usvid.modeling import build_model  # noqa: E402
-from usvid.modeling.proposal_generator import clip_boxes  # noqa: E402
 from usvid.structures import Boxes, pairwise_iou  # noqa: E402
+from usvid.structures.box_ops import clip_boxes  # noqa: E402
 
 SIZE_BUCKETS = ((0, 16), (16, 32), (32, float("inf")))
 
@@ -60,7 +60,7 @@ def clip_candidates(model, frames):
     _, proposals, proposal_scores = model._proposals(features, size)
     logits, deltas = model.roi_heads.forward_clip(features[model.roi_feature], proposals)
     for t, gt in enumerate(model.gt_boxes_of(frames)):
-        refined = clip_boxes(model.box2box.apply_deltas(deltas[t], proposals[t]), *size)
+        refined = clip_boxes(model.roi_heads.box2box.apply_deltas(deltas[t], proposals[t]), *size)
         yield gt, proposals[t], proposal_scores[t], refined, F.softmax(logits[t], dim=-1)[:, 0]
 
 

@@ -15,85 +15,8 @@ OUTPUT_DIR/log.txt; the console shows the progress bars, warnings and the final 
 """
 
 import argparse
-import logging
-import os
-import sys
-import time
 
-from tqdm import tqdm
-
-from train_net import Trainer, setup
-from visualize import visualize_predictions
-
-from usvid.config import load_ultrasound_config
-from usvid.data import DatasetCatalog
-from usvid.engine import HookBase, default_argument_parser
-from usvid.utils import comm
-from usvid.utils.events import get_event_storage
-
-HEADLINE_METRICS = ("AP50", "Pr80", "FP80", "R@16", "FPS")
-
-
-class ProgressBar(HookBase):
-    """A tqdm bar over the training iterations with the smoothed total loss."""
-
-    def before_train(self):
-        self._bar = tqdm(total=self.trainer.max_iter, initial=self.trainer.iter, desc="training",
-                         unit="it", dynamic_ncols=True)
-
-    def after_step(self):
-        self._bar.update(1)
-        storage = get_event_storage()
-        if "total_loss" in storage.histories():
-            self._bar.set_postfix(loss=f"{storage.history('total_loss').median(20):.3f}", refresh=False)
-
-    def after_train(self):
-        self._bar.close()
-
-
-class DemoTrainer(Trainer):
-    def build_hooks(self):
-        return super().build_hooks() + [ProgressBar()]
-
-
-def quiet_console():
-    """Keep the console for progress bars and warnings; the full log stays in log.txt."""
-    for handler in logging.getLogger("usvid").handlers:
-        if getattr(handler, "stream", None) is sys.stdout:
-            handler.setLevel(logging.WARNING)
-
-
-def render_test_video(cfg, dataset_name):
-    """Render the test video with the most lesion frames from the evaluator's predictions.json."""
-    inference_dir = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-    (paths,) = visualize_predictions(os.path.join(inference_dir, "predictions.json"),
-                                     DatasetCatalog.get(dataset_name), dataset_name,
-                                     os.path.join(cfg.OUTPUT_DIR, "visualization"))
-    return paths
-
-
-def print_summary(cfg, results, visual_paths, seconds):
-    dataset_name = cfg.DATASETS.TEST[0]
-    metrics = results.get("lesion_detection", {}) if results else {}
-    inference_dir = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-    lines = [
-        "",
-        f"usvid demo finished in {seconds / 60:.1f} min. Results on {dataset_name}:",
-        "  " + "  ".join(f"{k} {metrics.get(k, float('nan')):.3f}" for k in HEADLINE_METRICS),
-        "",
-        f"  trained weights     {os.path.join(cfg.OUTPUT_DIR, 'model_final.pth')}",
-        f"  training curves     {os.path.join(cfg.OUTPUT_DIR, 'metrics.json')} "
-        f"(tensorboard --logdir {cfg.OUTPUT_DIR})",
-        f"  test metrics        {os.path.join(inference_dir, 'metrics.json')}",
-        f"  plots               {inference_dir}/*.png",
-        f"  predictions         {os.path.join(inference_dir, 'predictions.json')}",
-        f"  test video          {visual_paths['video']}",
-        f"  contact sheet       {visual_paths['contact_sheet']}",
-        f"  full log            {os.path.join(cfg.OUTPUT_DIR, 'log.txt')}",
-        "",
-        "What the numbers mean: docs/en/metrics.md. Train on your own data: docs/en/getting_started.md.",
-    ]
-    print("\n".join(lines))
+from usvid.app import run_cli, run_demo
 
 
 def parse_args(argv=None):
@@ -104,38 +27,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def schedule_overrides(config_file, opts, max_iter):
-    """``SOLVER.MAX_ITER max_iter`` with the config's SOLVER.STEPS scaled by the same factor, so
-    a shorter demo still lowers the learning rate at the same fraction of training (STEPS
-    beyond MAX_ITER would be ignored, and the rate never lowered)."""
-    cfg = load_ultrasound_config(config_file, opts)
-    factor = max_iter / cfg.SOLVER.MAX_ITER
-    steps = tuple(max(1, round(step * factor)) for step in cfg.SOLVER.STEPS)
-    return ["SOLVER.MAX_ITER", str(max_iter), "SOLVER.STEPS", str(steps)]
-
-
 def main(argv=None):
-    start = time.perf_counter()
-    demo_args = parse_args(argv)
-    # Deterministic kernels: the demo prints the same numbers every time it runs on one machine,
-    # at +2 % time (two CPU threads alone do not repeat bitwise; docs/en/reliability.md).
-    opts = ["DETERMINISTIC", "True", *demo_args.opts]
-    if demo_args.max_iter is not None:
-        opts += schedule_overrides(demo_args.config_file, demo_args.opts, demo_args.max_iter)
-    args = default_argument_parser().parse_args(["--config-file", demo_args.config_file, *opts])
-    print(f"usvid demo: {demo_args.config_file} (first run: the phantom is generated, ~1 min)")
-    cfg = setup(args)
-    quiet_console()
-    trainer = DemoTrainer(cfg)
-    trainer.resume_or_load(resume=False)
-    results = trainer.train()
-    if comm.is_main_process():
-        print("rendering a test video ...")
-        visual_paths = render_test_video(cfg, cfg.DATASETS.TEST[0])
-        print_summary(cfg, results, visual_paths, time.perf_counter() - start)
+    args = parse_args(argv)
+    run_demo(args.config_file, args.opts, args.max_iter)
 
 
 if __name__ == "__main__":
-    from train_net import run_cli
-
     run_cli(main)

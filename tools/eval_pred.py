@@ -17,9 +17,7 @@ speed needs the model.
 
 import argparse
 
-from usvid.config import load_ultrasound_config
-from usvid.data import load_ground_truth
-from usvid.evaluation import evaluate_frame_predictions, load_predictions_json, print_csv_format
+from usvid.app import reevaluate_predictions, run_cli
 from usvid.utils.logger import setup_logger
 
 
@@ -37,23 +35,12 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def load_args_ground_truth(args):
-    """(dataset name, video dicts) named by the arguments."""
-    cfg = load_ultrasound_config(args.config_file, args.opts)
-    return load_ground_truth(cfg, args.dataset or "", args.dataset_json or "", args.image_root)
-
-
 def main(argv=None):
     args = parse_args(argv)
-    dataset_name, videos = load_args_ground_truth(args)
-    _, frame_predictions = load_predictions_json(args.pred)
-    results = evaluate_frame_predictions(frame_predictions, videos, dataset_name, output_dir=args.output, fps=args.fps)
-    print_csv_format(results)
-    return results
+    return reevaluate_predictions(args.pred, args.dataset or "", args.dataset_json or "", args.image_root,
+                                  args.config_file, args.opts, args.output, args.fps)
 
 
 if __name__ == "__main__":
-    from train_net import run_cli
-
     setup_logger(name="usvid")
     run_cli(main)

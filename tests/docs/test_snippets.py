@@ -3,7 +3,7 @@
 The blocks of one page run in order in one namespace (a page is a tutorial: later snippets may
 use names defined earlier), in a fresh Python process (as a reader would run them: no state left
 by other pages, e.g. registered dataset names) inside an empty temporary working directory, with
-tools/ importable as it is for a script placed there. Snippets run as an imported module would
+the repository (usvid) importable. Snippets run as an imported module would
 (``__name__`` is not "__main__"), so a script's ``if __name__ == "__main__":`` part is not run.
 A snippet that fails names its page and line.
 """
@@ -60,7 +60,7 @@ def test_snippets_run(markdown_path, tmp_path):
         "for where, code in json.load(open('snippets.json')):\n"
         "    exec(compile(code, where, 'exec'), namespace)\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tools")]), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     result = subprocess.run([sys.executable, "-c", runner], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"a snippet of {page} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"

@@ -1,9 +1,9 @@
 """Streaming inference + UltrasoundVideoEvaluator end to end: frames written as PNG files, the real
 test loader, a tiny detector that boxes the bright pixels, the files and plots of the report, and
-tools/eval_pred.py re-evaluating the saved predictions to the same numbers."""
+usvid.app.reevaluate_predictions (tools/eval_pred.py) re-evaluating the saved predictions to the
+same numbers."""
 
 import csv
-import importlib.util
 import json
 import logging
 import math
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from usvid.app import reevaluate_predictions
 from usvid.config import add_ultrasound_config, get_cfg
 from usvid.data import DatasetCatalog, build_video_detection_test_loader
 from usvid.evaluation import (
@@ -28,7 +29,6 @@ from usvid.evaluation import (
 from usvid.structures import Boxes, Instances
 from usvid.utils.events import EventStorage
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 32
 
 
@@ -209,15 +209,6 @@ def test_partial_and_unknown_predictions_are_named(dataset):
     assert results["lesion_detection"]["num_videos"] == 1.0 and math.isnan(results["lesion_detection"]["FPS"])
 
 
-def load_eval_pred_tool():
-    """tools/eval_pred.py as a module (run in-process: a subprocess would spend most of the test
-    budget importing torch again)."""
-    spec = importlib.util.spec_from_file_location("eval_pred", os.path.join(REPO_ROOT, "tools", "eval_pred.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_eval_pred_tool_reproduces_the_metrics(dataset, tmp_path):
     name, videos = dataset
     first_dir = str(tmp_path / "first")
@@ -225,9 +216,8 @@ def test_eval_pred_tool_reproduces_the_metrics(dataset, tmp_path):
     dataset_json = tmp_path / "test.json"
     json.dump(coco_video_json(videos, str(tmp_path / "frames")), open(dataset_json, "w"))
     second_dir = tmp_path / "second"
-    tool = load_eval_pred_tool()
-    tool.main(["--pred", os.path.join(first_dir, "predictions.json"), "--dataset-json", str(dataset_json),
-               "--image-root", str(tmp_path / "frames"), "--output", str(second_dir)])
+    reevaluate_predictions(os.path.join(first_dir, "predictions.json"), dataset_json=str(dataset_json),
+                           image_root=str(tmp_path / "frames"), output_dir=str(second_dir))
     again = json.load(open(second_dir / "metrics.json"))["lesion_detection"]
     for key, value in results["lesion_detection"].items():
         if key != "FPS":  # speed needs the model: NaN when re-evaluating
@@ -235,10 +225,8 @@ def test_eval_pred_tool_reproduces_the_metrics(dataset, tmp_path):
     assert math.isnan(again["FPS"])
     assert (second_dir / "precision_recall.png").exists() and (second_dir / "per_video.csv").exists()
     # The registered-name route reads the same ground truth.
-    by_name = tool.main(["--pred", os.path.join(first_dir, "predictions.json"), "--dataset", name])
+    by_name = reevaluate_predictions(os.path.join(first_dir, "predictions.json"), dataset=name)
     assert by_name["lesion_detection"]["AP50"] == results["lesion_detection"]["AP50"]
-    with pytest.raises(SystemExit):
-        tool.parse_args(["--pred", "p.json", "--dataset-json", str(dataset_json), "--dataset", name])  # one source
 
 
 def coco_video_json(videos, image_root):

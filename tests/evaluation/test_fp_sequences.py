@@ -1,5 +1,5 @@
-"""Predecessor links of the false-positive sequences (METRICS.md FP_r step 4), tested directly on
-usvid.evaluation.fp_sequences.TemporalLinks."""
+"""Predecessor links of the false-positive sequences (docs/en/metrics.md, FP step 4), tested
+directly on usvid.evaluation.fp_sequences.TemporalLinks."""
 
 import numpy as np
 import pytest

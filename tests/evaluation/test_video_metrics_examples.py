@@ -1,4 +1,4 @@
-"""The worked examples of METRICS.md, a hand-computed case for every key, the edge cases and the
+"""The worked examples of docs/en/metrics.md, a hand-computed case for every key, the edge cases and the
 strict inequalities of usvid.evaluation.video_metrics."""
 
 import math
@@ -40,7 +40,7 @@ def assert_metrics(metrics, expected):
 
 
 # ---------------------------------------------------------------------------------------------
-# Worked examples of METRICS.md
+# Worked examples of docs/en/metrics.md ("Worked examples")
 
 
 def test_perfect_detector_scores_one_everywhere():

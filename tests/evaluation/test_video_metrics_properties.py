@@ -1,5 +1,5 @@
 """Property tests of the video metrics (hypothesis) and a comparison with a literal, loop-by-loop
-transcription of METRICS.md on random small videos full of ties and overlaps."""
+transcription of docs/en/metrics.md ("Exact definitions") on random small videos full of ties and overlaps."""
 
 import math
 import warnings
@@ -75,7 +75,7 @@ def quiet_metrics(predictions, ground_truths):
 
 
 # ---------------------------------------------------------------------------------------------
-# The literal transcription: plain loops, one statement of METRICS.md after the other.
+# The literal transcription: plain loops, one statement of docs/en/metrics.md after the other.
 
 
 def ref_iou(a, b):

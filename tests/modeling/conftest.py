@@ -20,7 +20,7 @@ def _tiny_cfg(meta_architecture: str, **overrides):
     cfg.MODEL.ROI_BOX_HEAD.CONTEXT_POOLER_RESOLUTION = 2
     cfg.MODEL.ROI_BOX_HEAD.FC_DIM = 32
     cfg.MODEL.ROI_BOX_HEAD.NUM_HEADS = 4
-    cfg.MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST = 2
+    cfg.MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES = 2
     cfg.merge_from_list([item for kv in overrides.items() for item in kv])
     return cfg
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from usvid.modeling import build_model
-from usvid.modeling.proposal_generator import assign_fcos_targets, grid_locations
-from usvid.modeling.proposal_generator.fcos_targets import assign_targets_per_frame
+from usvid.modeling.dense_heads import assign_fcos_targets, grid_locations
+from usvid.modeling.dense_heads.fcos_targets import assign_targets_per_frame
 from usvid.structures import Boxes, Instances
 
 LOSS_KEYS = {"loss_fcos_cls", "loss_fcos_loc", "loss_fcos_ctr"}

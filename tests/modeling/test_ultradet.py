@@ -7,7 +7,7 @@ import torch
 from usvid.modeling import build_model
 from usvid.utils.events import EventStorage
 
-LOSS_KEYS = {"loss_rpn_cls", "loss_rpn_loc", "loss_rpn_ctr", "loss_cls", "loss_box_reg"}
+LOSS_KEYS = {"loss_fcos_cls", "loss_fcos_loc", "loss_fcos_ctr", "loss_cls", "loss_box_reg"}
 
 
 def _model(tiny_cfg, seed=0, **overrides):
@@ -41,7 +41,7 @@ def test_losses_decrease_when_overfitting_one_clip(tiny_cfg, make_clip, run_trai
     model = _model(tiny_cfg)
     history = run_train_steps(model, [make_clip(3)], steps=30)
     first, last = history[0], history[-1]
-    assert last["loss_rpn_cls"] < 0.5 * first["loss_rpn_cls"]
+    assert last["loss_fcos_cls"] < 0.5 * first["loss_fcos_cls"]
     assert last["loss_cls"] < 0.7 * first["loss_cls"]
     assert sum(last.values()) < 0.6 * sum(first.values())
 
@@ -137,20 +137,20 @@ def test_statistics_go_to_the_active_storage_only(tiny_cfg, make_clip):
 
 
 def test_clips_shorter_than_the_window_are_warned_about_once(tiny_cfg, make_clip, caplog):
-    model = _model(tiny_cfg, **{"MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST": 3}).train()
-    with caplog.at_level("WARNING", logger="usvid.modeling.meta_arch.ultradet"):
+    model = _model(tiny_cfg, **{"MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES": 3}).train()
+    with caplog.at_level("WARNING", logger="usvid.modeling.roi_heads.temporal_head"):
         model([make_clip(3)])
         model([make_clip(3)])
-    warnings = [r for r in caplog.records if "INTERVAL_PRE_TEST=3" in r.getMessage()]
+    warnings = [r for r in caplog.records if "NUM_CONTEXT_FRAMES=3" in r.getMessage()]
     assert len(warnings) == 1
     caplog.clear()
-    with caplog.at_level("WARNING", logger="usvid.modeling.meta_arch.ultradet"):
-        _model(tiny_cfg, **{"MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST": 3}).train()([make_clip(4)])
+    with caplog.at_level("WARNING", logger="usvid.modeling.roi_heads.temporal_head"):
+        _model(tiny_cfg, **{"MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES": 3}).train()([make_clip(4)])
     assert not caplog.records
 
 
 def test_jittered_gt_copies_stay_near_their_box_and_are_reproducible():
-    from usvid.modeling.meta_arch.ultradet import jitter_boxes
+    from usvid.modeling.roi_heads import jitter_boxes
     from usvid.structures import Boxes, pairwise_iou
 
     gt = torch.tensor([[40.0, 50.0, 80.0, 70.0], [10.0, 10.0, 18.0, 22.0]])

@@ -11,8 +11,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / "tools"
-if str(TOOLS) not in sys.path:  # so tests can import train_net / visualize like the tools do
-    sys.path.insert(0, str(TOOLS))
 
 # 4 videos of 16 frames at 64 px: 2 train, 2 test. Small enough for ~20 iterations in seconds.
 TINY_PHANTOM = {

@@ -3,7 +3,7 @@ prints where everything is."""
 
 import os
 
-import demo
+from usvid.app import demo
 
 
 def test_demo_runs_the_whole_flow_and_says_where_the_results_are(tiny_opts, run_tool, tmp_path):

@@ -25,7 +25,7 @@ def _video(num_frames, lesion_score, decoy_score=None, decoy_frames=()):
 
 
 def test_mines_the_frames_of_isolated_false_alarms():
-    # METRICS.md worked example: a perfect detector (0.5) plus a 0.99 decoy every 6th frame; the
+    # docs/en/metrics.md worked example: a perfect detector (0.5) plus a 0.99 decoy every 6th frame; the
     # decoys rank first, recall 0.8 is reached among the lesion boxes, every decoy is kept.
     predictions, ground_truth = _video(30, 0.5, 0.99, decoy_frames=range(0, 30, 6))
     mined = mine_false_positive_frames({"v": predictions}, {"v": ground_truth}, recall=0.8)

@@ -1,12 +1,13 @@
-"""The small pieces of tools/train_net.py that the end-to-end runs do not reach: the AUTO_DIR
-folder name, the summary over several test sets, the code backup."""
+"""The small pieces of usvid.app (the application behind tools/train_net.py) that the end-to-end
+runs do not reach: the AUTO_DIR folder name, the summary over several test sets, the code
+backup."""
 
 import math
 import os
 
 import pytest
 
-import train_net
+from usvid import app
 
 
 @pytest.mark.parametrize(
@@ -19,7 +20,7 @@ import train_net
     ],
 )
 def test_auto_output_dir_is_named_after_the_config(config_file, expected):
-    assert train_net.auto_output_dir("output", config_file) == expected
+    assert app.auto_output_dir("output", config_file) == expected
 
 
 def test_summary_table_has_one_row_per_test_set():
@@ -27,7 +28,7 @@ def test_summary_table_has_one_row_per_test_set():
         "breast_test": {"lesion_detection": {"AP50": 0.9, "Pr80": 0.8, "FP80": 1.5, "R@16": 0.97, "FPS": 31.0}},
         "thyroid_test": {"lesion_detection": {"AP50": 0.7, "Pr80": math.nan, "FP80": math.nan, "R@16": 0.9}},
     }
-    header, _, breast, thyroid = train_net.summary_table(results).splitlines()
+    header, _, breast, thyroid = app.summary_table(results).splitlines()
     cells = lambda line: [c.strip() for c in line.split("|")[1:-1]]  # noqa: E731
     assert cells(header) == ["dataset", "AP50", "Pr80", "FP80", "R@16", "FPS"]
     assert cells(breast) == ["breast_test", "0.9000", "0.8000", "1.5000", "0.9700", "31.0000"]
@@ -40,7 +41,7 @@ def test_evaluators_must_match_the_test_sets():
     cfg = add_ultrasound_config(get_cfg())
     cfg.DATASETS.TEST = ("a", "b")
     with pytest.raises(ValueError, match="1 evaluators given for 2 datasets"):
-        train_net.Trainer.test(cfg, model=None, evaluators=[object()])
+        app.Trainer.test(cfg, model=None, evaluators=[object()])
 
 
 def test_trainer_test_uses_the_evaluator_a_subclass_builds(tiny_opts, tmp_path):
@@ -57,7 +58,7 @@ def test_trainer_test_uses_the_evaluator_a_subclass_builds(tiny_opts, tmp_path):
         def evaluate(self):
             return {"counted": {"frames": float(self.frames)}}
 
-    class MyTrainer(train_net.Trainer):  # as docs/en/training.md tells users to customise
+    class MyTrainer(app.Trainer):  # as docs/en/training.md tells users to customise
         @classmethod
         def build_evaluator(cls, cfg, dataset_name, output_folder=None):
             return CountingEvaluator()
@@ -73,7 +74,7 @@ def test_trainer_test_uses_the_evaluator_a_subclass_builds(tiny_opts, tmp_path):
 def test_code_backup_holds_the_sources_and_the_config(tmp_path):
     config = tmp_path / "exp.yaml"
     config.write_text("SEED: 3\n")
-    backup = train_net.backup_code(str(tmp_path / "out"), str(config))
+    backup = app.backup_code(str(tmp_path / "out"), str(config))
     assert os.path.basename(backup).startswith("code_")
     assert os.path.isfile(os.path.join(backup, "usvid", "engine", "defaults.py"))
     assert os.path.isfile(os.path.join(backup, "tools", "train_net.py"))
@@ -85,4 +86,4 @@ def test_the_application_trainer_scales_its_clip_batch_with_the_world_size():
 
     cfg = add_ultrasound_config(get_cfg())
     cfg.merge_from_list(["SOLVER.REFERENCE_WORLD_SIZE", "1", "SOLVER.SEGS_PER_BATCH", "2"])
-    assert train_net.Trainer.auto_scale_workers(cfg, 2).SOLVER.SEGS_PER_BATCH == 4
+    assert app.Trainer.auto_scale_workers(cfg, 2).SOLVER.SEGS_PER_BATCH == 4

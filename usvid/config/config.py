@@ -17,10 +17,20 @@ __all__ = [
     "ConfigTypeError",
     "ConfigFileError",
     "ConfigFileNotFoundError",
+    "register_renamed_key",
 ]
 
 BASE_KEY = "_BASE_"
 COMMAND_LINE = "the command-line overrides"
+
+# Keys that were renamed, old dotted name -> new one: a config or command line that still uses
+# the old name gets an error naming the new key instead of a guess among similar names.
+_RENAMED_KEYS: Dict[str, str] = {}
+
+
+def register_renamed_key(old_key: str, new_key: str) -> None:
+    """Make ``old_key`` (a dotted name no longer in the tree) an error that names ``new_key``."""
+    _RENAMED_KEYS[old_key] = new_key
 
 
 class ConfigError(ValueError):
@@ -185,6 +195,8 @@ def _resolve_base_path(base: Any, referenced_by: str) -> str:
 
 
 def _unknown_key_message(full_key: str, origin: str, root: CfgNode) -> str:
+    if full_key in _RENAMED_KEYS:
+        return f"Config key {full_key} (in {origin}) was renamed to {_RENAMED_KEYS[full_key]}: use that name instead."
     valid = root.all_keys(include_sections=True)
     leaf = full_key.rsplit(".", 1)[-1]
     suggestions = difflib.get_close_matches(full_key, valid, n=3, cutoff=0.6)

@@ -13,7 +13,7 @@ FP-vs-recall curve share one IoU pass.
 
 import numpy as np
 
-from .segment_ops import first_argmax_per_owner, pairwise_iou
+from .segment_ops import first_argmax_per_owner, matched_iou
 
 __all__ = ["LINK_WINDOW", "LINK_IOU", "TemporalLinks"]
 
@@ -129,7 +129,7 @@ def _linkable_pairs(boxes: np.ndarray, box_frame: np.ndarray, frame_video: np.nd
             owners.append(first_box[frame[same_video]] + i[same_video])
             earliers.append(first_box[frame[same_video] - lag] + j[same_video])
     owner, earlier = np.concatenate(owners), np.concatenate(earliers)
-    iou = pairwise_iou(boxes[owner], boxes[earlier])
+    iou = matched_iou(boxes[owner], boxes[earlier])
     linkable = iou > LINK_IOU
     order = np.lexsort((earlier[linkable], owner[linkable]))
     return owner[linkable][order], earlier[linkable][order], iou[linkable][order]

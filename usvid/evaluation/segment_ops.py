@@ -11,9 +11,12 @@ Owners are processed in chunks so memory stays bounded however large the groups 
 from typing import Iterator, Tuple
 
 import numpy as np
+import torch
+
+from usvid.structures.box_ops import matched_box_iou
 
 __all__ = [
-    "pairwise_iou",
+    "matched_iou",
     "best_iou_in_group",
     "centre_inside_any_in_group",
     "first_argmax_per_owner",
@@ -23,24 +26,11 @@ __all__ = [
 _PAIRS_PER_CHUNK = 1 << 20
 
 
-def pairwise_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """IoU of corresponding boxes of ``boxes_a`` and ``boxes_b`` (``(..., 4)`` XYXY arrays that
-    broadcast against each other, e.g. ``(P, 4)`` and ``(P, 4)``, or ``(n, m, 1, 4)`` and
-    ``(n, 1, m, 4)`` for all pairs between two groups).
-
-    ``inter / (area_a + area_b - inter)`` with areas ``(x2 - x1) * (y2 - y1)`` (no +1) and the
-    intersection clipped at 0; a zero union (two zero-area boxes) gives IoU 0, not NaN, and so
-    does a box with NaN coordinates (padding).
-    """
-    width = np.minimum(boxes_a[..., 2], boxes_b[..., 2]) - np.maximum(boxes_a[..., 0], boxes_b[..., 0])
-    height = np.minimum(boxes_a[..., 3], boxes_b[..., 3]) - np.maximum(boxes_a[..., 1], boxes_b[..., 1])
-    inter = np.maximum(width, 0.0) * np.maximum(height, 0.0)
-    area_a = (boxes_a[..., 2] - boxes_a[..., 0]) * (boxes_a[..., 3] - boxes_a[..., 1])
-    area_b = (boxes_b[..., 2] - boxes_b[..., 0]) * (boxes_b[..., 3] - boxes_b[..., 1])
-    union = area_a + area_b - inter
-    iou = np.zeros(inter.shape, dtype=np.float64)
-    np.divide(inter, union, out=iou, where=union > 0)
-    return iou
+def matched_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU of corresponding boxes of two ``(P, 4)`` float64 XYXY arrays, computed by the one IoU
+    implementation (``usvid.structures.box_ops.matched_box_iou``, on zero-copy tensor views):
+    a pair without positive intersection (disjoint, zero-area, or NaN padding) gets 0."""
+    return matched_box_iou(torch.from_numpy(boxes_a), torch.from_numpy(boxes_b)).numpy()
 
 
 def best_iou_in_group(
@@ -54,7 +44,7 @@ def best_iou_in_group(
     best_iou = np.full(len(boxes), -1.0, dtype=np.float64)
     best_index = np.full(len(boxes), -1, dtype=np.int64)
     for lo, hi, owner, candidate in _pair_chunks(starts, counts):
-        iou = pairwise_iou(boxes[lo + owner], candidates[candidate])
+        iou = matched_iou(boxes[lo + owner], candidates[candidate])
         chunk_iou, chunk_index = first_argmax_per_owner(iou, owner, candidate, hi - lo)
         best_iou[lo:hi] = chunk_iou
         best_index[lo:hi] = chunk_index

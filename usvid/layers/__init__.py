@@ -2,11 +2,14 @@
 
 torchvision is used only where it imports (never on the CPU machines this project targets):
 ``nms`` and ``roi_align`` then dispatch to its kernels; ``nms_pure`` / ``roi_align_pure``
-always run the pure-PyTorch implementations.
+always run the pure-PyTorch implementations. ``box_area``, ``box_iou`` and ``generalized_box_iou``
+are torchvision's names for the box geometry of ``usvid.structures.box_ops`` (floor 1), which
+holds their one implementation.
 """
 
+from usvid.structures.box_ops import box_area, box_iou, generalized_box_iou
+
 from .batch_norm import FrozenBatchNorm2d, convert_frozen_batchnorm, get_norm
-from .box_ops import box_area, box_iou, generalized_box_iou
 from .conv_lstm import ConvLSTMCell
 from .losses import giou_loss, sigmoid_focal_loss, smooth_l1_loss
 from .nms import batched_nms, nms, nms_pure

@@ -8,7 +8,8 @@ matrix, which is fast for the few hundred candidates per frame that the detector
 import numpy as np
 import torch
 
-from .box_ops import box_iou
+from usvid.structures.box_ops import box_iou
+
 from .optional_torchvision import torchvision_ops
 
 # Rows of the IoU matrix computed at once: bounds peak memory to ~block * N floats.
@@ -37,7 +38,7 @@ def nms_pure(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) ->
     overlaps = np.empty((num_boxes, num_boxes), dtype=bool)
     for start in range(0, num_boxes, _IOU_ROW_BLOCK):
         rows = box_iou(sorted_boxes[start : start + _IOU_ROW_BLOCK], sorted_boxes)
-        # "> threshold" is False for NaN IoU (two empty boxes), so those never suppress.
+        # Empty or degenerate boxes have IoU 0 with everything: they never suppress (threshold >= 0).
         overlaps[start : start + _IOU_ROW_BLOCK] = (rows > iou_threshold).cpu().numpy()
     suppressed = np.zeros(num_boxes, dtype=bool)
     kept = []

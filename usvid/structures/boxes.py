@@ -9,6 +9,8 @@ from typing import Iterator, List, Tuple, Union
 
 import torch
 
+from .box_ops import box_area, box_iou, clip_boxes
+
 _IndexType = Union[int, slice, torch.Tensor, List[int]]
 
 
@@ -45,19 +47,14 @@ class Boxes:
 
     def area(self) -> torch.Tensor:
         """Area of each box (negative widths/heights are not clamped, as in detectron2)."""
-        box = self.tensor
-        return (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
+        return box_area(self.tensor)
 
     def clip(self, box_size: Tuple[int, int]) -> None:
         """Clip the boxes in place to an image of size ``(height, width)``."""
         if not torch.isfinite(self.tensor).all():
             raise ValueError("Boxes.clip: box tensor contains infinite or NaN coordinates")
-        h, w = box_size
-        x1 = self.tensor[:, 0].clamp(min=0, max=w)
-        y1 = self.tensor[:, 1].clamp(min=0, max=h)
-        x2 = self.tensor[:, 2].clamp(min=0, max=w)
-        y2 = self.tensor[:, 3].clamp(min=0, max=h)
-        self.tensor = torch.stack((x1, y1, x2, y2), dim=-1)
+        height, width = box_size
+        self.tensor = clip_boxes(self.tensor, height, width)
 
     def nonempty(self, threshold: float = 0.0) -> torch.Tensor:
         """Bool mask of boxes whose width and height are both strictly above ``threshold``."""
@@ -119,21 +116,7 @@ class Boxes:
         return cls(torch.cat([b.tensor for b in boxes_list], dim=0))
 
 
-def pairwise_intersection(boxes1: Boxes, boxes2: Boxes) -> torch.Tensor:
-    """NxM matrix of intersection areas between every pair of boxes."""
-    a, b = boxes1.tensor, boxes2.tensor
-    width_height = torch.min(a[:, None, 2:], b[:, 2:]) - torch.max(a[:, None, :2], b[:, :2])
-    width_height.clamp_(min=0)
-    return width_height.prod(dim=2)
-
-
 def pairwise_iou(boxes1: Boxes, boxes2: Boxes) -> torch.Tensor:
-    """NxM IoU matrix; pairs with zero intersection get 0 (even for degenerate boxes)."""
-    area1 = boxes1.area()
-    area2 = boxes2.area()
-    inter = pairwise_intersection(boxes1, boxes2)
-    return torch.where(
-        inter > 0,
-        inter / (area1[:, None] + area2 - inter),
-        torch.zeros(1, dtype=inter.dtype, device=inter.device),
-    )
+    """NxM IoU matrix; a pair without positive intersection (disjoint, zero-area or degenerate
+    boxes) gets 0 (the rule of ``usvid.structures.box_ops``)."""
+    return box_iou(boxes1.tensor, boxes2.tensor)

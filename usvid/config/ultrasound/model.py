@@ -1,6 +1,9 @@
 """Config keys of the model area of the Ultrasound VID application (read by usvid/modeling)."""
 
 from ..config import CfgNode as CN
+from ..config import register_renamed_key
+
+register_renamed_key("MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST", "MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES")
 
 
 def add_model_config(cfg: CN) -> None:
@@ -26,7 +29,13 @@ def add_model_config(cfg: CN) -> None:
     # ConvLSTM over time on res4 (state carried across the frames of a clip / a streamed video).
     cfg.MODEL.USE_LSTM = False
 
-    # The FCOS head: the whole head of SingleFrameFCOS, and UltraDet's proposal generator.
+    # The dense (per-location) detection head: the whole head of SingleFrameFCOS, and UltraDet's
+    # proposal generator.
+    cfg.MODEL.DENSE_HEAD = CN()
+    # Registered head class (usvid.modeling.DENSE_HEAD_REGISTRY).
+    cfg.MODEL.DENSE_HEAD.NAME = "FCOSHead"
+
+    # The FCOS head (MODEL.DENSE_HEAD.NAME "FCOSHead").
     cfg.MODEL.FCOS = CN()
     # Feature map of the FCOS head: "res4" (stride 16, the paper's) or "p3" (stride 8: res3 plus upsampled
     # res4 at res4's width, for lesions smaller than a res4 cell).
@@ -63,8 +72,10 @@ def add_model_config(cfg: CN) -> None:
     # Highest-scoring locations considered before the proposal NMS.
     cfg.MODEL.PROPOSAL_GENERATOR.PRE_NMS_TOPK = 64
 
-    # UltraDet's candidate labelling and test-time selection.
+    # UltraDet's RoI head: which one, its candidate labelling and test-time selection.
     cfg.MODEL.ROI_HEADS = CN()
+    # Registered RoI head class (usvid.modeling.ROI_HEADS_REGISTRY): swap the temporal module here.
+    cfg.MODEL.ROI_HEADS.NAME = "TemporalRoIHead"
     # A candidate is a lesion when its IoU with a ground-truth box reaches this.
     cfg.MODEL.ROI_HEADS.IOU_THRESHOLD = 0.5
     # Training: the lowest-ranked proposals of each frame are replaced by its GT boxes.
@@ -105,7 +116,7 @@ def add_model_config(cfg: CN) -> None:
     # runs for every candidate in every buffered frame).
     cfg.MODEL.ROI_BOX_HEAD.CONTEXT_POOLER_RESOLUTION = 4
     # Previous frames a frame sees (NTCA and relations), in training clips and in streaming.
-    cfg.MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST = 12
+    cfg.MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES = 12
     # Box-delta weights (wx, wy, ww, wh) of the refinement, detectron2's defaults.
     cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
     # Smooth-L1 beta of the refinement loss (0 = L1).

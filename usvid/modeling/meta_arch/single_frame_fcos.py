@@ -1,5 +1,6 @@
-"""``SingleFrameFCOS``: the single-frame baseline (ResNet + one-level FCOS head, on res4 or P3
-as ``MODEL.FCOS.IN_FEATURE`` says, like UltraDet's proposals).
+"""``SingleFrameFCOS``: the single-frame baseline (ResNet + one-level dense head, FCOS by
+default (``MODEL.DENSE_HEAD.NAME``), on res4 or P3 as ``MODEL.FCOS.IN_FEATURE`` says, like
+UltraDet's proposals).
 
 Each frame is detected on its own, so it fires on decoys that only a temporal model can
 reject; it exists as the reference UltraDet is measured against. It keeps the video API
@@ -12,7 +13,7 @@ from typing import Dict, List
 import torch
 
 from ..backbone import build_backbone, build_top_down, check_feature_level, level_stride
-from ..proposal_generator import FCOSHead
+from ..dense_heads import build_dense_head
 from ..training_stats import put_training_scalars
 from .base import VideoDetector
 from .build import META_ARCH_REGISTRY
@@ -20,12 +21,15 @@ from .build import META_ARCH_REGISTRY
 
 @META_ARCH_REGISTRY.register()
 class SingleFrameFCOS(VideoDetector):
+    """The single-frame baseline: every frame detected on its own by the dense head (``head``);
+    the video API of VideoDetector, with nothing buffered between frames."""
+
     def __init__(self, cfg):
         super().__init__(cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, cfg.MODEL.FCOS.DETECTIONS_PER_IMAGE)
         self.backbone = build_backbone(cfg)
         self.in_feature = check_feature_level(cfg.MODEL.FCOS.IN_FEATURE, "MODEL.FCOS.IN_FEATURE")
         self.top_down = build_top_down(self.backbone, self.in_feature)
-        self.head = FCOSHead.from_config(
+        self.head = build_dense_head(
             cfg, self.backbone.output_channels("res4"), level_stride(self.backbone, self.in_feature)
         )
         f = cfg.MODEL.FCOS

@@ -15,6 +15,9 @@ from torch.nn import functional as F
 
 
 class MaskedMultiheadAttention(nn.Module):
+    """Scaled dot-product attention over ``num_heads`` heads of a ``dim``-wide feature, where a
+    query whose keys are all masked gets a zero update (see the module docstring for why)."""
+
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
         if dim % num_heads:

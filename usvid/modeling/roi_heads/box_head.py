@@ -33,6 +33,9 @@ class CandidatePooler(nn.Module):
 
 
 class Res5BoxHead(nn.Module):
+    """Pooled candidate features -> res5 stage (the backbone's next stage, so ImageNet res5
+    weights fit) -> global average pool -> one FC layer: one ``fc_dim`` vector per candidate."""
+
     def __init__(self, in_channels: int, num_blocks: int, norm: str, fc_dim: int):
         super().__init__()
         self.res5 = make_res_stage(num_blocks, in_channels, 2 * in_channels, 2, norm)

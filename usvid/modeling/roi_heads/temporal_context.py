@@ -15,6 +15,10 @@ from .attention import MaskedMultiheadAttention
 
 
 class NegativeTemporalContextAggregation(nn.Module):
+    """NTCA: each candidate attends to the features pooled at its box in the context maps of up
+    to ``max_offset`` previous frames (with an embedding of the offset) and is updated by what
+    changed there; see the module docstring for why that suppresses decoys."""
+
     def __init__(
         self,
         in_channels: int,

@@ -1,5 +1,6 @@
 """An FCOS head on one feature level: the single-frame detector's whole head, and UltraDet's
-proposal generator (the same module, so both models share one implementation).
+proposal generator (the same module, so both models share one implementation; both name it
+with ``MODEL.DENSE_HEAD.NAME``).
 
 Predictions per location: a lesion logit (sigmoid focal loss), distances l/t/r/b to the box
 sides (GIoU loss on the decoded box) and a centre-ness logit (BCE). The detection score is
@@ -14,7 +15,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from usvid.layers import get_norm, giou_loss, nms, sigmoid_focal_loss
+from usvid.structures.box_ops import clip_boxes
 
+from .build import DENSE_HEAD_REGISTRY
 from .fcos_targets import assign_targets_per_frame, grid_locations
 
 # exp() of the regression logit is clamped here (ltrb <= stride * e^8), so an early bad step
@@ -31,6 +34,7 @@ class FCOSPredictions(NamedTuple):
     locations: torch.Tensor  # [L, 2] (x, y) image coordinates
 
 
+@DENSE_HEAD_REGISTRY.register()
 class FCOSHead(nn.Module):
     """Conv tower + the three FCOS predictors on a stride-``stride`` feature map."""
 
@@ -75,6 +79,7 @@ class FCOSHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, in_channels: int, stride: int) -> "FCOSHead":
+        """The head described by ``cfg.MODEL.FCOS`` on a stride-``stride`` map."""
         f = cfg.MODEL.FCOS
         return cls(
             in_channels=in_channels,
@@ -184,10 +189,3 @@ class FCOSHead(nn.Module):
             results.append((boxes[kept], scores[kept]))
         return results
 
-
-def clip_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """XYXY boxes [N, 4] clipped to an image of ``height`` x ``width`` (out of place)."""
-    return torch.stack(
-        (boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height), boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)),
-        dim=1,
-    )

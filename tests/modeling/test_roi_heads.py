@@ -1,0 +1,75 @@
+"""The temporal RoI head as its own unit: one context-index rule for clips and streaming, its own
+stream buffer, and selection by name (MODEL.ROI_HEADS.NAME, MODEL.DENSE_HEAD.NAME) so a
+different temporal module or dense head plugs in through the config."""
+
+import pytest
+import torch
+
+from usvid.config import ConfigKeyError, add_ultrasound_config, get_cfg
+from usvid.modeling import DENSE_HEAD_REGISTRY, FCOSHead, ROI_HEADS_REGISTRY, TemporalRoIHead, build_model
+from usvid.modeling.roi_heads import context_index
+from usvid.utils.events import EventStorage
+
+
+def test_context_index_points_at_the_previous_frames_and_marks_the_missing_ones():
+    clip = context_index(torch.arange(4), 2)
+    assert clip.tolist() == [[-1, -1], [0, -1], [1, 0], [2, 1]]
+    # A streamed frame after 3 buffered ones is row 3 of the clip rule.
+    assert context_index(torch.tensor([3]), 2).tolist() == [clip[3].tolist()]
+    assert context_index(torch.arange(3), 0).shape == (3, 0)
+
+
+def test_the_head_buffers_streamed_frames_like_the_clip_path_sees_them(tiny_cfg):
+    torch.manual_seed(0)
+    cfg = tiny_cfg("UltraDet")
+    head = TemporalRoIHead.from_config(cfg, in_channels=32, stride=16, res5_blocks=1).eval()
+    maps = torch.randn(4, 32, 6, 8)
+    boxes = torch.tensor([[8.0, 8.0, 40.0, 40.0], [50.0, 20.0, 90.0, 70.0]]).expand(4, 2, 4).clone()
+    with torch.no_grad():
+        clip_logits, clip_deltas = head.forward_clip(maps, boxes)
+        head.reset()
+        streamed = [head.forward_frame(maps[t : t + 1], boxes[t]) for t in range(4)]
+        head.reset()  # a new video: the first frame again sees no context
+        first_again = head.forward_frame(maps[:1], boxes[0])
+    for t, (logits, deltas) in enumerate(streamed):
+        assert torch.allclose(logits, clip_logits[t], atol=1e-5) and torch.allclose(deltas, clip_deltas[t], atol=1e-5)
+    assert torch.allclose(first_again[0], clip_logits[0], atol=1e-5)
+    assert not torch.allclose(streamed[3][0], first_again[0], atol=1e-5)
+
+
+@ROI_HEADS_REGISTRY.register()
+class _LastFrameOnlyHead(TemporalRoIHead):
+    """A researcher's variant: the same head with a context of one frame, whatever the config."""
+
+    @classmethod
+    def from_config(cls, cfg, in_channels, stride, res5_blocks):
+        cfg = cfg.clone()
+        cfg.MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES = 1
+        return super().from_config(cfg, in_channels, stride, res5_blocks)
+
+
+def test_the_roi_head_is_chosen_by_config(tiny_cfg, make_clip):
+    model = build_model(tiny_cfg("UltraDet", **{"MODEL.ROI_HEADS.NAME": "_LastFrameOnlyHead"})).train()
+    assert type(model.roi_heads) is _LastFrameOnlyHead and model.roi_heads.num_context_frames == 1
+    with EventStorage():
+        losses = model([make_clip(3)])
+    assert {"loss_cls", "loss_box_reg", "loss_fcos_cls"} <= set(losses)
+    with pytest.raises(KeyError, match="No object named 'TemporalRoiHead' in the 'ROI_HEADS' registry.*TemporalRoIHead"):
+        build_model(tiny_cfg("UltraDet", **{"MODEL.ROI_HEADS.NAME": "TemporalRoiHead"}))
+
+
+def test_the_dense_head_is_chosen_by_config(tiny_cfg):
+    assert DENSE_HEAD_REGISTRY.get("FCOSHead") is FCOSHead
+    assert type(build_model(tiny_cfg("SingleFrameFCOS")).head) is FCOSHead
+    with pytest.raises(KeyError, match="'DENSE_HEAD' registry"):
+        build_model(tiny_cfg("SingleFrameFCOS", **{"MODEL.DENSE_HEAD.NAME": "RetinaHead"}))
+
+
+def test_the_renamed_context_key_names_its_new_name(tmp_path):
+    config = tmp_path / "old.yaml"
+    config.write_text("MODEL:\n  ROI_BOX_HEAD:\n    INTERVAL_PRE_TEST: 4\n")
+    cfg = add_ultrasound_config(get_cfg())
+    with pytest.raises(ConfigKeyError, match=rf"INTERVAL_PRE_TEST \(in {config}\) was renamed to MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES"):
+        cfg.merge_from_file(str(config))
+    with pytest.raises(ConfigKeyError, match="was renamed to MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES"):
+        cfg.merge_from_list(["MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST", "4"])
