@@ -22,8 +22,8 @@ the tables report medians over the repeats: the quiet and busy passes of a strea
 alternate in its process; training runs are interleaved in rounds so that load changes hit the
 cases alike. The first run generates the 12-video phantom under DATASETS.ROOT (not timed).
 
-    .venv/bin/python benchmarks/cpu_threads.py            # about 10 minutes on 2 cores
-    .venv/bin/python benchmarks/cpu_threads.py --quick    # about 3 minutes: fewer cases and repeats
+    .venv/bin/python benchmarks/cpu_threads.py            # estimated 10 minutes on 2 quiet cores
+    .venv/bin/python benchmarks/cpu_threads.py --quick    # estimated 3 minutes: fewer cases, repeats
     .venv/bin/python benchmarks/cpu_threads.py --sections streaming steps
 """
 
@@ -177,7 +177,7 @@ def machine_description(limit, budget):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer cases, repeats and frames (about 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer cases, repeats and frames (estimated 3 minutes)")
     parser.add_argument("--sections", nargs="+", choices=["streaming", "multiprocess", "steps"],
                         default=["streaming", "multiprocess", "steps"])
     parser.add_argument("--output", default=os.path.join(REPO, "output", "benchmarks", "cpu_threads.md"))
