@@ -1,10 +1,27 @@
 """Suite-wide settings: pytest-xdist runs two workers on the 2-core CI machine, so each worker
-uses one intra-op thread to avoid oversubscription (which makes timings and runs erratic)."""
+uses one intra-op thread to avoid oversubscription (which makes timings and runs erratic).
+OMP_NUM_THREADS says so too, so that default_setup's thread budget keeps the one thread in tests
+that set up a run in this process."""
 
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["OMP_NUM_THREADS"] = "1"
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture
+def thread_budget_sandbox(monkeypatch):
+    """For tests of usvid.utils.cpu_budget: start without a budget and with OMP_NUM_THREADS
+    unset; torch's thread count and the budget (both process-wide) are put back afterwards."""
+    from usvid.utils import cpu_budget
+
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(cpu_budget, "_current", None)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    yield
+    torch.set_num_threads(threads)

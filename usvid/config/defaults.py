@@ -132,3 +132,8 @@ _C.CUDNN_BENCHMARK = False
 # repeat bitwise with several CPU threads or on a GPU, at a small speed cost (+2 % per iteration for
 # the phantom UltraDet on 2 CPU threads). With one CPU thread, training repeats bitwise without it.
 _C.DETERMINISTIC = False
+# Compute (intra-op) threads of each process on the CPU; 0 = automatic: the usable cores (CPU
+# affinity mask and cgroup quota) shared among this machine's processes, less room for the loader
+# workers on 4 or more cores, and one core fewer during streaming inference. When 0, the
+# environment's OMP_NUM_THREADS applies if set. The log says what was chosen and why.
+_C.CPU_THREADS = 0

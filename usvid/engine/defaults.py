@@ -26,6 +26,7 @@ from ..checkpoint import Checkpointer
 from ..config import CfgNode, ConfigError
 from ..solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
 from ..utils import comm
+from ..utils.cpu_budget import apply_thread_budget
 from ..utils.env import collect_env_info, seed_all_rng
 from ..utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
 from ..utils.file_io import atomic_write
@@ -93,6 +94,8 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     comm.synchronize()  # the folder exists before any rank opens its log file there
     setup_logger(output_dir or None, distributed_rank=rank)
     logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
+    # Before the environment table, which lists torch's thread count.
+    apply_thread_budget(cfg.CPU_THREADS, cfg.DATALOADER.NUM_WORKERS, comm.get_local_size())
     logger.info("Environment info:\n" + collect_env_info())
     logger.info(f"Command line arguments: {args}")
     config_file = getattr(args, "config_file", "")

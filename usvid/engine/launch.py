@@ -21,6 +21,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from ..utils import comm
+from ..utils.cpu_budget import apply_process_share
 from .preemption import TrainingPreempted
 
 __all__ = ["DEFAULT_TIMEOUT", "launch"]
@@ -162,6 +163,7 @@ def _distributed_worker(local_rank: int, main_func, world_size: int, num_gpus_pe
     except Exception as e:
         raise RuntimeError(f"Process group initialisation at {dist_url} failed (rank {global_rank} of {world_size})") from e
     comm.create_local_process_group(num_gpus_per_machine)
+    apply_process_share(num_gpus_per_machine)
     _run_and_leave_group(main_func, args)
 
 
@@ -185,6 +187,7 @@ def _init_from_torchrun_environment(num_gpus_per_machine: int, timeout: timedelt
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     dist.init_process_group(_backend(), init_method="env://", timeout=timeout)
     comm.create_local_process_group(local_world_size)
+    apply_process_share(local_world_size)
 
 
 def _run_and_leave_group(main_func, args) -> None:

@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from ..utils import comm
+from ..utils.cpu_budget import streaming_threads
 
 __all__ = ["inference_on_video_dataset", "inference_context", "WARMUP_FRAMES"]
 
@@ -59,7 +60,7 @@ def inference_on_video_dataset(model: torch.nn.Module, data_loader, evaluator):
     current_video = object()  # equal to no video id, so the first frame resets the model
     start_wall = time.perf_counter()
     progress = tqdm(total=total, desc="inference", unit="frame", disable=not comm.is_main_process(), leave=False)
-    with inference_context(model), torch.no_grad(), progress:
+    with inference_context(model), torch.no_grad(), streaming_threads(), progress:
         for index, inputs in enumerate(data_loader):
             if len(inputs) != 1:
                 raise ValueError(
