@@ -2,12 +2,15 @@
 usvid.evaluation into the engine, and the command-line plumbing the tools/ scripts call.
 
 * :class:`Trainer` (trainer.py): ``DefaultTrainer`` with the video model, loaders and evaluator;
+* hard_negatives/: mining the training videos' false alarms, the mined file, the frame sampler
+  that shows them more often (registered on import) and the hook that refreshes the loader;
 * :func:`setup` (setup.py): arguments -> the run's frozen config, datasets and code backup;
 * :func:`run_cli`, :func:`invoke_main` (cli.py): exit code 2 for bad input, multi-process launch;
 * train.py / plain_train.py: the flows of tools/train_net.py and tools/plain_train_net.py;
 * saved_predictions.py, visualization.py, demo.py: tools/eval_pred.py, visualize.py, demo.py.
 """
 
+from . import hard_negatives
 from .cli import USER_INPUT_ERRORS, invoke_main, run_cli
 from .demo import run_demo
 from .saved_predictions import ground_truth_for, reevaluate_predictions
@@ -21,6 +24,7 @@ __all__ = [
     "auto_output_dir",
     "backup_code",
     "ground_truth_for",
+    "hard_negatives",
     "invoke_main",
     "reevaluate_predictions",
     "render_saved_predictions",

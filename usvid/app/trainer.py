@@ -10,9 +10,10 @@ from tabulate import tabulate
 from usvid.data import build_video_detection_test_loader, build_video_detection_train_loader
 from usvid.engine import DefaultTrainer
 from usvid.evaluation import UltrasoundVideoEvaluator, inference_on_video_dataset, print_csv_format
-from usvid.evaluation.hard_negatives import RefreshDataloaderHook
 from usvid.modeling import build_model
 from usvid.utils import comm
+
+from .hard_negatives import RefreshDataloaderHook
 
 # Named after the tool whose log these lines have always been in (tools/train_net.py).
 logger = logging.getLogger("usvid.train_net")

@@ -21,14 +21,13 @@ from .datasets import (
     register_phantom,
     register_ultrasound_menu,
 )
-from .frame_sampler import HardNegativeFrameSampler, WindowFrameSampler, load_hard_negative_frames
+from .frame_sampler import WindowFrameSampler
 from .mapper import ClipMapper
 
 __all__ = [
     "ClipMapper",
     "DatasetCatalog",
     "DatasetFormatError",
-    "HardNegativeFrameSampler",
     "Metadata",
     "MetadataCatalog",
     "WindowFrameSampler",
@@ -38,7 +37,6 @@ __all__ = [
     "get_video_dataset_dicts",
     "load_coco_video_json",
     "load_ground_truth",
-    "load_hard_negative_frames",
     "load_ultrasound_menu",
     "phantom_root",
     "prepare_phantom",

@@ -5,37 +5,17 @@ a centre frame; the centre frame is always part of the clip. The temporal detect
 nearby frames that share the lesion's appearance, which a window gives and a whole-video draw
 would not.
 
-Hard negatives: ``HardNegativeFrameSampler`` draws the centre of windows on mined false-positive
-frames FP_SAMPLE_RATE times as often as any other frame, so the model sees the decoys it fell for
-more often. The mined file (written by the hard-negative miner, read by
-``load_hard_negative_frames``) is JSON, either one object or a list of them::
-
-    {"dataset": "phantom_trainval",
-     "frames": [{"video_id": 3, "frame_idx": 17}, {"video_id": 3, "frame_idx": 18}, ...]}
-
-``video_id`` and ``frame_idx`` are the values of the video and frame dicts (same JSON type).
-FP_JSON_DIR may name that file or a folder of such files: the last ``*.json`` in file-name order
-is used (so the miner names its files with a zero-padded iteration, e.g. fp_0001999.json).
+Other samplers change only where the centre falls (``centre_weights``) and register a builder
+``cfg -> sampler`` in ``FRAME_SAMPLERS`` under the name INPUT.TRAIN_FRAME_SAMPLER.NAME gives
+them: the application's ``HardNegativeFrameSampler`` (usvid/app/hard_negatives/) does so when
+``usvid.app`` is imported.
 """
 
-import glob
-import os
-from typing import Dict, Hashable, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .datasets.validation import read_json, require_keys
-
-__all__ = [
-    "WindowFrameSampler",
-    "HardNegativeFrameSampler",
-    "load_hard_negative_frames",
-    "build_frame_sampler",
-    "FRAME_SAMPLERS",
-]
-
-# (dataset name, video_id) -> frame_idx values of the mined false-positive frames.
-HardNegativeFrames = Dict[Tuple[str, Hashable], Set[int]]
+__all__ = ["WindowFrameSampler", "build_frame_sampler", "FRAME_SAMPLERS"]
 
 
 class WindowFrameSampler:
@@ -70,54 +50,9 @@ class WindowFrameSampler:
         return sorted([centre] + [int(i) for i in picks])
 
 
-class HardNegativeFrameSampler(WindowFrameSampler):
-    """WindowFrameSampler whose centre is a mined false-positive frame ``fp_sample_rate`` times as
-    often as any other frame of the video (no mined frames: same as WindowFrameSampler)."""
-
-    def __init__(self, num_out_frames: int, interval: int, hard_negatives: HardNegativeFrames,
-                 fp_sample_rate: float):
-        super().__init__(num_out_frames, interval)
-        if fp_sample_rate <= 0:
-            raise ValueError(f"INPUT.TRAIN_FRAME_SAMPLER.FP_SAMPLE_RATE must be > 0, got {fp_sample_rate}")
-        self.hard_negatives = hard_negatives
-        self.fp_sample_rate = float(fp_sample_rate)
-
-    def centre_weights(self, video: dict) -> Optional[np.ndarray]:
-        mined = self.hard_negatives.get((video["dataset"], video["video_id"]))
-        if not mined:
-            return None
-        weights = np.ones(len(video["frames"]))
-        for position, frame in enumerate(video["frames"]):
-            if frame["frame_idx"] in mined:
-                weights[position] = self.fp_sample_rate
-        return weights
-
-
-def _resolve_fp_file(path: str) -> str:
-    if os.path.isdir(path):
-        files = sorted(glob.glob(os.path.join(path, "*.json")))
-        if not files:
-            raise FileNotFoundError(f"INPUT.TRAIN_FRAME_SAMPLER.FP_JSON_DIR={path} holds no *.json file")
-        return files[-1]
-    return path
-
-
-def load_hard_negative_frames(path: str) -> HardNegativeFrames:
-    """Read a mined false-positive file (or the latest one of a folder); format in the module doc."""
-    path = _resolve_fp_file(path)
-    content = read_json(path, what="hard-negative file")
-    groups = content if isinstance(content, list) else [content]
-    mined: HardNegativeFrames = {}
-    for g, group in enumerate(groups):
-        require_keys(group, ("dataset", "frames"), f"{path}: entry {g}")
-        for i, frame in enumerate(group["frames"]):
-            require_keys(frame, ("video_id", "frame_idx"), f"{path}: entry {g} frames[{i}]")
-            mined.setdefault((group["dataset"], frame["video_id"]), set()).add(int(frame["frame_idx"]))
-    return mined
-
-
 def _build_window(cfg) -> WindowFrameSampler:
     s = cfg.INPUT.TRAIN_FRAME_SAMPLER
+    # A mined file given to the plain sampler would be silently ignored: say so instead.
     if s.FP_JSON_DIR:
         raise ValueError(
             f"INPUT.TRAIN_FRAME_SAMPLER.FP_JSON_DIR is set ({s.FP_JSON_DIR}) but NAME is WindowFrameSampler, "
@@ -126,18 +61,16 @@ def _build_window(cfg) -> WindowFrameSampler:
     return WindowFrameSampler(s.NUM_OUT_FRAMES, s.INTERVAL)
 
 
-def _build_hard_negative(cfg) -> HardNegativeFrameSampler:
-    s = cfg.INPUT.TRAIN_FRAME_SAMPLER
-    mined = load_hard_negative_frames(s.FP_JSON_DIR) if s.FP_JSON_DIR else {}
-    return HardNegativeFrameSampler(s.NUM_OUT_FRAMES, s.INTERVAL, mined, s.FP_SAMPLE_RATE)
-
-
-FRAME_SAMPLERS = {"WindowFrameSampler": _build_window, "HardNegativeFrameSampler": _build_hard_negative}
+# INPUT.TRAIN_FRAME_SAMPLER.NAME -> builder ``cfg -> sampler``.
+FRAME_SAMPLERS: Dict[str, Callable] = {"WindowFrameSampler": _build_window}
 
 
 def build_frame_sampler(cfg) -> WindowFrameSampler:
     """The frame sampler named by INPUT.TRAIN_FRAME_SAMPLER.NAME."""
     name = cfg.INPUT.TRAIN_FRAME_SAMPLER.NAME
     if name not in FRAME_SAMPLERS:
-        raise KeyError(f"INPUT.TRAIN_FRAME_SAMPLER.NAME={name!r} is not one of {sorted(FRAME_SAMPLERS)}")
+        raise KeyError(
+            f"INPUT.TRAIN_FRAME_SAMPLER.NAME={name!r} is not one of {sorted(FRAME_SAMPLERS)} "
+            "(HardNegativeFrameSampler is registered by importing usvid.app)"
+        )
     return FRAME_SAMPLERS[name](cfg)

@@ -8,14 +8,17 @@ from typing import Sequence
 from ..config import CfgNode, get_cfg
 from .data import add_data_config
 from .flow import add_training_flow_config
+from .hard_negatives import add_hard_negative_config
 from .model import add_model_config
 
 
 def add_ultrasound_config(cfg: CfgNode) -> CfgNode:
-    """Add every application key (data, models, training flow) to ``cfg`` in place; returns it."""
+    """Add every application key (data, models, training flow, hard-negative mining) to ``cfg``
+    in place; returns it."""
     add_data_config(cfg)
     add_model_config(cfg)
     add_training_flow_config(cfg)
+    add_hard_negative_config(cfg)
     return cfg
 
 

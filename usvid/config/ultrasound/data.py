@@ -55,11 +55,6 @@ def add_data_config(cfg: CN) -> None:
     cfg.INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES = 4
     # Window length in consecutive frames from which the clip's frames are drawn.
     cfg.INPUT.TRAIN_FRAME_SAMPLER.INTERVAL = 12
-    # Mined false-positive JSON file, or a folder of them (the last file in name order is used);
-    # "" = none. Format: see usvid/data/frame_sampler.py (load_hard_negative_frames).
-    cfg.INPUT.TRAIN_FRAME_SAMPLER.FP_JSON_DIR = ""
-    # Weight of a window centred on a mined false-positive frame relative to an ordinary window.
-    cfg.INPUT.TRAIN_FRAME_SAMPLER.FP_SAMPLE_RATE = 5.0
 
     # Clips per training iteration summed over all ranks (must be divisible by the world size).
     cfg.SOLVER.SEGS_PER_BATCH = 2
