@@ -15,11 +15,14 @@ from usvid.engine import HookBase, default_argument_parser
 from usvid.utils import comm
 from usvid.utils.events import get_event_storage
 
+from .quoted_results import compare_with_readme
 from .setup import setup
 from .trainer import Trainer, inference_dir
 from .visualization import visualize_predictions
 
 HEADLINE_METRICS = ("AP50", "Pr80", "FP80", "R@16", "FPS")
+# The demo README.md quotes the results of: the default config, unchanged.
+DEFAULT_CONFIG = "configs/phantom/ultradet.yaml"
 
 
 class ProgressBar(HookBase):
@@ -61,8 +64,9 @@ def render_test_video(cfg, dataset_name):
     return paths
 
 
-def print_summary(cfg, results, visual_paths, seconds):
-    """The closing lines of the demo: the headline metrics and where every output lies."""
+def print_summary(cfg, results, visual_paths, seconds, check_quote=False):
+    """The closing lines of the demo: the headline metrics, whether they are the numbers the README
+    quotes (``check_quote``: the default demo), and where every output lies."""
     dataset_name = cfg.DATASETS.TEST[0]
     metrics = results.get("lesion_detection", {}) if results else {}
     test_dir = inference_dir(cfg, dataset_name)
@@ -70,6 +74,11 @@ def print_summary(cfg, results, visual_paths, seconds):
         "",
         f"usvid demo finished in {seconds / 60:.1f} min. Results on {dataset_name}:",
         "  " + "  ".join(f"{k} {metrics.get(k, float('nan')):.3f}" for k in HEADLINE_METRICS),
+    ]
+    verdict = compare_with_readme(metrics) if check_quote else None
+    if verdict:
+        lines.append("  " + verdict)
+    lines += [
         "",
         f"  trained weights     {os.path.join(cfg.OUTPUT_DIR, 'model_final.pth')}",
         f"  training curves     {os.path.join(cfg.OUTPUT_DIR, 'metrics.json')} "
@@ -115,4 +124,5 @@ def run_demo(config_file, opts=(), max_iter=None):
     if comm.is_main_process():
         print("rendering a test video ...")
         visual_paths = render_test_video(cfg, cfg.DATASETS.TEST[0])
-        print_summary(cfg, results, visual_paths, time.perf_counter() - start)
+        default_run = os.path.normpath(config_file) == DEFAULT_CONFIG and not opts and max_iter is None
+        print_summary(cfg, results, visual_paths, time.perf_counter() - start, check_quote=default_run)
