@@ -13,6 +13,7 @@ from usvid.evaluation import UltrasoundVideoEvaluator, inference_on_video_datase
 from usvid.evaluation.hard_negatives import RefreshDataloaderHook
 from usvid.modeling import build_model
 from usvid.utils import comm
+from usvid.utils.logger import log_model
 
 # Named after the tool whose log these lines have always been in (tools/train_net.py).
 logger = logging.getLogger("usvid.train_net")
@@ -32,7 +33,7 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_model(cls, cfg):
         model = build_model(cfg)
-        logger.info("Model:\n%s", model)
+        log_model(logger, model)
         return model
 
     @classmethod
