@@ -15,7 +15,7 @@ import numpy as np
 from ..utils.image_grid import tile_grid
 
 __all__ = ["GT_COLOR", "FP_COLOR", "HEADER_HEIGHT", "score_color", "render_frame", "legend_strip",
-           "with_legend", "write_mp4", "contact_sheet"]
+           "with_legend", "Mp4Writer", "write_mp4", "contact_sheet"]
 
 GT_COLOR = (60, 200, 60)  # BGR green
 FP_COLOR = (40, 40, 230)  # BGR red
@@ -114,44 +114,71 @@ def with_legend(image: np.ndarray, threshold: float, ground_truth: bool = True, 
     return np.vstack([image, legend_strip(image.shape[1], threshold, ground_truth, false_positives)])
 
 
+class Mp4Writer:
+    """Writes BGR frames one at a time to an H.264 MP4 with PyAV, or with OpenCV's mp4v when
+    PyAV or its encoder is unavailable, so a long video never has to be held in memory. Frames
+    are padded to even sides (yuv420p needs them). Use as a context manager, or call close()."""
+
+    def __init__(self, path: str, fps: float):
+        self.path, self.fps = path, fps
+        self._container = self._stream = self._opencv = None
+        self._size: Optional[tuple] = None
+
+    def _open(self, height: int, width: int) -> None:
+        import av
+        from fractions import Fraction
+
+        self._size = (height, width)
+        try:
+            self._container = av.open(self.path, mode="w")
+            self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1000))
+            self._stream.height, self._stream.width = height, width
+            self._stream.pix_fmt = "yuv420p"
+        except Exception:  # noqa: BLE001 - any PyAV/codec failure: the OpenCV writer is the fallback
+            if self._container is not None:
+                self._container.close()
+            self._container = self._stream = None
+            self._opencv = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            if not self._opencv.isOpened():
+                raise RuntimeError(f"neither PyAV nor OpenCV could open an MP4 writer for {self.path}") from None
+
+    def write(self, frame: np.ndarray) -> None:
+        height, width = frame.shape[:2]
+        frame = cv2.copyMakeBorder(frame, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT)
+        if self._size is None:
+            self._open(*frame.shape[:2])
+        if self._opencv is not None:
+            self._opencv.write(frame)
+            return
+        import av
+
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+        if self._opencv is not None:
+            self._opencv.release()
+        self._container = self._stream = self._opencv = None
+
+    def __enter__(self) -> "Mp4Writer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 def write_mp4(frames: Sequence[np.ndarray], path: str, fps: float) -> str:
-    """Write BGR frames to an H.264 MP4 with PyAV; fall back to OpenCV's mp4v when PyAV or its
-    encoder is unavailable. Returns the path. Even frame sides are required by yuv420p, so
-    frames are padded by one pixel where needed."""
-    if not frames:
+    """Write BGR frames to an MP4 (see Mp4Writer); returns the path."""
+    if not len(frames):
         raise ValueError(f"no frames to write to {path}")
-    height, width = frames[0].shape[:2]
-    even = [cv2.copyMakeBorder(f, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT) for f in frames]
-    try:
-        _write_mp4_pyav(even, path, fps)
-    except Exception:  # noqa: BLE001 - any PyAV/codec failure: the OpenCV writer is the fallback
-        _write_mp4_opencv(even, path, fps)
-    return path
-
-
-def _write_mp4_pyav(frames, path, fps):
-    import av
-    from fractions import Fraction
-
-    with av.open(path, mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
+    with Mp4Writer(path, fps) as writer:
         for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-def _write_mp4_opencv(frames, path, fps):
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"neither PyAV nor OpenCV could open an MP4 writer for {path}")
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
+            writer.write(frame)
+    return path
 
 
 def contact_sheet(frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int = 24,
