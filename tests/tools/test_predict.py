@@ -118,15 +118,20 @@ def test_a_multiframe_dicom_cine_is_read_with_its_frame_rate_and_photometry(phan
     assert "cine: 16 frames" in result.stdout
 
 
-def test_an_mp4_written_by_pyav_is_decoded_frame_by_frame(phantom_video, predict, tmp_path):
-    _, frames, _ = phantom_video
-    path = tmp_path / "scan.mp4"
+def write_video_with_pyav(path, frames, codec):
+    """Grey frames as a real video container, encoded by PyAV with ``codec``."""
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.height, stream.width, stream.pix_fmt = 64, 64, "yuv420p"
+        stream = container.add_stream(codec, rate=30)
+        stream.height, stream.width, stream.pix_fmt = frames[0].shape[0], frames[0].shape[1], "yuv420p"
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), format="bgr24")))
         container.mux(stream.encode())
+    return path
+
+
+def test_an_mp4_written_by_pyav_is_decoded_frame_by_frame(phantom_video, predict, tmp_path):
+    _, frames, _ = phantom_video
+    path = write_video_with_pyav(tmp_path / "scan.mp4", frames, "libx264")
     _, output = predict(path)
     predicted = frames_of(output / "scan_predictions.json")
     assert [f["frame_idx"] for f in predicted] == list(range(16))
@@ -177,13 +182,7 @@ def test_bad_input_is_one_error_line_exit_code_2_and_no_output(phantom_video, pr
                                                                trained_run, phantom_config, run_tool):
     _, frames, _ = phantom_video
     truncated = tmp_path / "cut.mp4"
-    good = tmp_path / "good.mp4"
-    with av.open(str(good), mode="w") as container:
-        stream = container.add_stream("mpeg4", rate=30)
-        stream.height, stream.width, stream.pix_fmt = 64, 64, "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), format="bgr24")))
-        container.mux(stream.encode())
+    good = write_video_with_pyav(tmp_path / "good.mp4", frames, "mpeg4")
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     (tmp_path / "empty").mkdir()
     report, j2k = _bad_dicoms(tmp_path, frames)
