@@ -17,23 +17,34 @@ def frame_image(height: int, width: int, seed: int) -> np.ndarray:
     return (ramp + noise).astype(np.uint8)
 
 
-def write_coco_video_dataset(root, videos, height=32, width=48, json_name="trainval.json", **top_level):
-    """Write frames and a CVA-BUS style JSON.
+# How ``file_name`` is written, for the three conventions the loader accepts.
+FILE_NAME_STYLES = {
+    "root": lambda name, f: f"rawframes/{name}/{f:06d}.png",  # relative to the dataset root
+    "rawframes": lambda name, f: f"{name}/{f:06d}.png",  # relative to rawframes/, as released
+    "basename": lambda name, f: f"{f:06d}.png",  # the folder comes from the video's name
+}
+
+
+def write_coco_video_dataset(root, videos, height=32, width=48, json_name="trainval.json",
+                             file_names="root", folders=("benign",), **top_level):
+    """Write frames under root/rawframes/<category>/video_NN/ and a CVA-BUS style JSON.
 
     ``videos``: list of lists of per-frame box lists in XYWH, e.g. [[[[1, 2, 10, 8]], []], ...]
-    (video 0 has a box on frame 0, none on frame 1). Returns the JSON path. Extra ``top_level``
-    keys are written into the JSON as given (e.g. categories).
+    (video 0 has a box on frame 0, none on frame 1). ``file_names`` picks a FILE_NAME_STYLES
+    convention; video v goes in folder ``folders[v % len(folders)]``. Returns the JSON
+    path. Extra ``top_level`` keys are written into the JSON as given (e.g. categories).
     """
     root = str(root)
     data = {"videos": [], "images": [], "annotations": [], "categories": [{"id": 1, "name": "lesion"}]}
     image_id = annotation_id = 0
     for v, frames in enumerate(videos):
-        name = f"benign/video_{v:02d}"
+        name = f"{folders[v % len(folders)]}/video_{v:02d}"
         data["videos"].append({"id": v + 1, "name": name})
         os.makedirs(os.path.join(root, "rawframes", name), exist_ok=True)
         for f, boxes in enumerate(frames):
-            file_name = f"rawframes/{name}/{f:06d}.png"
-            cv2.imwrite(os.path.join(root, file_name), frame_image(height, width, seed=v * 1000 + f))
+            file_name = FILE_NAME_STYLES[file_names](name, f)
+            cv2.imwrite(os.path.join(root, "rawframes", name, f"{f:06d}.png"),
+                        frame_image(height, width, seed=v * 1000 + f))
             image_id += 1
             data["images"].append({"id": image_id, "video_id": v + 1, "frame_id": f, "file_name": file_name,
                                    "height": height, "width": width})

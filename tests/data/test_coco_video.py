@@ -99,11 +99,21 @@ def _edit(path, change):
     json.dump(data, open(path, "w"))
 
 
-def test_missing_frame_file_names_it(tmp_path, coco_writer):
+def test_missing_frame_file_names_it_and_every_rule_tried(tmp_path, coco_writer):
     path = coco_writer(tmp_path, [[[], []]])
     os.remove(os.path.join(tmp_path, "rawframes/benign/video_00/000001.png"))
-    with pytest.raises(FileNotFoundError, match=r"trainval.json.*1 frame file.*000001.png"):
+    with pytest.raises(FileNotFoundError) as error:
         load_coco_video_json(path, str(tmp_path))
+    message = str(error.value)
+    assert message.startswith(f"{path}: frame files not found under image_root={tmp_path}")
+    root = str(tmp_path)
+    for line in (f"image_root/file_name: 1 of 2 frame file(s) do not exist, e.g. "
+                 f"{root}/rawframes/benign/video_00/000001.png",
+                 f"image_root/rawframes/file_name: 2 of 2 frame file(s) do not exist, e.g. "
+                 f"{root}/rawframes/rawframes/benign/video_00/000000.png",
+                 f"image_root/rawframes/<video name>/<basename(file_name)>: 1 of 2 frame file(s) do "
+                 f"not exist, e.g. {root}/rawframes/benign/video_00/000001.png"):
+        assert line in message
 
 
 def test_video_without_images(tmp_path, coco_writer):

@@ -50,15 +50,16 @@ def as_opts(overrides):
     return [str(item) for key, value in overrides.items() for item in (key, value)]
 
 
-def _run_tool(script, *args, timeout=240):
-    """Run ``tools/<script>`` with ``args`` from the repository root; fail with its output."""
+def _run_tool(script, *args, timeout=240, expect_code=0):
+    """Run ``tools/<script>`` with ``args`` from the repository root; fail with its output
+    unless it exits with ``expect_code``."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
                PYTHONPATH=str(REPO))
     result = subprocess.run(
         [sys.executable, str(TOOLS / script), *map(str, args)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )
-    assert result.returncode == 0, (
+    assert result.returncode == expect_code, (
         f"tools/{script} {' '.join(map(str, args))} exited with {result.returncode}\n"
         f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-8000:]}"
     )
@@ -67,7 +68,8 @@ def _run_tool(script, *args, timeout=240):
 
 @pytest.fixture(scope="session")
 def run_tool():
-    """``run_tool(script, *args)``: run tools/<script> as a user would; fails with its output."""
+    """``run_tool(script, *args, expect_code=0)``: run tools/<script> as a user would; fails
+    with its output when the exit code is another."""
     return _run_tool
 
 

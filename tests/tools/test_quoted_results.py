@@ -34,7 +34,7 @@ def test_a_run_that_reproduces_the_quote_says_so(tmp_path):
 
 
 def test_a_run_that_differs_names_each_metric(tmp_path):
-    path = _readme(tmp_path, "  AP50 0.912  Pr80 nan  FP80 6 /min  R@16 0.961")
+    path = _readme(tmp_path, "  AP50 0.912  Pr80 n/a (recall 0.8 never reached)  FP80 6 /min  R@16 0.961")
     run = {"AP50": 0.870, "Pr80": 0.5, "FP80": 9.0, "R@16": 0.961}
     lines = differences(run, read_quoted_metrics(path))
     assert lines == ["AP50 0.870 here, 0.912 quoted", "Pr80 0.500 here, nan quoted", "FP80 9.000 here, 6 quoted"]

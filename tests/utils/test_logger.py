@@ -39,3 +39,21 @@ def test_other_ranks_log_only_to_their_own_file(tmp_path, capsys):
         assert not (tmp_path / "run" / "train.log").exists()
     finally:
         _close_handlers(logger)
+
+
+def test_the_model_printout_goes_to_the_file_and_one_line_to_the_console(tmp_path, capsys):
+    import torch
+
+    from usvid.utils.logger import log_model
+
+    logger = setup_logger(str(tmp_path), 0, name="usvid_test_model", color=False)
+    try:
+        log_model(logging.getLogger("usvid_test_model.train"), torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU()))
+        console = capsys.readouterr().out
+        log_text = (tmp_path / "log.txt").read_text()
+        assert "(0): Linear(in_features=3, out_features=2, bias=True)" in log_text
+        assert "Linear(" not in console
+        line = "Model: Sequential with 8 parameters (printed in full in log.txt)"
+        assert line in console and line in log_text
+    finally:
+        _close_handlers(logger)

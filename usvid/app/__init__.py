@@ -7,12 +7,16 @@ usvid.evaluation into the engine, and the command-line plumbing the tools/ scrip
 * :func:`setup` (setup.py): arguments -> the run's frozen config, datasets and code backup;
 * :func:`run_cli`, :func:`invoke_main` (cli.py): exit code 2 for bad input, multi-process launch;
 * train.py / plain_train.py: the flows of tools/train_net.py and tools/plain_train_net.py;
-* saved_predictions.py, visualization.py, demo.py: tools/eval_pred.py, visualize.py, demo.py.
+* saved_predictions.py, visualization.py, demo.py: tools/eval_pred.py, visualize.py, demo.py;
+* :class:`VideoPredictor` (predictor.py): a trained model on frames as they come (a live feed),
+  and predict.py, the flow of tools/predict.py (any video, frame folder or DICOM in).
 """
 
 from . import hard_negatives
 from .cli import USER_INPUT_ERRORS, invoke_main, run_cli
 from .demo import run_demo
+from .predict import predict_inputs
+from .predictor import VideoPredictor
 from .saved_predictions import ground_truth_for, reevaluate_predictions
 from .setup import auto_output_dir, backup_code, setup
 from .trainer import Trainer, summary_table
@@ -21,11 +25,13 @@ from .visualization import render_saved_predictions, visualize_predictions
 __all__ = [
     "USER_INPUT_ERRORS",
     "Trainer",
+    "VideoPredictor",
     "auto_output_dir",
     "backup_code",
     "ground_truth_for",
     "hard_negatives",
     "invoke_main",
+    "predict_inputs",
     "reevaluate_predictions",
     "render_saved_predictions",
     "run_cli",

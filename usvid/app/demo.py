@@ -12,6 +12,7 @@ from tqdm import tqdm
 from usvid.config import load_ultrasound_config
 from usvid.data import DatasetCatalog
 from usvid.engine import HookBase, default_argument_parser
+from usvid.evaluation import format_headline_metrics
 from usvid.utils import comm
 from usvid.utils.events import get_event_storage
 
@@ -73,7 +74,7 @@ def print_summary(cfg, results, visual_paths, seconds, check_quote=False):
     lines = [
         "",
         f"usvid demo finished in {seconds / 60:.1f} min. Results on {dataset_name}:",
-        "  " + "  ".join(f"{k} {metrics.get(k, float('nan')):.3f}" for k in HEADLINE_METRICS),
+        "  " + format_headline_metrics(metrics, HEADLINE_METRICS),
     ]
     verdict = compare_with_readme(metrics) if check_quote else None
     if verdict:

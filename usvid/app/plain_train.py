@@ -21,6 +21,7 @@ from usvid.modeling import build_model
 from usvid.solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
 from usvid.utils import comm
 from usvid.utils.events import EventStorage
+from usvid.utils.logger import log_model
 
 from .setup import setup
 from .trainer import Trainer
@@ -126,7 +127,7 @@ def main(args):
     evaluates the trained weights instead of training)."""
     cfg = setup(args)
     model = build_model(cfg)
-    logger.info("Model:\n%s", model)
+    log_model(logger, model)
     if args.eval_only:
         Trainer.load_trained_weights(cfg, model, resume=args.resume)
         return do_test(cfg, model)

@@ -13,7 +13,8 @@ from typing import Dict, List, Optional
 
 MARKER = "<!-- demo-result -->"
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "README.md")
-_METRIC = re.compile(r"(AP50|Pr80|FP80|R@16)\s+(nan|[0-9.]+)")
+# As format_headline_metrics prints them: "AP50 0.912", "FP80 6 /min", "Pr80 n/a (recall ...)".
+_METRIC = re.compile(r"(AP50|Pr80|FP80|R@16)\s+(n/a|nan|[0-9.]+)")
 # How far a rerun may differ before the demo says so: AP-like keys in absolute terms, FP80
 # (false-positive sequences per minute) relative to its size.
 TOLERANCE = {"AP50": 0.005, "Pr80": 0.005, "R@16": 0.005}
@@ -33,7 +34,7 @@ def read_quoted_metrics(path: str = README) -> Optional[Dict[str, float]]:
     block = text[position:].split("```")
     if len(block) < 2:
         return None
-    quoted = {key: float(value) for key, value in _METRIC.findall(block[1])}
+    quoted = {key: float("nan" if value == "n/a" else value) for key, value in _METRIC.findall(block[1])}
     return quoted or None
 
 

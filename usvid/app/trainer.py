@@ -12,6 +12,7 @@ from usvid.engine import DefaultTrainer
 from usvid.evaluation import UltrasoundVideoEvaluator, inference_on_video_dataset, print_csv_format
 from usvid.modeling import build_model
 from usvid.utils import comm
+from usvid.utils.logger import log_model
 
 from .hard_negatives import RefreshDataloaderHook
 
@@ -33,7 +34,7 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_model(cls, cfg):
         model = build_model(cfg)
-        logger.info("Model:\n%s", model)
+        log_model(logger, model)
         return model
 
     @classmethod

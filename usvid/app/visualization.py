@@ -9,132 +9,25 @@ What the picture shows (so a reader can judge a detector at a glance):
 * detections that belong to a false-positive sequence (docs/en/metrics.md: linked through time,
   not > 90 % on a lesion) drawn thick in red with "FP" — these are the false alarms the operator
   would see;
-* a header with the video, the frame index and the threshold.
+* a header with the video, the frame index and the threshold;
+* under the contact sheet, a legend of these colours.
+
+The drawing itself (colours, MP4 writer, contact sheet) is usvid.evaluation.drawing, shared with
+tools/predict.py.
 """
 
 import os
-from fractions import Fraction
 from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from usvid.data.mapper import read_frame
+from usvid.evaluation.drawing import contact_sheet, render_frame, write_mp4
 from usvid.evaluation.predictions_io import align_with_videos, load_predictions_json
 from usvid.evaluation.video_metrics import VideoDetectionEvaluation
-from usvid.utils.image_grid import tile_grid
 
 from .saved_predictions import ground_truth_for
-
-GT_COLOR = (60, 200, 60)  # BGR green
-FP_COLOR = (40, 40, 230)  # BGR red
-HEADER_HEIGHT = 22
-
-
-def score_color(score: float, threshold: float) -> tuple:
-    """BGR colour on the plasma map: the threshold maps to dark purple, a score of 1 to yellow."""
-    span = max(1e-6, 1.0 - threshold)
-    level = int(np.clip((score - threshold) / span, 0.0, 1.0) * 200 + 55)
-    bgr = cv2.applyColorMap(np.array([[level]], dtype=np.uint8), cv2.COLORMAP_PLASMA)[0, 0]
-    return tuple(int(c) for c in bgr)
-
-
-def _to_bgr(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
-    return image.copy()
-
-
-def render_frame(
-    image: np.ndarray,
-    gt_boxes: np.ndarray,
-    detections: np.ndarray,
-    false_positive: np.ndarray,
-    caption: str,
-    threshold: float,
-    scale: float = 1.0,
-) -> np.ndarray:
-    """One annotated frame (BGR uint8) with a caption header.
-
-    gt_boxes: (G, 4) XYXY; detections: (K, 5) XYXY + score, already filtered to the kept ones;
-    false_positive: (K,) bool, True for boxes of a false-positive sequence. Pixel coordinates
-    refer to ``image``; ``scale`` enlarges small frames so boxes and text stay legible.
-    """
-    canvas = _to_bgr(image)
-    if scale != 1.0:
-        canvas = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-    for box in np.asarray(gt_boxes, dtype=float).reshape(-1, 4) * scale:
-        x1, y1, x2, y2 = np.round(box).astype(int)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), GT_COLOR, 1, cv2.LINE_AA)
-    detections = np.asarray(detections, dtype=float).reshape(-1, 5)
-    for det, is_fp in zip(detections, np.asarray(false_positive, dtype=bool).reshape(-1)):
-        x1, y1, x2, y2 = np.round(det[:4] * scale).astype(int)
-        color = FP_COLOR if is_fp else score_color(det[4], threshold)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 2 if is_fp else 1, cv2.LINE_AA)
-        label = f"{'FP ' if is_fp else ''}{det[4]:.2f}"
-        cv2.putText(canvas, label, (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, color, 1,
-                    cv2.LINE_AA)
-    header = np.zeros((HEADER_HEIGHT, canvas.shape[1], 3), dtype=np.uint8)
-    cv2.putText(header, caption, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (235, 235, 235), 1,
-                cv2.LINE_AA)
-    return np.vstack([header, canvas])
-
-
-def write_mp4(frames: Sequence[np.ndarray], path: str, fps: float) -> str:
-    """Write BGR frames to an H.264 MP4 with PyAV; fall back to OpenCV's mp4v when PyAV or its
-    encoder is unavailable. Returns the path. Even frame sides are required by yuv420p, so
-    frames are padded by one pixel where needed."""
-    if not frames:
-        raise ValueError(f"no frames to write to {path}")
-    height, width = frames[0].shape[:2]
-    even = [cv2.copyMakeBorder(f, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT) for f in frames]
-    try:
-        _write_mp4_pyav(even, path, fps)
-    except Exception:  # noqa: BLE001 - any PyAV/codec failure: the OpenCV writer is the fallback
-        _write_mp4_opencv(even, path, fps)
-    return path
-
-
-def _write_mp4_pyav(frames, path, fps):
-    import av
-
-    with av.open(path, mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-def _write_mp4_opencv(frames, path, fps):
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"neither PyAV nor OpenCV could open an MP4 writer for {path}")
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-
-
-def contact_sheet(frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int = 24,
-                  tile_width: int = 320) -> np.ndarray:
-    """A grid of at most ``max_tiles`` frames spread evenly over the video (first and last
-    included), each at most ``tile_width`` pixels wide, so one PNG shows how detections evolve
-    through the whole video at a size an image viewer shows whole."""
-    if not frames:
-        raise ValueError("contact_sheet needs at least one frame")
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(max_tiles, len(frames))).round().astype(int))
-    tiles = [frames[i] for i in picks]
-    if tiles[0].shape[1] > tile_width:
-        factor = tile_width / tiles[0].shape[1]
-        tiles = [cv2.resize(t, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) for t in tiles]
-    return tile_grid(tiles, columns, gap=2, background=255)
-
 
 def false_positive_flags(detections: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray],
                          threshold: float) -> List[np.ndarray]:
@@ -173,7 +66,7 @@ def visualize_video(video: dict, detections: Sequence[np.ndarray], threshold: fl
     os.makedirs(output_dir, exist_ok=True)
     stem = os.path.join(output_dir, str(video["video_id"]).replace(os.sep, "_"))
     contact_path = stem + "_contact.png"
-    cv2.imwrite(contact_path, contact_sheet(rendered))
+    cv2.imwrite(contact_path, contact_sheet(rendered, threshold=threshold))
     return {"video": write_mp4(rendered, stem + ".mp4", fps), "contact_sheet": contact_path}
 
 

@@ -28,7 +28,8 @@ import torch
 
 from ..structures import Boxes, Instances
 
-__all__ = ["ClipMapper", "ClipAugmentation", "PackedClip", "read_frame", "fixed_area_size"]
+__all__ = ["ClipMapper", "ClipAugmentation", "PackedClip", "read_frame", "to_image_format", "inference_input",
+           "fixed_area_size"]
 
 COLOR_FORMATS = ("L", "RGB", "BGR")
 
@@ -40,6 +41,13 @@ def read_frame(file_name: str, image_format: str = "L") -> np.ndarray:
     image = cv2.imread(file_name, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise OSError(f"cannot read frame {file_name} (missing, or not an image OpenCV can decode)")
+    return to_image_format(image, image_format)
+
+
+def to_image_format(image: np.ndarray, image_format: str) -> np.ndarray:
+    """A decoded image as OpenCV gives it (HxW gray, HxWx3 BGR or HxWx4 BGRA; uint8 or uint16)
+    as uint8 in ``image_format``: HxW for "L", HxWx3 for "RGB" / "BGR". Shared by the loaders
+    and the predictor, so a frame from a video file is converted exactly as one from disk."""
     if image.dtype == np.uint16:  # 16-bit exports: keep the 8 most significant bits
         image = (image >> 8).astype(np.uint8)
     if image.ndim == 3 and image.shape[2] == 4:
@@ -49,6 +57,19 @@ def read_frame(file_name: str, image_format: str = "L") -> np.ndarray:
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image_format == "RGB" else image
+
+
+def inference_input(image: np.ndarray, fixed_area: float, size_divisibility: int) -> dict:
+    """The model input of one frame at test time (``image`` already in INPUT.FORMAT): resized to
+    about ``fixed_area`` pixels, sides multiples of ``size_divisibility``, as a CHW uint8 tensor,
+    with the original "height" / "width" the model scales its boxes back to. This is exactly
+    what the test loader's ClipMapper produces for the frame."""
+    height, width = image.shape[:2]
+    out_size = fixed_area_size(height, width, fixed_area, size_divisibility)
+    if out_size != (height, width):
+        image = cv2.resize(image, (out_size[1], out_size[0]), interpolation=cv2.INTER_LINEAR)
+    pixels = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
+    return {"image": torch.from_numpy(np.ascontiguousarray(pixels)), "height": height, "width": width}
 
 
 def fixed_area_size(height: int, width: int, area: float, divisibility: int) -> Tuple[int, int]:

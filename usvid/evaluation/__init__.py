@@ -5,7 +5,7 @@ from .coco import coco_average_precision
 from .evaluator import DatasetEvaluator, DatasetEvaluators, UltrasoundVideoEvaluator
 from .inference import inference_context, inference_on_video_dataset
 from .predictions_io import load_predictions_json, save_predictions_json
-from .report import evaluate_frame_predictions, print_csv_format, results_table
+from .report import evaluate_frame_predictions, format_headline_metrics, print_csv_format, results_table
 from .video_metrics import VideoDetectionEvaluation, evaluate_video_predictions
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "coco_average_precision",
     "evaluate_frame_predictions",
     "evaluate_video_predictions",
+    "format_headline_metrics",
     "inference_context",
     "inference_on_video_dataset",
     "load_predictions_json",

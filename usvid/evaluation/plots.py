@@ -27,6 +27,13 @@ logger = logging.getLogger(__name__)
 
 # One marker shape per operating point, the same in both curves.
 MARKERS = {0.7: "o", 0.8: "s", 0.9: "D"}
+# FP sequences per minute span 0 to thousands: a symmetric-log axis, linear below this value
+# (so 0 stays on the axis) and logarithmic above it, keeps the low-recall end readable instead of
+# flat on zero next to the thousands reached at high recall.
+FP_AXIS_LINEAR_BELOW = 1.0
+# Bars of height zero are invisible; these heights draw a mark there instead (a fraction of the
+# recall axis).
+ZERO_MARK_HEIGHT = 0.02
 
 
 def save_metric_plots(
@@ -95,7 +102,8 @@ def _draw_precision_recall(axes, evaluation: VideoDetectionEvaluation, metrics) 
 def _draw_fp_vs_recall(axes, evaluation: VideoDetectionEvaluation, metrics) -> None:
     axes.set_title("False-positive sequences per minute vs recall")
     axes.set_xlabel("recall (score threshold set to reach it)")
-    axes.set_ylabel("FP sequences / minute")
+    axes.set_ylabel(f"FP sequences / minute (log scale above {FP_AXIS_LINEAR_BELOW:g})")
+    axes.set_yscale("symlog", linthresh=FP_AXIS_LINEAR_BELOW)
     axes.set_xlim(0, 1.02)
     axes.grid(alpha=0.3)
     recalls, fp_rates = evaluation.fp_rate_curve()
@@ -108,8 +116,8 @@ def _draw_fp_vs_recall(axes, evaluation: VideoDetectionEvaluation, metrics) -> N
         if math.isnan(fp):
             axes.plot([], [], " ", label=f"{name}: recall {r:.0%} never reached")
         else:
-            axes.plot([r], [fp], MARKERS[r], color="tab:red", markersize=7, label=f"{name} = {fp:.1f} / min")
-    axes.legend(loc="best")
+            axes.plot([r], [fp], MARKERS[r], color="tab:red", markersize=7, label=f"{name} = {fp:.3g} / min")
+    axes.legend(loc="lower right")  # the curve rises with recall: that corner stays free
     axes.set_ylim(bottom=0)
 
 
@@ -124,13 +132,25 @@ def _draw_per_video_recall(axes, evaluation: VideoDetectionEvaluation, metrics) 
         return
     positions = np.arange(len(rows))
     width = 0.4
-    axes.bar(positions - width / 2, [row["R@16"] for row in rows], width, label="R@16", color="tab:blue")
-    at_threshold = [row["recall_at_r80_threshold"] for row in rows]
-    axes.bar(positions + width / 2, np.nan_to_num(at_threshold), width, color="tab:green",
-             label="at the pooled 80 %-recall threshold")
+    r16 = np.array([row["R@16"] for row in rows], dtype=float)
+    at_threshold = np.nan_to_num(np.array([row["recall_at_r80_threshold"] for row in rows], dtype=float))
+    axes.bar(positions - width / 2, r16, width, label="R@16", color="tab:blue")
+    axes.bar(positions + width / 2, at_threshold, width, color="tab:green", label="at the pooled 80 %-recall threshold")
+    _mark_zero_bars(axes, np.concatenate([positions - width / 2, positions + width / 2]),
+                    np.concatenate([r16, at_threshold]))
     axes.set_xlabel("video")
     if len(rows) <= 40:  # beyond that the labels overlap; the order is per_video.csv's
         axes.set_xticks(positions, [str(row["video_id"]) for row in rows], rotation=90, fontsize=7)
     else:
         axes.set_xticks([])
-    axes.legend(loc="upper center", ncol=2, fontsize=8)
+    axes.legend(loc="upper center", ncol=3, fontsize=8)
+
+
+def _mark_zero_bars(axes, positions: np.ndarray, heights: np.ndarray) -> None:
+    """A red cross on every bar of height 0: a video where no lesion box was found must not
+    look like a missing bar."""
+    zero = heights == 0
+    if zero.any():
+        axes.plot(positions[zero], np.full(int(zero.sum()), ZERO_MARK_HEIGHT), "x", color="tab:red",
+                  markersize=6, label="recall 0")
+

@@ -22,7 +22,8 @@ from .plots import save_metric_plots
 from .predictions_io import FramePrediction, align_with_videos, save_predictions_json
 from .video_metrics import VideoDetectionEvaluation
 
-__all__ = ["TASK", "evaluate_frame_predictions", "print_csv_format", "results_table"]
+__all__ = ["TASK", "evaluate_frame_predictions", "format_headline_metrics", "print_csv_format", "results_table",
+           "score_thresholds"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,16 @@ TASK = "lesion_detection"
 # Keys shown as percentages in the log table (fractions in the files and results).
 PERCENT_KEYS = ("AP50", "AP75", "mAP", "Pr70", "Pr80", "Pr90", "R@16", "COCO/AP", "COCO/AP50", "COCO/AP75")
 TABLE_KEYS = PERCENT_KEYS[:7] + ("FP70", "FP80", "FP90") + PERCENT_KEYS[7:] + ("FPS",)
+# metrics.json key of the operating points: {"R70": score, "R80": score, "R90": score}, the score
+# threshold at which the pooled detections reach each recall (what Pr_r and FP_r are measured
+# at, so a deployed detector can run at the measured operating point). NaN when that recall is never reached.
+SCORE_THRESHOLDS_KEY = "score_thresholds"
+RECALLS = (0.7, 0.8, 0.9)
+
+
+def score_thresholds(evaluation: VideoDetectionEvaluation) -> Dict[str, float]:
+    """``{"R70": thr, "R80": thr, "R90": thr}``: the operating points of ``evaluation``."""
+    return {f"R{round(100 * r)}": evaluation.score_threshold_at_recall(r) for r in RECALLS}
 
 
 def evaluate_frame_predictions(
@@ -58,7 +69,8 @@ def evaluate_frame_predictions(
         os.makedirs(output_dir, exist_ok=True)
         save_predictions_json(os.path.join(output_dir, "predictions.json"), frame_predictions, dataset_name)
         with atomic_write(os.path.join(output_dir, "metrics.json"), "w") as f:
-            json.dump({"dataset": dataset_name, "fps": fps, TASK: results}, f, indent=2)
+            json.dump({"dataset": dataset_name, "fps": fps, TASK: results,
+                       SCORE_THRESHOLDS_KEY: score_thresholds(evaluation)}, f, indent=2)
         _write_per_video_csv(os.path.join(output_dir, "per_video.csv"), evaluation)
         save_metric_plots(evaluation, results, output_dir, title=dataset_name)
         logger.info("Evaluation of %s written to %s", dataset_name, output_dir)
@@ -88,6 +100,26 @@ def results_table(results: Mapping[str, Mapping[str, float]]) -> str:
         counts = ", ".join(f"{key[4:]} {int(metrics[key])}" for key in metrics if key.startswith("num_"))
         blocks.append(f"{task} ({counts}):\n{table}" if counts else f"{task}:\n{table}")
     return "\n".join(blocks)
+
+
+def _headline_value(key: str, value: float) -> str:
+    """One number of a console summary: fractions with three decimals, FP sequences per minute
+    to three significant digits with their unit, FPS whole; NaN with the reason it is NaN."""
+    if math.isnan(value):
+        if key.startswith(("FP", "Pr")) and key[2:].isdigit():
+            return f"n/a (recall 0.{key[2]} never reached)"
+        return "n/a (not measured)" if key == "FPS" else "n/a"
+    if key.startswith("FP") and key[2:].isdigit():
+        return f"{value:.0f} /min" if value >= 100 else f"{value:.3g} /min"
+    if key == "FPS":
+        return f"{value:.0f}"
+    return f"{value:.3f}"
+
+
+def format_headline_metrics(metrics: Mapping[str, float], keys: Sequence[str]) -> str:
+    """``keys`` of ``metrics`` on one line for a console summary, e.g. "AP50 0.745  FP80 306
+    /min  FPS 58"; a NaN says why (e.g. "Pr80 n/a (recall 0.8 never reached)")."""
+    return "  ".join(f"{key} {_headline_value(key, float(metrics.get(key, math.nan)))}" for key in keys)
 
 
 def print_csv_format(results: Mapping) -> None:

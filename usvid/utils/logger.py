@@ -10,7 +10,11 @@ import os
 import sys
 from typing import IO, Optional
 
-__all__ = ["setup_logger"]
+__all__ = ["FILE_ONLY", "log_model", "setup_logger"]
+
+# ``logger.info(..., extra=FILE_ONLY)``: the record goes to the log files, not the console (e.g. a
+# model printout of hundreds of lines, which would push everything else off the terminal).
+FILE_ONLY = {"usvid_file_only": True}
 
 _PLAIN_FORMAT = "[%(asctime)s] %(name)s %(levelname)s: %(message)s"
 _DATE_FORMAT = "%m/%d %H:%M:%S"
@@ -38,6 +42,17 @@ class _ColorfulFormatter(logging.Formatter):
         if record.levelno >= logging.ERROR:
             return f"{_RED_UNDERLINED}ERROR{_RESET} {message}"
         return message
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "usvid_file_only", False)
+
+
+def log_model(logger: logging.Logger, model) -> None:
+    """The model's full printout to the log files and one line about it to the console."""
+    parameters = sum(p.numel() for p in model.parameters())
+    logger.info("Model:\n%s", model, extra=FILE_ONLY)
+    logger.info(f"Model: {type(model).__name__} with {parameters:,} parameters (printed in full in log.txt)")
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,6 +90,7 @@ def setup_logger(
     if distributed_rank == 0:
         console = logging.StreamHandler(stream=sys.stdout)
         console.setLevel(logging.DEBUG)
+        console.addFilter(_not_file_only)
         console.setFormatter(
             _ColorfulFormatter(name, name if abbrev_name is None else abbrev_name) if color else plain_formatter
         )

@@ -1,4 +1,5 @@
-"""Built-in dataset names: the synthetic phantom (generated and cached on first use) and CVA-BUS.
+"""Built-in dataset names: the synthetic phantom (generated and cached on first use), CVA-BUS
+and BUV (read where they were unpacked, in the layout they are released in).
 
 ``register_builtin_datasets(cfg)`` is what tools call, so that a config naming
 "phantom_trainval" / "phantom_test" works on a fresh machine with no download: the phantom
@@ -21,6 +22,7 @@ __all__ = [
     "register_coco_video",
     "register_phantom",
     "register_cva_bus",
+    "register_buv",
     "phantom_root",
     "prepare_phantom",
     "register_builtin_datasets",
@@ -50,11 +52,21 @@ def register_coco_video(name: str, json_file: str, image_root: str, class_agnost
     MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="ultrasound_video")
 
 
-def _register_splits(root: str, prefix: str) -> List[str]:
-    names = [f"{prefix}_{split}" for split in SPLITS]
-    for name, split in zip(names, SPLITS):
-        register_coco_video(name, os.path.join(root, f"{split}.json"), root)
+# BUV (CVA-Net's release): split name -> annotation file in the dataset folder.
+BUV_FILES = {"train": "imagenet_vid_train_15frames.json", "val": "imagenet_vid_val.json"}
+
+
+def _register_files(root: str, prefix: str, files: dict) -> List[str]:
+    """Register ``{prefix}_{split}`` for each ``split -> file name`` of ``files`` under ``root``."""
+    names = []
+    for split, file_name in files.items():
+        names.append(f"{prefix}_{split}")
+        register_coco_video(names[-1], os.path.join(root, file_name), root)
     return names
+
+
+def _register_splits(root: str, prefix: str) -> List[str]:
+    return _register_files(root, prefix, {split: f"{split}.json" for split in SPLITS})
 
 
 def register_phantom(root: str, prefix: str = "phantom") -> List[str]:
@@ -64,9 +76,17 @@ def register_phantom(root: str, prefix: str = "phantom") -> List[str]:
 
 
 def register_cva_bus(root: str) -> List[str]:
-    """Register ``cva_bus_trainval`` / ``cva_bus_test`` for the CVA-BUS folder (root/trainval.json,
-    root/test.json, root/rawframes/...). Benign and malignant lesions are both class 0, "lesion"."""
+    """Register ``cva_bus_trainval`` / ``cva_bus_test`` for the CVA-BUS folder as released
+    (root/trainval.json, root/test.json, root/rawframes/{benign,malignant}/<video>/000000.png).
+    Benign and malignant lesions are both class 0, "lesion"."""
     return _register_splits(root, "cva_bus")
+
+
+def register_buv(root: str) -> List[str]:
+    """Register ``buv_train`` (root/imagenet_vid_train_15frames.json) and ``buv_val``
+    (root/imagenet_vid_val.json) for the BUV folder as CVA-Net releases it, frames under
+    root/rawframes/{benign,malignant}/<video>/. Both categories are class 0, "lesion"."""
+    return _register_files(root, "buv", BUV_FILES)
 
 
 def phantom_root(cfg) -> str:
@@ -153,14 +173,15 @@ def prepare_phantom(cfg) -> str:
 
 def register_builtin_datasets(cfg) -> None:
     """Register the phantom named by cfg (``phantom_trainval`` / ``phantom_test``; generated when
-    DATASETS.TRAIN or DATASETS.TEST uses a "phantom" name) and CVA-BUS at DATASETS.ROOT/cva_bus.
-    Safe to call repeatedly."""
+    DATASETS.TRAIN or DATASETS.TEST uses a "phantom" name), CVA-BUS at DATASETS.ROOT/cva_bus and
+    BUV at DATASETS.ROOT/buv. Safe to call repeatedly; nothing is read until a name is used."""
     names = list(cfg.DATASETS.TRAIN) + list(cfg.DATASETS.TEST)
     if any(name.startswith("phantom") for name in names):
         register_phantom(prepare_phantom(cfg))
     else:
         register_phantom(phantom_root(cfg))
     register_cva_bus(os.path.join(cfg.DATASETS.ROOT, "cva_bus"))
+    register_buv(os.path.join(cfg.DATASETS.ROOT, "buv"))
 
 
 def load_ground_truth(cfg, dataset_name: str = "", dataset_json: str = "", image_root: str = "") -> Tuple[str, List[dict]]:

@@ -3,7 +3,7 @@
 Accepted layout (one JSON object)::
 
     {"videos":      [{"id", "name" (optional; also accepted: "file_name"), ...}]   (optional),
-     "images":      [{"id", "video_id", "file_name" (relative to image_root), "height", "width",
+     "images":      [{"id", "video_id", "file_name" (see frame_paths.py), "height", "width",
                       frame index under "frame_id" | "frame_index" | "frame_idx"}],
      "annotations": [{"image_id", "bbox": [x, y, w, h], "category_id",
                       track under "instance_id" | "track_id" (optional, -1 when absent)}],
@@ -14,6 +14,10 @@ files (BUV / CVA-Net: imagenet_vid_train_15frames.json, imagenet_vid_val.json) w
 "frame_id" or "frame_index"/"frame_idx", may omit "videos" (videos are then the distinct
 "video_id" values of the images) and may carry "height"/"width" on the video instead of the
 image. Without "categories", the category ids found in the annotations become the classes.
+
+Frame files are found by one of three path rules, the same for the whole file (see
+frame_paths.py): image_root/file_name, image_root/rawframes/file_name (the released CVA-BUS
+and BUV files), or image_root/rawframes/<video name>/<basename(file_name)>.
 
 Known defects of the public data are repaired and counted in one warning per file (see
 validation.py): negative box width/height, boxes outside the image, zero-area boxes, frames
@@ -27,10 +31,10 @@ from collections import defaultdict
 from typing import Any, Dict, List, Optional
 
 from ..catalog import MetadataCatalog
+from .frame_paths import FrameRef, resolve_frame_paths
 from .validation import (
     DatasetFormatError,
     RepairCounts,
-    check_files_exist,
     check_id,
     check_int,
     check_box_numbers,
@@ -131,7 +135,8 @@ def load_coco_video_json(
 ) -> List[dict]:
     """Read a COCO-video JSON file into usvid video dicts (see DESIGN.md "Application contract").
 
-    Frame file names are joined to ``image_root``. Boxes become absolute XYXY pixels, category
+    Frame file names are resolved under ``image_root`` by the first rule of
+    ``frame_paths.FRAME_PATH_RULES`` that finds every frame of the file. Boxes become absolute XYXY pixels, category
     ids become contiguous 0-based ids (dataset id order). With ``dataset_name``, the dicts carry
     it in "dataset" and MetadataCatalog.get(dataset_name) gets thing_classes,
     thing_dataset_id_to_contiguous_id, json_file and image_root. ``class_agnostic`` maps every
@@ -146,6 +151,8 @@ def load_coco_video_json(
     counts = RepairCounts()
 
     frames_by_video: Dict[Any, List[dict]] = defaultdict(list)
+    frame_refs: List[FrameRef] = []  # in the order of ``all_frames``
+    all_frames: List[dict] = []
     frame_by_image_id: Dict[Any, dict] = {}
     size_by_image_id: Dict[Any, tuple] = {}
     size_by_video_id: Dict[Any, tuple] = {}
@@ -164,10 +171,13 @@ def load_coco_video_json(
             )
         size_by_image_id[image["id"]] = size
         frame = {
-            "file_name": os.path.join(image_root, image["file_name"]),
+            "file_name": image["file_name"],  # resolved to a full path once every frame is known
             "frame_idx": check_int(frame_idx, "frame index", where, minimum=0),
             "annotations": [],
         }
+        video_name = _first_present(videos[image["video_id"]], ("name", "file_name"))
+        frame_refs.append(FrameRef(image["file_name"], video_name if isinstance(video_name, str) else None))
+        all_frames.append(frame)
         frame_by_image_id[image["id"]] = frame
         frames_by_video[image["video_id"]].append(frame)
 
@@ -214,14 +224,17 @@ def load_coco_video_json(
             "video_id": video_id,
             "video_name": _first_present(video, ("name", "file_name"), str(video_id)),
             "dataset": dataset_name,
-            "video_folder": os.path.dirname(frames[0]["file_name"]),
+            "video_folder": None,  # set below, once the frame paths are resolved
             "height": height,
             "width": width,
             "is_negative": not any(f["annotations"] for f in frames),
             "frames": frames,
         })
 
-    check_files_exist((f["file_name"] for v in dataset_dicts for f in v["frames"]), json_file)
+    for frame, path in zip(all_frames, resolve_frame_paths(frame_refs, image_root, json_file)):
+        frame["file_name"] = path
+    for video in dataset_dicts:
+        video["video_folder"] = os.path.dirname(video["frames"][0]["file_name"])
     counts.report(json_file)
     if dataset_name is not None:
         MetadataCatalog.get(dataset_name).set(

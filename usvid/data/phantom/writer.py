@@ -1,6 +1,8 @@
-"""Writing the dataset: frames as PNG in the CVA-BUS layout and the COCO-video JSON files.
+"""Writing the dataset: frames as PNG in the CVA-BUS release layout and the COCO-video JSON files.
 
-Layout (all paths in the JSON are relative to the dataset root):
+Layout, as CVA-BUS and BUV are released (JSON file names and video names are relative to
+root/rawframes, e.g. file_name "benign/phantom_0003/000000.png", video name
+"benign/phantom_0003"), so the phantom exercises the loader the same way the public data does:
     root/rawframes/{benign,malignant,normal}/phantom_0003/000000.png ...
     root/trainval.json, root/test.json, root/phantom_meta.json
 
@@ -27,7 +29,7 @@ CATEGORIES_JSON = [{"id": LESION_CATEGORY_ID, "name": "lesion"}]
 
 @dataclass(frozen=True)
 class FrameRecord:
-    file_name: str  # relative to the dataset root
+    file_name: str  # relative to root/rawframes
     boxes: tuple[tuple[tuple[int, int, int, int], int], ...]  # ([x, y, w, h], instance_id)
 
 
@@ -53,8 +55,8 @@ def write_video(root: str, params: PhantomParams, index: int, category: str) -> 
     folder.mkdir(parents=True, exist_ok=True)
     frames = []
     for frame_id, frame in enumerate(render_frames(plan, render_rng)):
-        relative = f"rawframes/{name}/{frame_id:06d}.png"
-        path = Path(root) / relative
+        relative = f"{name}/{frame_id:06d}.png"
+        path = folder / f"{frame_id:06d}.png"
         if not cv2.imwrite(str(path), frame.image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]):
             raise OSError(f"could not write phantom frame {path} (is the folder writable?)")
         frames.append(FrameRecord(relative, tuple((l.bbox, l.instance_id) for l in frame.lesions)))
