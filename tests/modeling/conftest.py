@@ -36,7 +36,9 @@ def _make_clip(num_frames=4, size=(80, 96), boxes=((20.0, 16.0, 52.0, 44.0),), s
     per frame) on speckle-like noise, with matching ground truth."""
     generator = torch.Generator().manual_seed(seed)
     height, width = size
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij"
+    )
     frames = []
     for t in range(num_frames):
         image = 110 + 40 * torch.rand(height, width, generator=generator)
@@ -44,7 +46,9 @@ def _make_clip(num_frames=4, size=(80, 96), boxes=((20.0, 16.0, 52.0, 44.0),), s
         for x1, y1, x2, y2 in frame_boxes.tolist():
             cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
             image[((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1] = 30
-        instances = Instances(size, gt_boxes=Boxes(frame_boxes), gt_classes=torch.zeros(len(frame_boxes), dtype=torch.long))
+        instances = Instances(
+            size, gt_boxes=Boxes(frame_boxes), gt_classes=torch.zeros(len(frame_boxes), dtype=torch.long)
+        )
         frames.append(
             {
                 "image": image.clamp(0, 255).to(torch.uint8)[None],

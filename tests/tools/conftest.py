@@ -41,7 +41,14 @@ CONFIG = "configs/phantom/ultradet.yaml"
 # The shared training run: 10 iterations, evaluation and a checkpoint every 5, hard-negative
 # mining after iteration 4 (the 5th).
 TRAIN_OPTS = [
-    "SOLVER.MAX_ITER", 10, "TEST.EVAL_PERIOD", 5, "SOLVER.CHECKPOINT_PERIOD", 5, "DATALOADER.REFRESH_PERIOD", 5,
+    "SOLVER.MAX_ITER",
+    10,
+    "TEST.EVAL_PERIOD",
+    5,
+    "SOLVER.CHECKPOINT_PERIOD",
+    5,
+    "DATALOADER.REFRESH_PERIOD",
+    5,
 ]
 
 
@@ -52,11 +59,14 @@ def as_opts(overrides):
 
 def _run_tool(script, *args, timeout=240):
     """Run ``tools/<script>`` with ``args`` from the repository root; fail with its output."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
-               PYTHONPATH=str(REPO))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(REPO))
     result = subprocess.run(
         [sys.executable, str(TOOLS / script), *map(str, args)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert result.returncode == 0, (
         f"tools/{script} {' '.join(map(str, args))} exited with {result.returncode}\n"

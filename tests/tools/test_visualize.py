@@ -17,8 +17,9 @@ DECOY = [40.0, 40.0, 56.0, 56.0]
 def test_render_frame_draws_ground_truth_green_and_false_alarms_red():
     image = np.full((64, 64), 128, np.uint8)
     detections = np.array([LESION + [0.9], DECOY + [0.8]])
-    frame = visualization.render_frame(image, np.array([LESION]), detections, np.array([False, True]),
-                                   "caption", threshold=0.5, scale=2.0)
+    frame = visualization.render_frame(
+        image, np.array([LESION]), detections, np.array([False, True]), "caption", threshold=0.5, scale=2.0
+    )
     assert frame.shape == (visualization.HEADER_HEIGHT + 128, 128, 3)
     body = frame[visualization.HEADER_HEIGHT :]
     # The false alarm's left edge (x = 80 at scale 2) is red; the lesion box is not red.
@@ -47,8 +48,18 @@ def test_mp4_has_every_frame_and_contact_sheet_a_bounded_size(tmp_path):
 
 def test_cli_renders_a_test_video_of_a_trained_run(trained_run, tiny_opts, run_tool, phantom_config, tmp_path):
     predictions = os.path.join(trained_run, "inference", "phantom_test", "predictions.json")
-    result = run_tool("visualize.py", "--predictions", predictions, "--config-file", phantom_config,
-                      "--score-threshold", "0.0", "--output", tmp_path, *tiny_opts)
+    result = run_tool(
+        "visualize.py",
+        "--predictions",
+        predictions,
+        "--config-file",
+        phantom_config,
+        "--score-threshold",
+        "0.0",
+        "--output",
+        tmp_path,
+        *tiny_opts,
+    )
     (mp4,) = [f for f in os.listdir(tmp_path) if f.endswith(".mp4")]
     contact = cv2.imread(str(tmp_path / mp4.replace(".mp4", "_contact.png")))
     assert contact is not None and contact.shape[2] == 3

@@ -6,6 +6,7 @@ Same model, data loader, optimizer, LR schedule, checkpoints, writers, evaluatio
 ``metrics.json`` keys as the trainer. Everything the trainer does is spelled out in ``do_train``,
 so this is the file to copy when you want to change the loop itself.
 """
+
 import logging
 import math
 import time
@@ -28,6 +29,8 @@ from .trainer import Trainer
 # Named after the tool whose log these lines have always been in (tools/plain_train_net.py).
 logger = logging.getLogger("usvid.plain_train_net")
 WRITE_PERIOD = 20
+
+
 def do_test(cfg, model):
     """Evaluate on DATASETS.TEST (streaming inference, files under OUTPUT_DIR/inference/)."""
     return Trainer.test(cfg, model)

@@ -74,11 +74,9 @@ def render_frame(
         color = FP_COLOR if is_fp else score_color(det[4], threshold)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 2 if is_fp else 1, cv2.LINE_AA)
         label = f"{'FP ' if is_fp else ''}{det[4]:.2f}"
-        cv2.putText(canvas, label, (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, color, 1,
-                    cv2.LINE_AA)
+        cv2.putText(canvas, label, (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, color, 1, cv2.LINE_AA)
     header = np.zeros((HEADER_HEIGHT, canvas.shape[1], 3), dtype=np.uint8)
-    cv2.putText(header, caption, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (235, 235, 235), 1,
-                cv2.LINE_AA)
+    cv2.putText(header, caption, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (235, 235, 235), 1, cv2.LINE_AA)
     return np.vstack([header, canvas])
 
 
@@ -121,8 +119,9 @@ def _write_mp4_opencv(frames, path, fps):
     writer.release()
 
 
-def contact_sheet(frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int = 24,
-                  tile_width: int = 320) -> np.ndarray:
+def contact_sheet(
+    frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int = 24, tile_width: int = 320
+) -> np.ndarray:
     """A grid of at most ``max_tiles`` frames spread evenly over the video (first and last
     included), each at most ``tile_width`` pixels wide, so one PNG shows how detections evolve
     through the whole video at a size an image viewer shows whole."""
@@ -136,8 +135,9 @@ def contact_sheet(frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int
     return tile_grid(tiles, columns, gap=2, background=255)
 
 
-def false_positive_flags(detections: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray],
-                         threshold: float) -> List[np.ndarray]:
+def false_positive_flags(
+    detections: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray], threshold: float
+) -> List[np.ndarray]:
     """Per frame of one video, per detection: kept (``score > threshold``) and part of a
     false-positive sequence — computed by the FP metric itself, so the red boxes are exactly the
     ones FP_r counts."""
@@ -151,25 +151,44 @@ def operating_threshold(predictions: Dict, ground_truths: Dict, recall: float) -
     return VideoDetectionEvaluation(predictions, ground_truths).score_threshold_at_recall(recall)
 
 
-def visualize_video(video: dict, detections: Sequence[np.ndarray], threshold: float, output_dir: str,
-                    fps: float = 30.0, min_side: int = 384) -> Dict[str, str]:
+def visualize_video(
+    video: dict,
+    detections: Sequence[np.ndarray],
+    threshold: float,
+    output_dir: str,
+    fps: float = 30.0,
+    min_side: int = 384,
+) -> Dict[str, str]:
     """Render one video (a usvid video dict) with its per-frame ``(K, 5)`` detections: writes
     ``<output_dir>/<video>.mp4`` and ``<video>_contact.png``; returns their paths."""
-    ground_truth = [np.array([a["bbox"] for a in f["annotations"]], dtype=np.float64).reshape(-1, 4)
-                    for f in video["frames"]]
+    ground_truth = [
+        np.array([a["bbox"] for a in f["annotations"]], dtype=np.float64).reshape(-1, 4) for f in video["frames"]
+    ]
     if len(detections) != len(ground_truth):
-        raise ValueError(f"video {video['video_id']!r}: {len(detections)} prediction frames for "
-                         f"{len(ground_truth)} frames in the dataset")
+        raise ValueError(
+            f"video {video['video_id']!r}: {len(detections)} prediction frames for "
+            f"{len(ground_truth)} frames in the dataset"
+        )
     flags = false_positive_flags(detections, ground_truth, threshold)
     scale = max(1.0, min_side / min(video["height"], video["width"]))
     rendered = []
     for position, frame in enumerate(video["frames"]):
         kept = np.asarray(detections[position]).reshape(-1, 5)[:, 4] > threshold
-        caption = (f"{video['video_id']}  frame {frame['frame_idx']} ({position + 1}/{len(video['frames'])})"
-                   f"  thr {threshold:.2f}  false-alarm boxes: {int(flags[position][kept].sum())}")
-        rendered.append(render_frame(read_frame(frame["file_name"], "BGR"), ground_truth[position],
-                                     np.asarray(detections[position]).reshape(-1, 5)[kept],
-                                     flags[position][kept], caption, threshold, scale))
+        caption = (
+            f"{video['video_id']}  frame {frame['frame_idx']} ({position + 1}/{len(video['frames'])})"
+            f"  thr {threshold:.2f}  false-alarm boxes: {int(flags[position][kept].sum())}"
+        )
+        rendered.append(
+            render_frame(
+                read_frame(frame["file_name"], "BGR"),
+                ground_truth[position],
+                np.asarray(detections[position]).reshape(-1, 5)[kept],
+                flags[position][kept],
+                caption,
+                threshold,
+                scale,
+            )
+        )
     os.makedirs(output_dir, exist_ok=True)
     stem = os.path.join(output_dir, str(video["video_id"]).replace(os.sep, "_"))
     contact_path = stem + "_contact.png"
@@ -182,9 +201,16 @@ def pick_video(videos: Sequence[dict]) -> dict:
     return max(videos, key=lambda v: (sum(bool(f["annotations"]) for f in v["frames"]), len(v["frames"])))
 
 
-def visualize_predictions(predictions_json: str, videos: Sequence[dict], dataset_name: str, output_dir: str,
-                          video_ids: Optional[Sequence[str]] = None, recall: float = 0.8,
-                          score_threshold: Optional[float] = None, fps: float = 30.0) -> List[Dict[str, str]]:
+def visualize_predictions(
+    predictions_json: str,
+    videos: Sequence[dict],
+    dataset_name: str,
+    output_dir: str,
+    video_ids: Optional[Sequence[str]] = None,
+    recall: float = 0.8,
+    score_threshold: Optional[float] = None,
+    fps: float = 30.0,
+) -> List[Dict[str, str]]:
     """Render the videos ``video_ids`` (default: the one with most lesion frames) of a
     predictions.json against the dataset ``videos``. The threshold is ``score_threshold``, or the
     operating point at ``recall`` over all predicted videos (0.5 if that recall is never reached).
@@ -200,18 +226,29 @@ def visualize_predictions(predictions_json: str, videos: Sequence[dict], dataset
         by_name = {str(v["video_id"]): v for v in predicted}
         missing = [i for i in video_ids if i not in by_name]
         if missing:
-            raise ValueError(f"videos {missing} are not among the predicted videos of {predictions_json}; "
-                             f"known: {sorted(by_name)[:20]}")
+            raise ValueError(
+                f"videos {missing} are not among the predicted videos of {predictions_json}; "
+                f"known: {sorted(by_name)[:20]}"
+            )
         chosen = [by_name[i] for i in video_ids]
     else:
         chosen = [pick_video(predicted)]
     return [visualize_video(v, predictions[v["video_id"]], score_threshold, output_dir, fps) for v in chosen]
 
 
-def render_saved_predictions(predictions_json: str, output_dir: str = "", dataset: str = "", dataset_json: str = "",
-                             image_root: str = "", config_file: str = "", opts: Sequence = (),
-                             video_ids: Sequence[str] = (), recall: float = 0.8,
-                             score_threshold: Optional[float] = None, fps: float = 30.0) -> List[Dict[str, str]]:
+def render_saved_predictions(
+    predictions_json: str,
+    output_dir: str = "",
+    dataset: str = "",
+    dataset_json: str = "",
+    image_root: str = "",
+    config_file: str = "",
+    opts: Sequence = (),
+    video_ids: Sequence[str] = (),
+    recall: float = 0.8,
+    score_threshold: Optional[float] = None,
+    fps: float = 30.0,
+) -> List[Dict[str, str]]:
     """tools/visualize.py: :func:`visualize_predictions` of a predictions.json against the dataset
     named by ``dataset_json``/``image_root``, or the registered ``dataset`` (default: the one the
     predictions file names; built-in datasets are registered from ``config_file`` and ``opts``).

@@ -8,8 +8,8 @@ from .build import (
 )
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
 from .datasets import (
-    check_dataset_names,
     DatasetFormatError,
+    check_dataset_names,
     load_coco_video_json,
     load_ground_truth,
     load_ultrasound_menu,

@@ -86,7 +86,12 @@ def inference_on_video_dataset(model: torch.nn.Module, data_loader, evaluator):
     logger.info(
         "Streaming inference done: %d frames in %.1f s on this rank; model speed %.2f FPS "
         "(%d timed frames on %d rank(s), first %d frames of each rank excluded)",
-        progress.n, time.perf_counter() - start_wall, fps, all_frames, comm.get_world_size(), WARMUP_FRAMES,
+        progress.n,
+        time.perf_counter() - start_wall,
+        fps,
+        all_frames,
+        comm.get_world_size(),
+        WARMUP_FRAMES,
     )
     if hasattr(evaluator, "set_inference_fps"):
         evaluator.set_inference_fps(fps)

@@ -40,13 +40,13 @@ class _ColorfulFormatter(logging.Formatter):
         return message
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_log_stream(filename: str) -> IO[str]:
     """One append-mode stream per file, shared by every logger that writes to it."""
     return open(filename, "a", encoding="utf-8", buffering=1)
 
 
-@functools.lru_cache(maxsize=None)  # calling it twice with the same arguments must not add handlers twice
+@functools.cache  # calling it twice with the same arguments must not add handlers twice
 def setup_logger(
     output: Optional[str] = None,
     distributed_rank: int = 0,

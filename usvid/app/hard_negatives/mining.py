@@ -55,7 +55,8 @@ def mine_false_positive_frames(
     if math.isnan(pooled) and not mined:
         logger.warning(
             "Hard-negative mining: the detections never reach recall %.2f on these videos (or they "
-            "hold no lesion), so there is no operating point to call false alarms at", recall
+            "hold no lesion), so there is no operating point to call false alarms at",
+            recall,
         )
     return {video_id: frames for video_id, frames in mined.items() if frames}
 
