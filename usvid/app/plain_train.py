@@ -27,7 +27,7 @@ from .setup import setup
 from .trainer import Trainer
 
 # Named after the tool whose log these lines have always been in (tools/plain_train_net.py).
-logger = logging.getLogger("usvid.plain_train_net")
+logger = logging.getLogger(__name__)
 WRITE_PERIOD = 20
 
 
@@ -73,7 +73,7 @@ def do_train(cfg, model, resume=False):
     if comm.get_world_size() > 1:
         model = DistributedDataParallel(model, broadcast_buffers=False)
 
-    logger.info("Starting training from iteration %d", start_iter)
+    logger.info(f"Starting training from iteration {start_iter}")
     data_iter = iter(data_loader)
     results = {}
     with EventStorage(start_iter) as storage:
@@ -129,7 +129,7 @@ def main(args):
     evaluates the trained weights instead of training)."""
     cfg = setup(args)
     model = build_model(cfg)
-    logger.info("Model:\n%s", model)
+    logger.info(f"Model:\n{model}")
     if args.eval_only:
         Trainer.load_trained_weights(cfg, model, resume=args.resume)
         return do_test(cfg, model)
