@@ -6,22 +6,26 @@ import torch
 from usvid.config import add_ultrasound_config, get_cfg
 from usvid.structures import Boxes, Instances
 
+# The default model at a width a test can afford (a few ms per frame on a CPU).
+TINY_MODEL = {
+    "MODEL.DEVICE": "cpu",
+    "MODEL.RESNETS.STEM_OUT_CHANNELS": 8,
+    "MODEL.RESNETS.RES2_OUT_CHANNELS": 8,
+    "MODEL.FCOS.CONV_CHANNELS": 16,
+    "MODEL.FCOS.NUM_CONVS": 1,
+    "MODEL.PROPOSAL_GENERATOR.NUM_PROPOSALS": 8,
+    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION": 4,
+    "MODEL.ROI_BOX_HEAD.CONTEXT_POOLER_RESOLUTION": 2,
+    "MODEL.ROI_BOX_HEAD.FC_DIM": 32,
+    "MODEL.ROI_BOX_HEAD.NUM_HEADS": 4,
+    "MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES": 2,
+}
+
 
 def _tiny_cfg(meta_architecture: str, **overrides):
     cfg = add_ultrasound_config(get_cfg())
-    cfg.MODEL.META_ARCHITECTURE = meta_architecture
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 8
-    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 8
-    cfg.MODEL.FCOS.CONV_CHANNELS = 16
-    cfg.MODEL.FCOS.NUM_CONVS = 1
-    cfg.MODEL.PROPOSAL_GENERATOR.NUM_PROPOSALS = 8
-    cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 4
-    cfg.MODEL.ROI_BOX_HEAD.CONTEXT_POOLER_RESOLUTION = 2
-    cfg.MODEL.ROI_BOX_HEAD.FC_DIM = 32
-    cfg.MODEL.ROI_BOX_HEAD.NUM_HEADS = 4
-    cfg.MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES = 2
-    cfg.merge_from_list([item for kv in overrides.items() for item in kv])
+    options = {"MODEL.META_ARCHITECTURE": meta_architecture, **TINY_MODEL, **overrides}
+    cfg.merge_from_list([item for kv in options.items() for item in kv])
     return cfg
 
 
