@@ -81,28 +81,21 @@ def table(headers, rows):
     return "\n".join(lines)
 
 
+def worker_command(scratch, mode, flags, opts):
+    """The cpu_threads_worker.py command line of ``mode`` ("streaming" or "steps"), writing under
+    ``scratch/<mode>``: its ``flags``, then the config overrides (COMMON_OPTS, then ``opts``)."""
+    output_dir = os.path.join(scratch, mode)
+    return [sys.executable, WORKER, mode, "--output-dir", output_dir, *map(str, flags), *COMMON_OPTS, *opts]
+
+
 def streaming_section(args, scratch, budget):
     policies = [None, "PASSIVE"] if args.quick else [None, "PASSIVE", "ACTIVE"]
     cases = [(threads, policy) for threads in (1, 2) for policy in policies]
     frames, seconds = (80, 2.5) if args.quick else (240, 5.0)
     rows = []
     for threads, policy in cases:  # quiet and busy passes alternate inside each process
-        command = [
-            sys.executable,
-            WORKER,
-            "streaming",
-            "--output-dir",
-            os.path.join(scratch, "streaming"),
-            "--repeats",
-            str(args.repeats),
-            "--frames",
-            str(frames),
-            "--max-seconds",
-            str(seconds),
-            *COMMON_OPTS,
-            "CPU_THREADS",
-            str(threads),
-        ]
+        flags = ["--repeats", args.repeats, "--frames", frames, "--max-seconds", seconds]
+        command = worker_command(scratch, "streaming", flags, ["CPU_THREADS", str(threads)])
         result = run_json(command, environment(policy))
         quiet, busy = median(result["quiet"]), median(result["busy"])
         label = f"{threads}{' (automatic)' if threads == budget.streaming else ''}"
@@ -188,19 +181,7 @@ def steps_section(args, scratch, budget):
     runs = {name: [] for name, _, _ in options}
     for _round_index in range(args.rounds):
         for name, flags, opts in options:
-            command = [
-                sys.executable,
-                WORKER,
-                "steps",
-                "--output-dir",
-                os.path.join(scratch, "steps"),
-                "--iters",
-                str(iters),
-                *flags,
-                *COMMON_OPTS,
-                *DEMO_OPTS,
-                *opts,
-            ]
+            command = worker_command(scratch, "steps", ["--iters", iters, *flags], [*DEMO_OPTS, *opts])
             runs[name].append(run_json(command, environment()))
     base_seconds = median([s for r in runs[options[0][0]] for s in r["seconds"]])
     base_losses = runs[options[0][0]][0]["losses"]

@@ -140,7 +140,10 @@ def run_usvid(
     trainer.train(0, data.n)
 
 
-def run_lightning(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+def fit_lightning(model: nn.Module, data: TimedBatches, workdir: str, log_loss: bool, **trainer_options) -> None:
+    """One pass of Lightning over ``data`` on the CPU with the shared step, optimizer and LR
+    schedule; ``log_loss`` logs the loss every step (``self.log``), ``trainer_options`` are each
+    runner's logger, checkpointing and callbacks."""
     import lightning as L
 
     class Module(L.LightningModule):
@@ -149,7 +152,10 @@ def run_lightning(model: nn.Module, data: TimedBatches, workdir: str) -> None:
             self.model = model
 
         def training_step(self, batch, batch_idx):
-            return sum(self.model(batch).values())
+            loss = sum(self.model(batch).values())
+            if log_loss:
+                self.log("loss", loss, on_step=True, on_epoch=False)
+            return loss
 
         def configure_optimizers(self):
             optimizer, scheduler = make_optimizer(self.model)
@@ -160,14 +166,17 @@ def run_lightning(model: nn.Module, data: TimedBatches, workdir: str) -> None:
         max_epochs=1,
         accelerator="cpu",
         devices=1,
-        logger=False,
-        enable_checkpointing=False,
+        default_root_dir=workdir,
         enable_progress_bar=False,
         enable_model_summary=False,
-        default_root_dir=workdir,
         num_sanity_val_steps=0,
+        **trainer_options,
     )
     trainer.fit(Module(), train_dataloaders=data)
+
+
+def run_lightning(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+    fit_lightning(model, data, workdir, log_loss=False, logger=False, enable_checkpointing=False)
 
 
 def make_ignite_engine(model: nn.Module, read_loss: bool):
@@ -253,41 +262,21 @@ def run_lightning_same_work(model: nn.Module, data: TimedBatches, workdir: str) 
     has them: the loss logged every step (``self.log``), the learning rate monitored every step,
     a checkpoint callback with a long period, and a CSV logger written every 20 steps (no NaN
     check and no step timer: Lightning has no per-step ones)."""
-    import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    class Module(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def training_step(self, batch, batch_idx):
-            loss = sum(self.model(batch).values())
-            self.log("loss", loss, on_step=True, on_epoch=False)
-            return loss
-
-        def configure_optimizers(self):
-            optimizer, scheduler = make_optimizer(self.model)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    trainer = L.Trainer(
-        max_steps=data.n,
-        max_epochs=1,
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=workdir,
+    fit_lightning(
+        model,
+        data,
+        workdir,
+        log_loss=True,
         logger=CSVLogger(workdir, flush_logs_every_n_steps=20),
         log_every_n_steps=20,
         callbacks=[
             LearningRateMonitor(logging_interval="step"),
             ModelCheckpoint(dirpath=workdir, every_n_train_steps=100_000),
         ],
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
     )
-    trainer.fit(Module(), train_dataloaders=data)
 
 
 RUNNERS: Dict[str, Callable] = {
