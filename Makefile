@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]" "$(TORCH_PIN)"
 	touch $(STAMP)
 
+# Lint and format check first (seconds), then the tests: CI runs this target.
 test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	MPLBACKEND=Agg $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 demo: $(STAMP)

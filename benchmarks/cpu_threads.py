@@ -12,9 +12,10 @@
 3. Training steps of the demo config (configs/phantom/ultradet.yaml, DETERMINISTIC True):
    iterations per second with the automatic budget, with one thread, with ``channels_last``
    weights, with bf16 autocast, and both; in the full run also automatic and one thread next to
-   the busy process (is the training thread count right for a shared machine?). bf16 changes the numerics: the table shows the mean
-   relative difference of the total loss from the fp32 run over the same iterations (same
-   weights, same batches); the one-thread fp32 row shows how much thread count alone moves it.
+   the busy process (is the training thread count right for a shared machine?). bf16 changes the
+   numerics: the table shows the mean relative difference of the total loss from the fp32 run
+   over the same iterations (same weights, same batches); the one-thread fp32 row shows how much
+   thread count alone moves it.
    Whether bf16 keeps the accuracy needs a full ``make demo`` with it (the command is printed).
 
 Every case runs in its own process (benchmarks/cpu_threads_worker.py or tools/train_net.py);
@@ -80,15 +81,21 @@ def table(headers, rows):
     return "\n".join(lines)
 
 
+def worker_command(scratch, mode, flags, opts):
+    """The cpu_threads_worker.py command line of ``mode`` ("streaming" or "steps"), writing under
+    ``scratch/<mode>``: its ``flags``, then the config overrides (COMMON_OPTS, then ``opts``)."""
+    output_dir = os.path.join(scratch, mode)
+    return [sys.executable, WORKER, mode, "--output-dir", output_dir, *map(str, flags), *COMMON_OPTS, *opts]
+
+
 def streaming_section(args, scratch, budget):
     policies = [None, "PASSIVE"] if args.quick else [None, "PASSIVE", "ACTIVE"]
     cases = [(threads, policy) for threads in (1, 2) for policy in policies]
     frames, seconds = (80, 2.5) if args.quick else (240, 5.0)
     rows = []
     for threads, policy in cases:  # quiet and busy passes alternate inside each process
-        command = [sys.executable, WORKER, "streaming", "--output-dir", os.path.join(scratch, "streaming"),
-                   "--repeats", str(args.repeats), "--frames", str(frames), "--max-seconds", str(seconds),
-                   *COMMON_OPTS, "CPU_THREADS", str(threads)]
+        flags = ["--repeats", args.repeats, "--frames", frames, "--max-seconds", seconds]
+        command = worker_command(scratch, "streaming", flags, ["CPU_THREADS", str(threads)])
         result = run_json(command, environment(policy))
         quiet, busy = median(result["quiet"]), median(result["busy"])
         label = f"{threads}{' (automatic)' if threads == budget.streaming else ''}"
@@ -99,10 +106,28 @@ def streaming_section(args, scratch, budget):
 def train_net_run(scratch, name, num_processes, iters, extra_opts):
     """Seconds per iteration and evaluation FPS of one tools/train_net.py run, from its log."""
     output_dir = os.path.join(scratch, name)
-    command = [sys.executable, TRAIN_NET, "--config-file", CONFIG, "--num-gpus", str(num_processes),
-               *COMMON_OPTS, "OUTPUT_DIR", output_dir, "SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", "()",
-               "SOLVER.WARMUP_ITERS", "0", "SOLVER.CHECKPOINT_PERIOD", "100000", "TEST.EVAL_PERIOD", str(iters),
-               *extra_opts]
+    command = [
+        sys.executable,
+        TRAIN_NET,
+        "--config-file",
+        CONFIG,
+        "--num-gpus",
+        str(num_processes),
+        *COMMON_OPTS,
+        "OUTPUT_DIR",
+        output_dir,
+        "SOLVER.MAX_ITER",
+        str(iters),
+        "SOLVER.STEPS",
+        "()",
+        "SOLVER.WARMUP_ITERS",
+        "0",
+        "SOLVER.CHECKPOINT_PERIOD",
+        "100000",
+        "TEST.EVAL_PERIOD",
+        str(iters),
+        *extra_opts,
+    ]
     result = subprocess.run(command, cwd=REPO, env=environment(), capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
@@ -118,16 +143,18 @@ def train_net_run(scratch, name, num_processes, iters, extra_opts):
 def multiprocess_section(args, scratch, limit):
     cases = [("1 process", 1, []), ("2 processes", 2, [])]
     if not args.quick:
-        cases.append((f"2 processes, {limit.cores} threads each (before the budget)", 2,
-                      ["CPU_THREADS", str(limit.cores)]))
+        cases.append(
+            (f"2 processes, {limit.cores} threads each (before the budget)", 2, ["CPU_THREADS", str(limit.cores)])
+        )
     iters = 10 if args.quick else 20
     runs = {name: [] for name, _, _ in cases}
     for round_index in range(args.rounds):
         for name, processes, opts in cases:
             if opts and round_index > 0:
                 continue  # the slow "before" case once: it is there to show the size of the change
-            runs[name].append(train_net_run(scratch, f"train_{processes}_{len(opts)}_{round_index}", processes,
-                                            iters, opts))
+            runs[name].append(
+                train_net_run(scratch, f"train_{processes}_{len(opts)}_{round_index}", processes, iters, opts)
+            )
     single_time = median([t for t, _ in runs["1 process"]])
     single_fps = median([fps for _, fps in runs["1 process"]])
     rows = []
@@ -142,17 +169,19 @@ def steps_section(args, scratch, budget):
     one_thread = [["CPU_THREADS", "1"]] if budget.training != 1 else []
     options = [("fp32, automatic threads", [], [])]
     options += [("fp32, 1 thread", [], opts) for opts in one_thread]
-    options += [("channels_last", ["--channels-last"], []), ("bf16 autocast", ["--bf16"], []),
-                ("channels_last + bf16", ["--channels-last", "--bf16"], [])]
+    options += [
+        ("channels_last", ["--channels-last"], []),
+        ("bf16 autocast", ["--bf16"], []),
+        ("channels_last + bf16", ["--channels-last", "--bf16"], []),
+    ]
     if not args.quick:  # and on a shared machine?
         options += [("fp32, automatic threads, next to a busy process", ["--busy"], [])]
         options += [("fp32, 1 thread, next to a busy process", ["--busy"], opts) for opts in one_thread]
     iters = 8 if args.quick else 30
     runs = {name: [] for name, _, _ in options}
-    for round_index in range(args.rounds):
+    for _round_index in range(args.rounds):
         for name, flags, opts in options:
-            command = [sys.executable, WORKER, "steps", "--output-dir", os.path.join(scratch, "steps"),
-                       "--iters", str(iters), *flags, *COMMON_OPTS, *DEMO_OPTS, *opts]
+            command = worker_command(scratch, "steps", ["--iters", iters, *flags], [*DEMO_OPTS, *opts])
             runs[name].append(run_json(command, environment()))
     base_seconds = median([s for r in runs[options[0][0]] for s in r["seconds"]])
     base_losses = runs[options[0][0]][0]["losses"]
@@ -161,10 +190,17 @@ def steps_section(args, scratch, budget):
         seconds = median([s for r in results for s in r["seconds"]])
         losses = results[0]["losses"]
         drift = statistics.mean(abs(a - b) / abs(b) for a, b in zip(losses, base_losses))
-        rows.append([name, results[0]["threads"], f"{seconds:.3f}", f"{1 / seconds:.2f}",
-                     f"{base_seconds / seconds:.2f}x", f"{drift:.1e}"])
-    return table(["option", "threads", "s / iteration", "iterations / s", "speed-up", "loss vs fp32 (mean rel.)"],
-                 rows)
+        rows.append(
+            [
+                name,
+                results[0]["threads"],
+                f"{seconds:.3f}",
+                f"{1 / seconds:.2f}",
+                f"{base_seconds / seconds:.2f}x",
+                f"{drift:.1e}",
+            ]
+        )
+    return table(["option", "threads", "s / iteration", "iterations / s", "speed-up", "loss vs fp32 (mean rel.)"], rows)
 
 
 def machine_description(limit, budget):
@@ -178,8 +214,12 @@ def machine_description(limit, budget):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer cases, repeats and frames (estimated 3 minutes)")
-    parser.add_argument("--sections", nargs="+", choices=["streaming", "multiprocess", "steps"],
-                        default=["streaming", "multiprocess", "steps"])
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=["streaming", "multiprocess", "steps"],
+        default=["streaming", "multiprocess", "steps"],
+    )
     parser.add_argument("--output", default=os.path.join(REPO, "output", "benchmarks", "cpu_threads.md"))
     args = parser.parse_args()
     args.repeats, args.rounds = (2, 1) if args.quick else (3, 2)
@@ -188,10 +228,15 @@ def main():
     limit = available_cores()
     budget = plan_thread_budget(limit, 1, cfg.DATALOADER.NUM_WORKERS)
     report = [f"Machine: {machine_description(limit, budget)}", ""]
-    sections = {"streaming": ("Streaming evaluation, quiet and next to one busy process", streaming_section, budget),
-                "multiprocess": ("tools/train_net.py --num-gpus 2 vs 1 process (same global batch)",
-                                 multiprocess_section, limit),
-                "steps": ("Training steps of the demo config", steps_section, budget)}
+    sections = {
+        "streaming": ("Streaming evaluation, quiet and next to one busy process", streaming_section, budget),
+        "multiprocess": (
+            "tools/train_net.py --num-gpus 2 vs 1 process (same global batch)",
+            multiprocess_section,
+            limit,
+        ),
+        "steps": ("Training steps of the demo config", steps_section, budget),
+    }
     with tempfile.TemporaryDirectory(prefix="usvid_cpu_threads_") as scratch:
         for key in args.sections:
             title, function, context = sections[key]
@@ -199,8 +244,10 @@ def main():
             text = function(args, scratch, context)
             report += [f"### {title} ({time.perf_counter() - start:.0f} s)", "", text, ""]
             print("\n".join(report[-4:]), flush=True)
-    report.append("bf16 accuracy: `make demo DEMO_ARGS=\"SOLVER.AMP.ENABLED True SOLVER.AMP.PRECISION bfloat16\"` "
-                  "against a plain `make demo`.")
+    report.append(
+        'bf16 accuracy: `make demo DEMO_ARGS="SOLVER.AMP.ENABLED True SOLVER.AMP.PRECISION bfloat16"` '
+        "against a plain `make demo`."
+    )
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write("\n".join(report) + "\n")

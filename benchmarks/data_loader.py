@@ -43,10 +43,12 @@ def write_synthetic_dataset(root: str, num_videos: int, num_frames: int, size: i
             file_name = f"video_{v}/{f:06d}.png"
             cv2.imwrite(os.path.join(root, file_name), np.clip(speckle, 0, 255).astype(np.uint8))
             image_id = len(data["images"])
-            data["images"].append({"id": image_id, "video_id": v, "frame_id": f, "file_name": file_name,
-                                   "height": size, "width": size})
-            data["annotations"].append({"id": image_id, "image_id": image_id, "bbox": [60, 70, 50, 40],
-                                        "instance_id": 0, "category_id": 1})
+            data["images"].append(
+                {"id": image_id, "video_id": v, "frame_id": f, "file_name": file_name, "height": size, "width": size}
+            )
+            data["annotations"].append(
+                {"id": image_id, "image_id": image_id, "bbox": [60, 70, 50, 40], "instance_id": 0, "category_id": 1}
+            )
     path = os.path.join(root, "trainval.json")
     with open(path, "w") as f:
         json.dump(data, f)
@@ -92,9 +94,13 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--segs-per-batch", type=int, default=4)
     parser.add_argument("--frames-per-clip", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternate loader and raw timings this many times; the best of each is kept "
-                             "(the machine may be shared, the minimum is the least disturbed run)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate loader and raw timings this many times; the best of each is kept "
+        "(the machine may be shared, the minimum is the least disturbed run)",
+    )
     args = parser.parse_args()
 
     cv2.setNumThreads(1)  # the bare loop and each worker use one core each
@@ -117,13 +123,17 @@ def main() -> None:
             raw_s, raw_cpu = min(raw_s, seconds), min(raw_cpu, cpu)
     clips = args.batches * args.segs_per_batch
     loader_rate, raw_rate = clips / loader_s, clips / raw_s
-    print(f"best of {args.rounds} rounds; frames: {len(frames)} in {clips} clips of {args.frames_per_clip} "
-          f"({'synthetic 256x256' if not args.root else args.root}); cpu cores: {os.cpu_count()}")
+    print(
+        f"best of {args.rounds} rounds; frames: {len(frames)} in {clips} clips of {args.frames_per_clip} "
+        f"({'synthetic 256x256' if not args.root else args.root}); cpu cores: {os.cpu_count()}"
+    )
     print(f"train loader ({args.workers} workers): {loader_rate:8.1f} clips/s  ({loader_s:.2f} s)")
     print(f"raw decode+resize (1 process):  {raw_rate:8.1f} clips/s  ({raw_s:.2f} s)")
     print(f"ratio loader / raw: {loader_rate / raw_rate:.2f}x (target >= 0.9x)")
-    print(f"CPU per clip: loader {1000 * loader_cpu / clips:.1f} ms (main + workers, incl. start-up), "
-          f"raw {1000 * raw_cpu / clips:.1f} ms; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"CPU per clip: loader {1000 * loader_cpu / clips:.1f} ms (main + workers, incl. start-up), "
+        f"raw {1000 * raw_cpu / clips:.1f} ms; load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -112,7 +112,12 @@ def run_usvid(
 ) -> None:
     from usvid.checkpoint import Checkpointer
     from usvid.engine import (
-        CallbackHook, IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter, SimpleTrainer,
+        CallbackHook,
+        IterationTimer,
+        LRScheduler,
+        PeriodicCheckpointer,
+        PeriodicWriter,
+        SimpleTrainer,
     )
     from usvid.utils.events import CommonMetricPrinter, JSONWriter
 
@@ -135,7 +140,10 @@ def run_usvid(
     trainer.train(0, data.n)
 
 
-def run_lightning(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+def fit_lightning(model: nn.Module, data: TimedBatches, workdir: str, log_loss: bool, **trainer_options) -> None:
+    """One pass of Lightning over ``data`` on the CPU with the shared step, optimizer and LR
+    schedule; ``log_loss`` logs the loss every step (``self.log``), ``trainer_options`` are each
+    runner's logger, checkpointing and callbacks."""
     import lightning as L
 
     class Module(L.LightningModule):
@@ -144,17 +152,31 @@ def run_lightning(model: nn.Module, data: TimedBatches, workdir: str) -> None:
             self.model = model
 
         def training_step(self, batch, batch_idx):
-            return sum(self.model(batch).values())
+            loss = sum(self.model(batch).values())
+            if log_loss:
+                self.log("loss", loss, on_step=True, on_epoch=False)
+            return loss
 
         def configure_optimizers(self):
             optimizer, scheduler = make_optimizer(self.model)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     trainer = L.Trainer(
-        max_steps=data.n, max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=workdir, num_sanity_val_steps=0,
+        max_steps=data.n,
+        max_epochs=1,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=workdir,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **trainer_options,
     )
     trainer.fit(Module(), train_dataloaders=data)
+
+
+def run_lightning(model: nn.Module, data: TimedBatches, workdir: str) -> None:
+    fit_lightning(model, data, workdir, log_loss=False, logger=False, enable_checkpointing=False)
 
 
 def make_ignite_engine(model: nn.Module, read_loss: bool):
@@ -198,8 +220,13 @@ def run_ignite_same_work(model: nn.Module, data: TimedBatches, workdir: str) -> 
     engine.add_event_handler(Events.ITERATION_COMPLETED, TerminateOnNan())
     RunningAverage(output_transform=lambda loss: loss).attach(engine, "loss")
     timer = Timer(average=True)
-    timer.attach(engine, start=Events.STARTED, resume=Events.ITERATION_STARTED, pause=Events.ITERATION_COMPLETED,
-                 step=Events.ITERATION_COMPLETED)
+    timer.attach(
+        engine,
+        start=Events.STARTED,
+        resume=Events.ITERATION_STARTED,
+        pause=Events.ITERATION_COMPLETED,
+        step=Events.ITERATION_COMPLETED,
+    )
     lrs: List[float] = []
 
     def step_scheduler(_):
@@ -214,11 +241,17 @@ def run_ignite_same_work(model: nn.Module, data: TimedBatches, workdir: str) -> 
     with open(os.path.join(workdir, "metrics.json"), "a") as metrics_file:
 
         def write(engine):
-            line = {"iteration": engine.state.iteration, "loss": engine.state.metrics["loss"],
-                    "time": timer.value(), "lr": lrs[-1]}
+            line = {
+                "iteration": engine.state.iteration,
+                "loss": engine.state.metrics["loss"],
+                "time": timer.value(),
+                "lr": lrs[-1],
+            }
             metrics_file.write(json.dumps(line) + "\n")
             metrics_file.flush()
-            console.info(f"iter: {line['iteration']}  loss: {line['loss']:.4g}  time: {line['time']:.4f}  lr: {line['lr']:.5g}")
+            console.info(
+                f"iter: {line['iteration']}  loss: {line['loss']:.4g}  time: {line['time']:.4f}  lr: {line['lr']:.5g}"
+            )
 
         engine.add_event_handler(Events.ITERATION_COMPLETED(every=20), write)
         engine.run(data, max_epochs=1)
@@ -229,31 +262,21 @@ def run_lightning_same_work(model: nn.Module, data: TimedBatches, workdir: str) 
     has them: the loss logged every step (``self.log``), the learning rate monitored every step,
     a checkpoint callback with a long period, and a CSV logger written every 20 steps (no NaN
     check and no step timer: Lightning has no per-step ones)."""
-    import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    class Module(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def training_step(self, batch, batch_idx):
-            loss = sum(self.model(batch).values())
-            self.log("loss", loss, on_step=True, on_epoch=False)
-            return loss
-
-        def configure_optimizers(self):
-            optimizer, scheduler = make_optimizer(self.model)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    trainer = L.Trainer(
-        max_steps=data.n, max_epochs=1, accelerator="cpu", devices=1, default_root_dir=workdir,
-        logger=CSVLogger(workdir, flush_logs_every_n_steps=20), log_every_n_steps=20,
-        callbacks=[LearningRateMonitor(logging_interval="step"), ModelCheckpoint(dirpath=workdir, every_n_train_steps=100_000)],
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    fit_lightning(
+        model,
+        data,
+        workdir,
+        log_loss=True,
+        logger=CSVLogger(workdir, flush_logs_every_n_steps=20),
+        log_every_n_steps=20,
+        callbacks=[
+            LearningRateMonitor(logging_interval="step"),
+            ModelCheckpoint(dirpath=workdir, every_n_train_steps=100_000),
+        ],
     )
-    trainer.fit(Module(), train_dataloaders=data)
 
 
 RUNNERS: Dict[str, Callable] = {
@@ -292,8 +315,10 @@ def available_runners() -> Dict[str, Callable]:
         try:
             __import__(module)
         except Exception as e:  # any import failure means: cannot compare with it here
-            print(f"SKIP {framework}: cannot import {module!r} ({type(e).__name__}: {e}); "
-                  f'install the bench extra: .venv/bin/pip install "lightning>=2.2" "pytorch-ignite>=0.5" torch==2.13.0')
+            print(
+                f"SKIP {framework}: cannot import {module!r} ({type(e).__name__}: {e}); "
+                f'install the bench extra: .venv/bin/pip install "lightning>=2.2" "pytorch-ignite>=0.5" torch==2.13.0'
+            )
             for label in [label for label in runners if label.startswith(framework)]:
                 del runners[label]
     return runners
@@ -304,8 +329,11 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=600)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=11)
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also run usvid with its parts added one at a time (where the overhead goes)")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also run usvid with its parts added one at a time (where the overhead goes)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     runners = available_runners()
@@ -314,8 +342,10 @@ def main() -> None:
     quiet_frameworks()  # after the imports: Lightning sets its loggers' levels when imported
 
     generator = torch.Generator().manual_seed(0)
-    pool = [(torch.randn(BATCH_SIZE, IN_FEATURES, generator=generator), torch.randn(BATCH_SIZE, 1, generator=generator))
-            for _ in range(64)]
+    pool = [
+        (torch.randn(BATCH_SIZE, IN_FEATURES, generator=generator), torch.randn(BATCH_SIZE, 1, generator=generator))
+        for _ in range(64)
+    ]
     torch.manual_seed(0)
     template = TinyRegressor()
     robust_ms: Dict[str, List[float]] = {label: [] for label in runners}
@@ -333,14 +363,22 @@ def main() -> None:
             robust, raw, dropped = data.per_iteration_ms()
             robust_ms[label].append(robust)
             raw_ms[label].append(raw)
-            print(f"round {round_index + 1}/{args.rounds}  {label:36s} robust {robust:.4f} ms/it  "
-                  f"raw {raw:.4f} ms/it  ({dropped:.1%} intervals dropped)", flush=True)
+            print(
+                f"round {round_index + 1}/{args.rounds}  {label:36s} robust {robust:.4f} ms/it  "
+                f"raw {raw:.4f} ms/it  ({dropped:.1%} intervals dropped)",
+                flush=True,
+            )
 
     plain = "plain PyTorch loop"
-    print(f"\ntorch {torch.__version__}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-          f"1 torch thread, {args.iters} iterations ({args.warmup} warm-up) x {args.rounds} rounds, interleaved")
+    print(
+        f"\ntorch {torch.__version__}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+        f"1 torch thread, {args.iters} iterations ({args.warmup} warm-up) x {args.rounds} rounds, interleaved"
+    )
     print("Ratios are medians of per-round ratios (each run against the plain loop of its round).")
-    print("| framework | robust ms/it (median of rounds) | ratio to plain | raw mean ms/it (median of rounds) | ratio to plain |")
+    print(
+        "| framework | robust ms/it (median of rounds) | ratio to plain "
+        "| raw mean ms/it (median of rounds) | ratio to plain |"
+    )
     print("|---|---|---|---|---|")
     for label in robust_ms:
         cells = []
@@ -348,6 +386,7 @@ def main() -> None:
             ratios = [value / base for value, base in zip(samples[label], samples[plain])]
             cells.append(f"{statistics.median(samples[label]):.4f} | {statistics.median(ratios):.3f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
+
 
 if __name__ == "__main__":
     main()

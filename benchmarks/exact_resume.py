@@ -28,21 +28,45 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 CONFIG = "configs/phantom/ultradet.yaml"
 TINY = {
-    "DATASETS.PHANTOM.NUM_VIDEOS": 4, "DATASETS.PHANTOM.FRAMES_PER_VIDEO": 16, "DATASETS.PHANTOM.IMAGE_SIZE": 64,
-    "DATASETS.PHANTOM.SEED": 0, "DATASETS.PHANTOM.TEST_FRACTION": 0.5,
-    "MODEL.DEVICE": "cpu", "MODEL.RESNETS.STEM_OUT_CHANNELS": 8, "MODEL.RESNETS.RES2_OUT_CHANNELS": 8,
-    "MODEL.FCOS.CONV_CHANNELS": 16, "MODEL.ROI_BOX_HEAD.FC_DIM": 32, "MODEL.ROI_BOX_HEAD.NUM_HEADS": 4,
-    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION": 7, "INPUT.FIXED_AREA_TRAIN": 64 * 64, "INPUT.FIXED_AREA_TEST": 64 * 64,
-    "INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES": 3, "SOLVER.SEGS_PER_BATCH": 2, "SOLVER.WARMUP_ITERS": 0,
-    "SEED": 7, "SOLVER.MAX_ITER": 30, "TEST.EVAL_PERIOD": 10, "SOLVER.CHECKPOINT_PERIOD": 10,
+    "DATASETS.PHANTOM.NUM_VIDEOS": 4,
+    "DATASETS.PHANTOM.FRAMES_PER_VIDEO": 16,
+    "DATASETS.PHANTOM.IMAGE_SIZE": 64,
+    "DATASETS.PHANTOM.SEED": 0,
+    "DATASETS.PHANTOM.TEST_FRACTION": 0.5,
+    "MODEL.DEVICE": "cpu",
+    "MODEL.RESNETS.STEM_OUT_CHANNELS": 8,
+    "MODEL.RESNETS.RES2_OUT_CHANNELS": 8,
+    "MODEL.FCOS.CONV_CHANNELS": 16,
+    "MODEL.ROI_BOX_HEAD.FC_DIM": 32,
+    "MODEL.ROI_BOX_HEAD.NUM_HEADS": 4,
+    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION": 7,
+    "INPUT.FIXED_AREA_TRAIN": 64 * 64,
+    "INPUT.FIXED_AREA_TEST": 64 * 64,
+    "INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES": 3,
+    "SOLVER.SEGS_PER_BATCH": 2,
+    "SOLVER.WARMUP_ITERS": 0,
+    "SEED": 7,
+    "SOLVER.MAX_ITER": 30,
+    "TEST.EVAL_PERIOD": 10,
+    "SOLVER.CHECKPOINT_PERIOD": 10,
     "DATALOADER.REFRESH_PERIOD": 10,
 }
 WALL_CLOCK_KEYS = ("time", "data_time")
 
 
 def train_net(output_dir, opts, num_gpus, resume=False):
-    command = [sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file", CONFIG,
-               "--num-gpus", str(num_gpus), *(["--resume"] if resume else []), *opts, "OUTPUT_DIR", output_dir]
+    command = [
+        sys.executable,
+        os.path.join(REPO, "tools", "train_net.py"),
+        "--config-file",
+        CONFIG,
+        "--num-gpus",
+        str(num_gpus),
+        *(["--resume"] if resume else []),
+        *opts,
+        "OUTPUT_DIR",
+        output_dir,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=REPO)
     log = open(os.path.join(os.path.dirname(output_dir), os.path.basename(output_dir) + ".log"), "a")
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -78,7 +102,11 @@ def main():
     shutil.rmtree(args.output, ignore_errors=True)
     os.makedirs(args.output)
     datasets = os.path.join(args.output, "datasets")
-    opts = [str(x) for k, v in {"DATASETS.ROOT": datasets, **TINY, "DATALOADER.NUM_WORKERS": args.num_workers}.items() for x in (k, v)]
+    opts = [
+        str(x)
+        for k, v in {"DATASETS.ROOT": datasets, **TINY, "DATALOADER.NUM_WORKERS": args.num_workers}.items()
+        for x in (k, v)
+    ]
     cfg = add_ultrasound_config(get_cfg())
     cfg.merge_from_list(opts)
     prepare_phantom(cfg)
@@ -124,7 +152,7 @@ def main():
             if a != b:
                 print("first difference:\n  full:    ", a, "\n  resumed: ", b)
                 break
-        print("iterations:", [l["iteration"] for l in full_lines], [l["iteration"] for l in resumed_lines])
+        print("iterations:", [line["iteration"] for line in full_lines], [line["iteration"] for line in resumed_lines])
     sys.exit(0 if weights_equal and metrics_equal else 1)
 
 

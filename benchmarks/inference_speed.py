@@ -139,7 +139,14 @@ def main():
         {"image": torch.randint(0, 256, (channels, args.size, args.size), dtype=torch.uint8)}
         for _ in range(args.frames)
     ]
-    no_temporal = ("MODEL.ROI_BOX_HEAD.USE_NTCA", False, "MODEL.ROI_BOX_HEAD.NUM_RELATION_LAYERS", 0, "MODEL.USE_LSTM", False)
+    no_temporal = (
+        "MODEL.ROI_BOX_HEAD.USE_NTCA",
+        False,
+        "MODEL.ROI_BOX_HEAD.NUM_RELATION_LAYERS",
+        0,
+        "MODEL.USE_LSTM",
+        False,
+    )
     runs = {
         "backbone only (floor)": (build_model(cfg).eval(), backbone_only),
         "UltraDet": (build_model(cfg).eval(), stream_video),
@@ -161,7 +168,10 @@ def main():
         print("| " + " | ".join(cells + [f"{v:.1f}" for v in stage_ms] + [f"{other:.1f}"]) + " |")
     for label, index in (("wall", 0), ("CPU", 1)):
         ratio = results["UltraDet"][index] / results["UltraDet (no temporal)"][index]
-        print(f"temporal overhead ({label} time): UltraDet / UltraDet (no temporal) = {ratio:.3f} (+{(ratio - 1) * 100:.1f} %)")
+        print(
+            f"temporal overhead ({label} time): UltraDet / UltraDet (no temporal) = {ratio:.3f} "
+            f"(+{(ratio - 1) * 100:.1f} %)"
+        )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def open_files():
 
 class RandomRegression(IterableDataset):
     def __iter__(self):
-        generator = torch.Generator().manual_seed(torch.utils.data.get_worker_info().id if torch.utils.data.get_worker_info() else 0)
+        generator = torch.Generator().manual_seed(
+            torch.utils.data.get_worker_info().id if torch.utils.data.get_worker_info() else 0
+        )
         while True:
             x = torch.randn(16, 32, generator=generator)
             yield x, x.sum(dim=1, keepdim=True)
@@ -143,7 +145,10 @@ def main():
     rss_growth = late_rss / early_rss - 1
     workers_growth = (late_workers / early_workers - 1) if early_workers else 0.0
     fds_growth = late_fds / early_fds - 1
-    print(f"{args.iters} iterations in {seconds:.1f} s ({1000 * seconds / args.iters:.2f} ms/iter), {args.num_workers} workers")
+    print(
+        f"{args.iters} iterations in {seconds:.1f} s ({1000 * seconds / args.iters:.2f} ms/iter), "
+        f"{args.num_workers} workers"
+    )
     print("| after iteration | trainer RSS (MiB) | workers RSS (MiB) | open files |")
     print("|---|---|---|---|")
     print(f"| {early_iter} | {early_rss / 1024:.1f} | {early_workers / 1024:.1f} | {early_fds} |")

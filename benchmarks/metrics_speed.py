@@ -12,6 +12,7 @@ a shared machine the CPU time is the meaningful figure; wall time grows with the
 """
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -71,8 +72,10 @@ def main():
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; numpy {np.__version__}")
     for dense in (True, False):
         predictions, ground_truths = synthetic_videos(args.videos, args.frames, args.max_dets, dense)
-        metrics, wall, cpu = timed(lambda: evaluate_video_predictions(predictions, ground_truths), args.repeats)
-        _, _, prepare_cpu = timed(lambda: VideoDetectionEvaluation(predictions, ground_truths), args.repeats)
+        metrics, wall, cpu = timed(
+            functools.partial(evaluate_video_predictions, predictions, ground_truths), args.repeats
+        )
+        _, _, prepare_cpu = timed(functools.partial(VideoDetectionEvaluation, predictions, ground_truths), args.repeats)
         label = "dense " if dense else "sparse"
         print(
             f"{label}: {int(metrics['num_frames'])} frames, {int(metrics['num_dets'])} detections: "

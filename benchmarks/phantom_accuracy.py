@@ -24,8 +24,26 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {"UltraDet": "configs/phantom/ultradet.yaml", "SingleFrameFCOS": "configs/phantom/fcos.yaml"}
-KEYS = ("AP50", "AP75", "mAP", "Pr70", "Pr80", "Pr90", "FP70", "FP80", "FP90", "R@16",
-        "COCO/AP", "COCO/AP50", "COCO/AP75", "FPS", "num_videos", "num_frames", "num_gt", "num_dets")
+KEYS = (
+    "AP50",
+    "AP75",
+    "mAP",
+    "Pr70",
+    "Pr80",
+    "Pr90",
+    "FP70",
+    "FP80",
+    "FP90",
+    "R@16",
+    "COCO/AP",
+    "COCO/AP50",
+    "COCO/AP75",
+    "FPS",
+    "num_videos",
+    "num_frames",
+    "num_gt",
+    "num_dets",
+)
 
 
 def run_train_net_jobs(jobs, threads, parallel):
@@ -67,19 +85,29 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="output/bench/phantom_accuracy")
     parser.add_argument("--second-seed", type=int, default=1)
-    parser.add_argument("--max-iter", type=int, default=None,
-                        help="override SOLVER.MAX_ITER of both configs (LR steps scaled alike)")
+    parser.add_argument(
+        "--max-iter", type=int, default=None, help="override SOLVER.MAX_ITER of both configs (LR steps scaled alike)"
+    )
     parser.add_argument("--num-threads", type=int, default=2)
     parser.add_argument("--parallel", action="store_true", help="train / evaluate the two models at once")
-    parser.add_argument("--skip-training", action="store_true",
-                        help="evaluate the model_final.pth already in OUTPUT on both test sets (after an "
-                             "inference-side change, e.g. MODEL.ROI_HEADS.FUSE_PROPOSAL_SCORE True)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER,
-                        help="config overrides KEY VALUE ... applied to both models (e.g. MODEL.FCOS.IN_FEATURE res4)")
+    parser.add_argument(
+        "--skip-training",
+        action="store_true",
+        help="evaluate the model_final.pth already in OUTPUT on both test sets (after an "
+        "inference-side change, e.g. MODEL.ROI_HEADS.FUSE_PROPOSAL_SCORE True)",
+    )
+    parser.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        help="config overrides KEY VALUE ... applied to both models (e.g. MODEL.FCOS.IN_FEATURE res4)",
+    )
     args = parser.parse_args()
     # The configs' schedule: MAX_ITER 1000, one LR step at 80 %.
-    budget = [] if args.max_iter is None else [
-        "SOLVER.MAX_ITER", args.max_iter, "SOLVER.STEPS", f"({int(args.max_iter * 0.8)},)"]
+    budget = (
+        []
+        if args.max_iter is None
+        else ["SOLVER.MAX_ITER", args.max_iter, "SOLVER.STEPS", f"({int(args.max_iter * 0.8)},)"]
+    )
     train_dirs = {model: os.path.join(args.output, model) for model in MODELS}
     second_dirs = {model: os.path.join(train_dirs[model], f"eval_seed{args.second_seed}") for model in MODELS}
     start = time.perf_counter()
@@ -88,15 +116,33 @@ def main():
         evaluations = {"eval_seed0": 0, **evaluations}
         train_dirs_used = {m: os.path.join(train_dirs[m], "eval_seed0") for m in MODELS}
     else:
-        run_train_net_jobs([["--config-file", MODELS[m], "OUTPUT_DIR", train_dirs[m], *budget, *args.opts]
-                            for m in MODELS], args.num_threads, args.parallel)
+        run_train_net_jobs(
+            [["--config-file", MODELS[m], "OUTPUT_DIR", train_dirs[m], *budget, *args.opts] for m in MODELS],
+            args.num_threads,
+            args.parallel,
+        )
         train_dirs_used = train_dirs
     train_minutes = (time.perf_counter() - start) / 60
     for folder, seed in evaluations.items():
-        run_train_net_jobs([["--config-file", MODELS[m], "--eval-only", "MODEL.WEIGHTS",
-                             os.path.join(train_dirs[m], "model_final.pth"), "DATASETS.PHANTOM.SEED", seed,
-                             *args.opts, "OUTPUT_DIR", os.path.join(train_dirs[m], folder)] for m in MODELS],
-                           args.num_threads, args.parallel)
+        run_train_net_jobs(
+            [
+                [
+                    "--config-file",
+                    MODELS[m],
+                    "--eval-only",
+                    "MODEL.WEIGHTS",
+                    os.path.join(train_dirs[m], "model_final.pth"),
+                    "DATASETS.PHANTOM.SEED",
+                    seed,
+                    *args.opts,
+                    "OUTPUT_DIR",
+                    os.path.join(train_dirs[m], folder),
+                ]
+                for m in MODELS
+            ],
+            args.num_threads,
+            args.parallel,
+        )
     rows = {}
     for model in MODELS:
         rows[(model, "phantom_test (seed 0)")] = test_metrics(train_dirs_used[model])
@@ -107,9 +153,18 @@ def main():
         print(f"training + evaluation on seed 0: {train_minutes:.1f} min", end="; ")
     print(f"total {(time.perf_counter() - start) / 60:.1f} min")
     with open(os.path.join(args.output, "results.json"), "w") as f:
-        json.dump({"rows": [{"model": m, "test_set": t, **v} for (m, t), v in rows.items()],
-                   "train_minutes": train_minutes, "skip_training": args.skip_training, "budget": budget,
-                   "opts": args.opts, "table": table}, f, indent=1)
+        json.dump(
+            {
+                "rows": [{"model": m, "test_set": t, **v} for (m, t), v in rows.items()],
+                "train_minutes": train_minutes,
+                "skip_training": args.skip_training,
+                "budget": budget,
+                "opts": args.opts,
+                "table": table,
+            },
+            f,
+            indent=1,
+        )
 
 
 if __name__ == "__main__":

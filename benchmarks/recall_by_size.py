@@ -77,7 +77,9 @@ def plot(rows, names, path: str) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset-json", required=True, help="COCO-video JSON with the ground truth")
-    parser.add_argument("--image-root", default=None, help="folder its frame names are relative to (default: its folder)")
+    parser.add_argument(
+        "--image-root", default=None, help="folder its frame names are relative to (default: its folder)"
+    )
     parser.add_argument("--pred", nargs="+", required=True, help="predictions.json files written by evaluations")
     parser.add_argument("--names", nargs="+", default=None, help="a column name per --pred (default: their folders)")
     parser.add_argument("--plot", default=None, help="also draw the table as a bar chart into this PNG")
@@ -95,8 +97,10 @@ def main(argv=None) -> None:
         found[name], boxes = found_flags(path, videos, args.dataset_json)
         # The union compares box i of every model: all must cover the same videos.
         if gt_boxes is not None and not np.array_equal(boxes, gt_boxes):
-            raise SystemExit(f"{path} covers other videos than {args.pred[0]} ({len(boxes)} vs {len(gt_boxes)} "
-                             "GT boxes); give predictions of the same test set")
+            raise SystemExit(
+                f"{path} covers other videos than {args.pred[0]} ({len(boxes)} vs {len(gt_boxes)} "
+                "GT boxes); give predictions of the same test set"
+            )
         gt_boxes = boxes
     sizes = np.sqrt((gt_boxes[:, 2] - gt_boxes[:, 0]) * (gt_boxes[:, 3] - gt_boxes[:, 1]))
     rows = recall_table(found, sizes)

@@ -82,8 +82,12 @@ def main():
     Checkpointer(model).load(args.weights)
 
     proposal_iou, refined_iou, best_score, sizes = [], [], [], []
-    rankings = {"head scores, refined boxes": {}, "proposal scores, proposals": {},
-                "geometric mean, proposals": {}, "geometric mean, refined boxes": {}}
+    rankings = {
+        "head scores, refined boxes": {},
+        "proposal scores, proposals": {},
+        "geometric mean, proposals": {},
+        "geometric mean, refined boxes": {},
+    }
     ground_truth = {}
     with torch.no_grad():
         for video_id, frames in videos_of(cfg, args.dataset).items():
@@ -95,9 +99,11 @@ def main():
                 rankings["head scores, refined boxes"][video_id].append(ranked(refined, scores))
                 rankings["proposal scores, proposals"][video_id].append(ranked(proposals, proposal_scores))
                 rankings["geometric mean, proposals"][video_id].append(
-                    ranked(proposals, (scores * proposal_scores).sqrt()))
+                    ranked(proposals, (scores * proposal_scores).sqrt())
+                )
                 rankings["geometric mean, refined boxes"][video_id].append(
-                    ranked(refined, (scores * proposal_scores).sqrt()))
+                    ranked(refined, (scores * proposal_scores).sqrt())
+                )
                 if not gt.numel():
                     continue
                 refined_overlap = pairwise_iou(Boxes(gt), Boxes(refined))
@@ -108,19 +114,29 @@ def main():
 
     proposal_iou, refined_iou, best_score, sizes = map(np.asarray, (proposal_iou, refined_iou, best_score, sizes))
     print(f"{len(sizes)} GT boxes in {args.dataset}")
-    print("| boxes | count | proposal IoU>=0.5 | refined IoU>=0.5 | refined IoU>=0.75 | median lesion score | score < 0.1 |")
+    print(
+        "| boxes | count | proposal IoU>=0.5 | refined IoU>=0.5 | refined IoU>=0.75 "
+        "| median lesion score | score < 0.1 |"
+    )
     print("|---|---|---|---|---|---|---|")
     buckets = [("all", np.ones_like(sizes, dtype=bool))] + [
         (f"{low}-{high} px" if high != float("inf") else f">= {low} px", (sizes >= low) & (sizes < high))
-        for low, high in SIZE_BUCKETS]
+        for low, high in SIZE_BUCKETS
+    ]
     for name, mask in buckets:
-        print(f"| {name} | {mask.sum()} | {(proposal_iou[mask] >= 0.5).mean():.3f} | {(refined_iou[mask] >= 0.5).mean():.3f} | "
-              f"{(refined_iou[mask] >= 0.75).mean():.3f} | {np.median(best_score[mask]):.3f} | {(best_score[mask] < 0.1).mean():.3f} |")
+        print(
+            f"| {name} | {mask.sum()} | {(proposal_iou[mask] >= 0.5).mean():.3f} "
+            f"| {(refined_iou[mask] >= 0.5).mean():.3f} | {(refined_iou[mask] >= 0.75).mean():.3f} "
+            f"| {np.median(best_score[mask]):.3f} | {(best_score[mask] < 0.1).mean():.3f} |"
+        )
     print("\n| ranking (NMS 0.5, 16 per frame, no threshold) | AP50 | AP75 | R@16 | FP80 |")
     print("|---|---|---|---|---|")
     for name, predictions in rankings.items():
         metrics = evaluate_video_predictions(predictions, ground_truth)
-        print(f"| {name} | {metrics['AP50']:.3f} | {metrics['AP75']:.3f} | {metrics['R@16']:.3f} | {metrics['FP80']:.1f} |")
+        print(
+            f"| {name} | {metrics['AP50']:.3f} | {metrics['AP75']:.3f} | {metrics['R@16']:.3f} "
+            f"| {metrics['FP80']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

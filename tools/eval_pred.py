@@ -37,8 +37,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    return reevaluate_predictions(args.pred, args.dataset or "", args.dataset_json or "", args.image_root,
-                                  args.config_file, args.opts, args.output, args.fps)
+    return reevaluate_predictions(
+        args.pred,
+        args.dataset or "",
+        args.dataset_json or "",
+        args.image_root,
+        args.config_file,
+        args.opts,
+        args.output,
+        args.fps,
+    )
 
 
 if __name__ == "__main__":

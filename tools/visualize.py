@@ -39,8 +39,19 @@ def main(argv=None):
     parser.add_argument("--output", default="", help="output folder (default: next to the predictions)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = parser.parse_args(argv)
-    render_saved_predictions(args.predictions, args.output, args.dataset, args.dataset_json, args.image_root,
-                             args.config_file, args.opts, args.video, args.recall, args.score_threshold, args.fps)
+    render_saved_predictions(
+        args.predictions,
+        args.output,
+        args.dataset,
+        args.dataset_json,
+        args.image_root,
+        args.config_file,
+        args.opts,
+        args.video,
+        args.recall,
+        args.score_threshold,
+        args.fps,
+    )
 
 
 if __name__ == "__main__":

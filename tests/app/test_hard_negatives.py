@@ -61,9 +61,7 @@ def test_per_video_thresholds_find_hard_negatives_of_an_unsure_video():
     b_pred, b_gt = _video(10, 0.3, 0.35, decoy_frames=range(5))
     predictions, ground_truths = {"a": a_pred, "b": b_pred}, {"a": a_gt, "b": b_gt}
     assert mine_false_positive_frames(predictions, ground_truths, recall=0.7, by_video=False) == {}
-    assert mine_false_positive_frames(predictions, ground_truths, recall=0.7, by_video=True) == {
-        "b": [0, 1, 2, 3, 4]
-    }
+    assert mine_false_positive_frames(predictions, ground_truths, recall=0.7, by_video=True) == {"b": [0, 1, 2, 3, 4]}
 
 
 def test_no_operating_point_mines_nothing_and_says_why(caplog):
@@ -88,8 +86,11 @@ def test_json_round_trip_through_the_frame_sampler_reader(tmp_path):
 
 
 def toy_video(num_frames, video_id=7, dataset="toy", first_idx=100):
-    return {"video_id": video_id, "dataset": dataset,
-            "frames": [{"frame_idx": first_idx + i, "annotations": []} for i in range(num_frames)]}
+    return {
+        "video_id": video_id,
+        "dataset": dataset,
+        "frames": [{"frame_idx": first_idx + i, "annotations": []} for i in range(num_frames)],
+    }
 
 
 def test_hard_negative_frequency():
@@ -120,7 +121,9 @@ def test_load_hard_negative_file_folder_and_list(tmp_path):
     (tmp_path / "fp_0000099.json").write_text(json.dumps({"dataset": "old", "frames": []}))
     (tmp_path / "fp_0000199.json").write_text(json.dumps(single))
     assert load_hard_negative_frames(str(tmp_path)) == {("toy", 7): {3}, ("toy", "v2"): {4}}
-    (tmp_path / "both.json").write_text(json.dumps([single, {"dataset": "b", "frames": [{"video_id": 1, "frame_idx": 0}]}]))
+    (tmp_path / "both.json").write_text(
+        json.dumps([single, {"dataset": "b", "frames": [{"video_id": 1, "frame_idx": 0}]}])
+    )
     assert load_hard_negative_frames(str(tmp_path / "both.json"))[("b", 1)] == {0}
     (tmp_path / "bad.json").write_text(json.dumps({"dataset": "toy", "frames": [{"video_id": 1}]}))
     with pytest.raises(ValueError, match=r"bad.json: entry 0 frames\[0\]: missing required key\(s\) \['frame_idx'\]"):

@@ -62,7 +62,7 @@ def test_unknown_key_names_key_file_and_closest_keys(tmp_path):
 
 
 def test_unknown_key_in_base_names_the_base_file(tmp_path):
-    base = _write(tmp_path / "base.yaml", "MODEL:\n  BASE_LR: 0.1\n")
+    _write(tmp_path / "base.yaml", "MODEL:\n  BASE_LR: 0.1\n")
     top = _write(tmp_path / "top.yaml", "_BASE_: base.yaml\nSEED: 3\n")
     with pytest.raises(ConfigKeyError, match=r"MODEL\.BASE_LR in .*base\.yaml.*SOLVER\.BASE_LR"):
         get_cfg().merge_from_file(str(top))

@@ -61,8 +61,9 @@ def test_snippets_run(markdown_path, tmp_path):
         "    exec(compile(code, where, 'exec'), namespace)\n"
     )
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
-    result = subprocess.run([sys.executable, "-c", runner], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", runner], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, f"a snippet of {page} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
 
 

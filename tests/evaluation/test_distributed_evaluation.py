@@ -51,7 +51,11 @@ def test_two_processes_gather_every_frame_and_match_one_process(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=REPO_ROOT, MPLBACKEND="Agg")
     completed = subprocess.run(
         [sys.executable, str(script), PIPELINE_TEST, str(tmp_path / "frames"), str(output_dir)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     rank0 = json.loads((output_dir / "rank0.json").read_text())

@@ -48,11 +48,20 @@ def fixture_videos(root, write_frames=True):
                 image = np.zeros((SIZE, SIZE), dtype=np.uint8)
                 image[8:16, x : x + 8] = 255
                 cv2.imwrite(file_name, image)
-            annotations = [{"bbox": [x, 8.0, x + 8.0, 16.0], "track_id": 0, "category_id": 0}] if kind == "lesion" else []
+            annotations = (
+                [{"bbox": [x, 8.0, x + 8.0, 16.0], "track_id": 0, "category_id": 0}] if kind == "lesion" else []
+            )
             frame_dicts.append({"file_name": file_name, "frame_idx": index * 2, "annotations": annotations})
         videos.append(
-            {"video_id": video_id, "dataset": "fixture", "video_folder": folder, "height": SIZE, "width": SIZE,
-             "is_negative": False, "frames": frame_dicts}
+            {
+                "video_id": video_id,
+                "dataset": "fixture",
+                "video_folder": folder,
+                "height": SIZE,
+                "width": SIZE,
+                "is_negative": False,
+                "frames": frame_dicts,
+            }
         )
     return videos
 
@@ -213,12 +222,18 @@ def test_partial_and_unknown_predictions_are_named(dataset):
 def test_eval_pred_tool_reproduces_the_metrics(dataset, tmp_path):
     name, videos = dataset
     first_dir = str(tmp_path / "first")
-    results = inference_on_video_dataset(BrightSpotDetector(), frame_loader(name), UltrasoundVideoEvaluator(name, first_dir))
+    results = inference_on_video_dataset(
+        BrightSpotDetector(), frame_loader(name), UltrasoundVideoEvaluator(name, first_dir)
+    )
     dataset_json = tmp_path / "test.json"
     json.dump(coco_video_json(videos, str(tmp_path / "frames")), open(dataset_json, "w"))
     second_dir = tmp_path / "second"
-    reevaluate_predictions(os.path.join(first_dir, "predictions.json"), dataset_json=str(dataset_json),
-                           image_root=str(tmp_path / "frames"), output_dir=str(second_dir))
+    reevaluate_predictions(
+        os.path.join(first_dir, "predictions.json"),
+        dataset_json=str(dataset_json),
+        image_root=str(tmp_path / "frames"),
+        output_dir=str(second_dir),
+    )
     again = json.load(open(second_dir / "metrics.json"))["lesion_detection"]
     for key, value in results["lesion_detection"].items():
         if key != "FPS":  # speed needs the model: NaN when re-evaluating
@@ -235,12 +250,29 @@ def coco_video_json(videos, image_root):
     images, annotations = [], []
     for video in videos:
         for frame in video["frames"]:
-            images.append({"id": len(images), "video_id": video["video_id"], "frame_id": frame["frame_idx"],
-                           "file_name": os.path.relpath(frame["file_name"], image_root),
-                           "height": SIZE, "width": SIZE})
+            images.append(
+                {
+                    "id": len(images),
+                    "video_id": video["video_id"],
+                    "frame_id": frame["frame_idx"],
+                    "file_name": os.path.relpath(frame["file_name"], image_root),
+                    "height": SIZE,
+                    "width": SIZE,
+                }
+            )
             for a in frame["annotations"]:
                 x1, y1, x2, y2 = a["bbox"]
-                annotations.append({"id": len(annotations), "image_id": images[-1]["id"], "category_id": 1,
-                                    "bbox": [x1, y1, x2 - x1, y2 - y1]})
-    return {"videos": [{"id": v["video_id"]} for v in videos], "images": images, "annotations": annotations,
-            "categories": [{"id": 1, "name": "lesion"}]}
+                annotations.append(
+                    {
+                        "id": len(annotations),
+                        "image_id": images[-1]["id"],
+                        "category_id": 1,
+                        "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    }
+                )
+    return {
+        "videos": [{"id": v["video_id"]} for v in videos],
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "lesion"}],
+    }

@@ -14,10 +14,22 @@ FRAME = {"frame_idx": 0, "boxes": [[1, 2, 3, 4]], "scores": [0.5]}
     "content, error, message",
     [
         ('{"videos": [{"video_id": 1, "frames": [', DatasetFormatError, r"malformed JSON at line 1, column \d+"),
-        ({"videos": [{"video_id": 1, "frame": [FRAME]}]}, ValueError, r"videos\[0\] needs a 'video_id' and a 'frames' list; it has \['frame', 'video_id'\]"),
+        (
+            {"videos": [{"video_id": 1, "frame": [FRAME]}]},
+            ValueError,
+            r"videos\[0\] needs a 'video_id' and a 'frames' list; it has \['frame', 'video_id'\]",
+        ),
         ({"videos": []}, ValueError, "holds no frame predictions"),
-        ({"videos": [{"video_id": 1, "frames": [FRAME, FRAME]}]}, ValueError, r"frames\[1\]: a second prediction for frame_idx 0"),
-        ({"videos": [{"video_id": 1, "frames": [{"frame_idx": 0, "boxes": [[1, 2, 3, 4]]}]}]}, ValueError, r"frames\[0\]: KeyError\('scores'\)"),
+        (
+            {"videos": [{"video_id": 1, "frames": [FRAME, FRAME]}]},
+            ValueError,
+            r"frames\[1\]: a second prediction for frame_idx 0",
+        ),
+        (
+            {"videos": [{"video_id": 1, "frames": [{"frame_idx": 0, "boxes": [[1, 2, 3, 4]]}]}]},
+            ValueError,
+            r"frames\[0\]: KeyError\('scores'\)",
+        ),
     ],
 )
 def test_bad_predictions_files_are_explained(tmp_path, content, error, message):

@@ -154,14 +154,12 @@ def reference_metrics(predictions, ground_truths, fps=30.0):
                         current.append(len(boxes) - 1)
                 history.append(current)
 
-            def find(i):
-                while parent[i] != i:
-                    i = parent[i]
-                return i
-
             groups = {}
             for i, (_, correct) in enumerate(boxes):
-                groups.setdefault(find(i), []).append(correct)
+                root = i
+                while parent[root] != root:
+                    root = parent[root]
+                groups.setdefault(root, []).append(correct)
             count += sum(1 for flags in groups.values() if not sum(flags) / len(flags) > 0.9)
         return count
 
@@ -173,9 +171,7 @@ def reference_metrics(predictions, ground_truths, fps=30.0):
         reached = bool(recall) and max(recall) >= r
         result[f"Pr{round(r * 100)}"] = float(np.interp(r, recall, precision)) if reached else math.nan
         thr = float(np.interp(r, recall, scores)) if reached else math.nan
-        result[f"FP{round(r * 100)}"] = (
-            fp_sequences(thr) / len(frames) * 60 * fps if reached else math.nan
-        )
+        result[f"FP{round(r * 100)}"] = fp_sequences(thr) / len(frames) * 60 * fps if reached else math.nan
     result["R@16"] = sum(ref_match(p, g, 0.5, top=16)[1] for _, p, g in frames) / num_gt
     return result
 

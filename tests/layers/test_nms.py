@@ -103,6 +103,7 @@ def test_parity_with_torchvision_when_available():
     labels = torch.randint(0, 3, (300,), generator=generator)
     for threshold in (0.3, 0.5, 0.7):
         assert nms_pure(boxes, scores, threshold).tolist() == tv_ops.nms(boxes, scores, threshold).tolist()
-        assert batched_nms(boxes, scores, labels, threshold).tolist() == tv_ops.batched_nms(
-            boxes, scores, labels, threshold
-        ).tolist()
+        assert (
+            batched_nms(boxes, scores, labels, threshold).tolist()
+            == tv_ops.batched_nms(boxes, scores, labels, threshold).tolist()
+        )

@@ -105,7 +105,11 @@ def test_matches_loop_reference(output_size, spatial_scale, sampling_ratio, alig
 def test_list_of_boxes_equals_batch_index_format():
     generator = torch.Generator().manual_seed(3)
     input = torch.randn(3, 4, 8, 8, generator=generator)
-    per_image = [torch.rand(2, 4, generator=generator) * 8, torch.zeros(0, 4), torch.rand(3, 4, generator=generator) * 8]
+    per_image = [
+        torch.rand(2, 4, generator=generator) * 8,
+        torch.zeros(0, 4),
+        torch.rand(3, 4, generator=generator) * 8,
+    ]
     per_image = [torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], 1) for b in per_image]
     rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b], 1) for i, b in enumerate(per_image)])
     from_list = roi_align_pure(input, per_image, 2, 1.0, -1, True)

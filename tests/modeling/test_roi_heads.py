@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from usvid.config import ConfigKeyError, add_ultrasound_config, get_cfg
-from usvid.modeling import DENSE_HEAD_REGISTRY, FCOSHead, ROI_HEADS_REGISTRY, TemporalRoIHead, build_model
+from usvid.modeling import DENSE_HEAD_REGISTRY, ROI_HEADS_REGISTRY, FCOSHead, TemporalRoIHead, build_model
 from usvid.modeling.roi_heads import context_index
 from usvid.utils.events import EventStorage
 
@@ -54,7 +54,9 @@ def test_the_roi_head_is_chosen_by_config(tiny_cfg, make_clip):
     with EventStorage():
         losses = model([make_clip(3)])
     assert {"loss_cls", "loss_box_reg", "loss_fcos_cls"} <= set(losses)
-    with pytest.raises(KeyError, match="No object named 'TemporalRoiHead' in the 'ROI_HEADS' registry.*TemporalRoIHead"):
+    with pytest.raises(
+        KeyError, match="No object named 'TemporalRoiHead' in the 'ROI_HEADS' registry.*TemporalRoIHead"
+    ):
         build_model(tiny_cfg("UltraDet", **{"MODEL.ROI_HEADS.NAME": "TemporalRoiHead"}))
 
 
@@ -69,7 +71,9 @@ def test_the_renamed_context_key_names_its_new_name(tmp_path):
     config = tmp_path / "old.yaml"
     config.write_text("MODEL:\n  ROI_BOX_HEAD:\n    INTERVAL_PRE_TEST: 4\n")
     cfg = add_ultrasound_config(get_cfg())
-    with pytest.raises(ConfigKeyError, match=rf"INTERVAL_PRE_TEST \(in {config}\) was renamed to MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES"):
+    with pytest.raises(
+        ConfigKeyError, match=rf"INTERVAL_PRE_TEST \(in {config}\) was renamed to MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES"
+    ):
         cfg.merge_from_file(str(config))
     with pytest.raises(ConfigKeyError, match="was renamed to MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES"):
         cfg.merge_from_list(["MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST", "4"])

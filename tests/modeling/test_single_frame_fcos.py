@@ -79,7 +79,10 @@ def test_wrong_channel_count_names_pixel_mean(tiny_cfg):
 
 def test_training_frames_need_instances(tiny_cfg):
     model = build_model(tiny_cfg("SingleFrameFCOS")).train()
-    frame = {"image": torch.zeros(1, 32, 32, dtype=torch.uint8), "instances": Instances((32, 32), gt_boxes=Boxes(torch.zeros(0, 4)))}
+    frame = {
+        "image": torch.zeros(1, 32, 32, dtype=torch.uint8),
+        "instances": Instances((32, 32), gt_boxes=Boxes(torch.zeros(0, 4))),
+    }
     assert set(model([[frame]])) == LOSS_KEYS  # no gt_classes: every box is a lesion, none here
     with pytest.raises(KeyError, match="instances"):
         model([[{"image": frame["image"]}]])

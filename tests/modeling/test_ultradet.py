@@ -54,7 +54,11 @@ def test_clip_inference_equals_streaming_frame_by_frame(
 ):
     model = _model(
         tiny_cfg,
-        **{"MODEL.USE_LSTM": use_lstm, "MODEL.FCOS.IN_FEATURE": fcos_feature, "MODEL.ROI_BOX_HEAD.IN_FEATURE": roi_feature},
+        **{
+            "MODEL.USE_LSTM": use_lstm,
+            "MODEL.FCOS.IN_FEATURE": fcos_feature,
+            "MODEL.ROI_BOX_HEAD.IN_FEATURE": roi_feature,
+        },
     )
     run_train_steps(model, [make_clip(3)], steps=3)  # away from the initialisation's near-ties
     model.eval()

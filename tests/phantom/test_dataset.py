@@ -18,8 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _digest(root: Path) -> dict:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +43,7 @@ def test_byte_identical_with_one_and_two_workers(datasets, tmp_path):
 
 def test_different_seed_gives_different_frames(datasets, tmp_path):
     base, _one = datasets
-    generate_phantom_dataset(tmp_path / "other", num_workers=1, progress=False,
-                             **{**TINY, "seed": 4, "num_videos": 1})
+    generate_phantom_dataset(tmp_path / "other", num_workers=1, progress=False, **{**TINY, "seed": 4, "num_videos": 1})
     first = sorted((tmp_path / "other").rglob("000000.png"))[0]
     counterpart = sorted((base / "one" / "rawframes").rglob("000000.png"))
     assert all(first.read_bytes() != p.read_bytes() for p in counterpart)
@@ -73,8 +75,7 @@ def test_json_schema_paths_and_labels(datasets):
             images[image["id"]] = image
         image_ids |= set(images)
         for ann in split["annotations"]:
-            assert set(ann) == {"id", "image_id", "video_id", "bbox", "area", "instance_id",
-                                "category_id", "iscrowd"}
+            assert set(ann) == {"id", "image_id", "video_id", "bbox", "area", "instance_id", "category_id", "iscrowd"}
             image = images[ann["image_id"]]
             assert ann["video_id"] == image["video_id"]
             assert videos[ann["video_id"]]["category"] != "normal"  # lesion-free videos
@@ -90,14 +91,17 @@ def test_json_schema_paths_and_labels(datasets):
     assert meta["image_size"] == [96, 96] and meta["frames_per_video"] == 12
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(num_videos=0), "num_videos"),
-    (dict(frames_per_video=1), "frames_per_video"),
-    (dict(image_size=(32, 96)), "image_size"),
-    (dict(image_size="big"), "image_size"),
-    (dict(test_fraction=1.5), "test_fraction"),
-    (dict(num_workers=0), "num_workers"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(num_videos=0), "num_videos"),
+        (dict(frames_per_video=1), "frames_per_video"),
+        (dict(image_size=(32, 96)), "image_size"),
+        (dict(image_size="big"), "image_size"),
+        (dict(test_fraction=1.5), "test_fraction"),
+        (dict(num_workers=0), "num_workers"),
+    ],
+)
 def test_bad_arguments_are_named(tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):
         generate_phantom_dataset(tmp_path / "bad", progress=False, **bad)
@@ -113,9 +117,27 @@ def test_cli_writes_a_dataset(tmp_path):
     """The real entry point, in a fresh interpreter: python -m usvid.data.phantom."""
     out = tmp_path / "cli"
     result = subprocess.run(
-        [sys.executable, "-m", "usvid.data.phantom", "--out", str(out), "--num-videos", "1",
-         "--frames", "2", "--size", "64x72", "--workers", "1", "--quiet"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "usvid.data.phantom",
+            "--out",
+            str(out),
+            "--num-videos",
+            "1",
+            "--frames",
+            "2",
+            "--size",
+            "64x72",
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["num_images"] == 2
     assert json.loads((out / "phantom_meta.json").read_text())["image_size"] == [64, 72]

@@ -46,10 +46,10 @@ def test_lesions_are_darker_than_their_surroundings(malignant_videos):
             for lesion in frame.lesions:
                 x, y, w, h = lesion.bbox
                 full = np.zeros((SIZE, SIZE), bool)
-                full[y:y + h, x:x + w] = lesion.mask
+                full[y : y + h, x : x + w] = lesion.mask
                 pad = max(3, w // 3)
                 ring = np.zeros_like(full)
-                ring[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad] = True
+                ring[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad] = True
                 ring &= ~full
                 inside.append(frame.image[full].mean())
                 around.append(frame.image[ring].mean())
@@ -83,19 +83,19 @@ def test_frozen_segments_repeat_frames_and_lost_contact_is_dark_and_unlabelled()
     for t in frozen:
         source = frames[trajectory.source_frame[t]]
         assert np.array_equal(frames[t].image, source.image)
-        assert [l.bbox for l in frames[t].lesions] == [l.bbox for l in source.lesions]
+        assert [lesion.bbox for lesion in frames[t].lesions] == [lesion.bbox for lesion in source.lesions]
     live_mean = np.mean([frames[t].image.mean() for t in range(len(frames)) if trajectory.is_live(t)])
     for t in lost:
         assert frames[t].lesions == ()
-        assert frames[t].image[SIZE // 3:].mean() < 0.3 * live_mean
+        assert frames[t].image[SIZE // 3 :].mean() < 0.3 * live_mean
 
 
 def _box_contrast(image, box):
     """Mean grey inside a box minus the mean of a ring around it (negative: darker)."""
     x, y, w, h = box
     pad = max(3, max(w, h) // 3)
-    outer = image[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad].astype(float)
-    inner = image[y:y + h, x:x + w].astype(float)
+    outer = image[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad].astype(float)
+    inner = image[y : y + h, x : x + w].astype(float)
     return inner.mean() - (outer.sum() - inner.sum()) / max(1, outer.size - inner.size)
 
 
@@ -111,8 +111,7 @@ def test_decoys_look_like_lesions_in_a_frame_but_change_across_frames():
                 tracks.setdefault((index, decoy.decoy_id), []).append((frame.image, decoy))
     long_tracks = [t for t in tracks.values() if len(t) >= 4]
     assert len(long_tracks) >= 4
-    contrasts = [_box_contrast(image, d.bbox) for image, d in
-                 (track[len(track) // 2] for track in long_tracks)]
+    contrasts = [_box_contrast(image, d.bbox) for image, d in (track[len(track) // 2] for track in long_tracks)]
     assert np.median(contrasts) < -10
     lobules = [t for t in long_tracks if t[0][1].kind == "fat_lobule"]
     assert lobules

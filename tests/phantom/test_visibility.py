@@ -31,7 +31,7 @@ def _speckle_image(rng, size=128):
 
 def _disc(size, centre, radius):
     yy, xx = np.mgrid[:size, :size]
-    return (yy - centre[1]) ** 2 + (xx - centre[0]) ** 2 <= radius ** 2
+    return (yy - centre[1]) ** 2 + (xx - centre[0]) ** 2 <= radius**2
 
 
 def test_rule_separates_a_dark_lesion_from_a_speckle_patch():

@@ -36,7 +36,9 @@ def start_script(tmp_path):
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(REPO), str(TOY_TRAINING_DIR)]))
         stdout = open(tmp_path / f"{script.stem}.out", "w")
         stderr = open(tmp_path / f"{script.stem}.err", "w")
-        process = subprocess.Popen([sys.executable, str(script), *map(str, args)], cwd=tmp_path, env=env, stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(
+            [sys.executable, str(script), *map(str, args)], cwd=tmp_path, env=env, stdout=stdout, stderr=stderr
+        )
         stdout.close()
         stderr.close()
         started.append(process)

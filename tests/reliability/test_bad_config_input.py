@@ -15,15 +15,38 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 # Real keys, near misses and junk, so the fuzzer reaches deep into the tree as well as off it.
 KEY_NAMES = st.sampled_from(
-    ["MODEL", "SOLVER", "INPUT", "BASE_LR", "MAX_ITER", "STEPS", "DEVICE", "WEIGHTS", "PIXEL_MEAN",
-     "TRAIN", "TEST", "DATASETS", "FIXED_AREA_TRAIN", "BASE_LRR", "solver", "", "_BASE_", "0"]
+    [
+        "MODEL",
+        "SOLVER",
+        "INPUT",
+        "BASE_LR",
+        "MAX_ITER",
+        "STEPS",
+        "DEVICE",
+        "WEIGHTS",
+        "PIXEL_MEAN",
+        "TRAIN",
+        "TEST",
+        "DATASETS",
+        "FIXED_AREA_TRAIN",
+        "BASE_LRR",
+        "solver",
+        "",
+        "_BASE_",
+        "0",
+    ]
 )
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True),
-    st.text(max_size=12), st.binary(max_size=8).map(lambda b: b.decode("latin-1")),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.binary(max_size=8).map(lambda b: b.decode("latin-1")),
 )
 TREES = st.recursive(
-    SCALARS, lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEY_NAMES, children, max_size=4)),
+    SCALARS,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(KEY_NAMES, children, max_size=4)),
     max_leaves=12,
 )
 

@@ -23,8 +23,12 @@ EXPECTED_ERRORS = (DatasetFormatError, FileNotFoundError)
 HEIGHT, WIDTH = 24, 32
 
 JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**9), 10**9), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=6), st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=5),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**9), 10**9),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=5),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 
@@ -44,12 +48,32 @@ def coco_root(tmp_path_factory):
             file_name = f"rawframes/v{video_id}/{frame_id:06d}.png"
             _write_frame(str(root / file_name))
             image_id = video_id * 10 + frame_id
-            images.append({"id": image_id, "video_id": video_id, "frame_id": frame_id,
-                           "file_name": file_name, "height": HEIGHT, "width": WIDTH})
-            annotations.append({"id": image_id, "image_id": image_id, "video_id": video_id,
-                                "bbox": [4.0, 3.0, 10.0, 8.0], "instance_id": 1, "category_id": 1})
-    data = {"videos": [{"id": 1, "name": "v1"}, {"id": 2, "name": "v2"}], "images": images,
-            "annotations": annotations, "categories": [{"id": 1, "name": "lesion"}]}
+            images.append(
+                {
+                    "id": image_id,
+                    "video_id": video_id,
+                    "frame_id": frame_id,
+                    "file_name": file_name,
+                    "height": HEIGHT,
+                    "width": WIDTH,
+                }
+            )
+            annotations.append(
+                {
+                    "id": image_id,
+                    "image_id": image_id,
+                    "video_id": video_id,
+                    "bbox": [4.0, 3.0, 10.0, 8.0],
+                    "instance_id": 1,
+                    "category_id": 1,
+                }
+            )
+    data = {
+        "videos": [{"id": 1, "name": "v1"}, {"id": 2, "name": "v2"}],
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "lesion"}],
+    }
     return root, data
 
 
@@ -145,13 +169,21 @@ def menu_root(tmp_path_factory):
     folder = root / "hospA" / "vid0"
     for i in range(3):
         _write_frame(str(folder / f"{i}.jpg"))
-    (folder / "info.json").write_text(json.dumps(
-        {"num_frames": 3, "cropped_shape": [HEIGHT, WIDTH], "static_frames": [], "empty_flag": False}))
-    anno = {"frame_anno": [{"box": [{"xtl": 2, "ytl": 2, "xbr": 12, "ybr": 10, "lesion_index": 0}]}
-                           for _ in range(3)]}
+    (folder / "info.json").write_text(
+        json.dumps({"num_frames": 3, "cropped_shape": [HEIGHT, WIDTH], "static_frames": [], "empty_flag": False})
+    )
+    anno = {"frame_anno": [{"box": [{"xtl": 2, "ytl": 2, "xbr": 12, "ybr": 10, "lesion_index": 0}]} for _ in range(3)]}
     (root / "hospA" / "vid0.json").write_text(json.dumps(anno))
-    row = {"pkl_file": "hospA/vid0.pkl", "jpg_folder": "hospA/vid0", "neg": "0", "video_path": "v.mp4",
-           "hospital": "hospA", "anno_format": "pkl", "db_key": "20210301", "device": "devX"}
+    row = {
+        "pkl_file": "hospA/vid0.pkl",
+        "jpg_folder": "hospA/vid0",
+        "neg": "0",
+        "video_path": "v.mp4",
+        "hospital": "hospA",
+        "anno_format": "pkl",
+        "db_key": "20210301",
+        "device": "devX",
+    }
     return root, row, anno
 
 

@@ -16,7 +16,7 @@ import torch
 from process_checks import wait_for_file
 from toy_training import ToyTrainer, toy_cfg
 
-from usvid.checkpoint import CheckpointLoadError, Checkpointer, CheckpointSaveError
+from usvid.checkpoint import Checkpointer, CheckpointLoadError, CheckpointSaveError
 from usvid.checkpoint import checkpointer as checkpointer_module
 from usvid.engine import HookBase
 from usvid.utils.file_io import atomic_write
@@ -75,7 +75,9 @@ def test_kill_9_in_the_middle_of_a_checkpoint_write_keeps_the_previous_one(start
     assert [p.name for p in save_dir.glob(".model_0000003.pth.*.tmp")] and not (save_dir / "model_0000003.pth").exists()
 
 
-def test_readers_during_a_save_loop_and_a_kill_9_at_a_random_moment_always_find_a_loadable_checkpoint(start_script, tmp_path):
+def test_readers_during_a_save_loop_and_a_kill_9_at_a_random_moment_always_find_a_loadable_checkpoint(
+    start_script, tmp_path
+):
     process = start_script(SAVE_LOOP_SCRIPT, "run")
     wait_for_file(tmp_path / "saved_three", process)
     rng = random.Random(0)

@@ -144,5 +144,7 @@ def test_the_preemption_checkpoint_joins_the_max_to_keep_rotation(start_script, 
     resumed = start_script(ROTATION_SCRIPT, -1, name="resume.py")
     assert resumed.wait(timeout=120) == 0, (tmp_path / "resume.err").read_text()
     assert sorted(p.name for p in tmp_path.glob("model_*.pth")) == [
-        "model_0000007.pth", "model_0000009.pth", "model_final.pth"
+        "model_0000007.pth",
+        "model_0000009.pth",
+        "model_final.pth",
     ]

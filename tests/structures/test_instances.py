@@ -28,7 +28,7 @@ def test_fields_set_get_has_remove():
     inst.remove("scores")
     assert not inst.has("scores")
     with pytest.raises(AttributeError, match="scores"):
-        inst.scores
+        _ = inst.scores
     with pytest.raises(KeyError, match="scores"):
         inst.remove("scores")
 

@@ -41,7 +41,14 @@ CONFIG = "configs/phantom/ultradet.yaml"
 # The shared training run: 10 iterations, evaluation and a checkpoint every 5, hard-negative
 # mining after iteration 4 (the 5th).
 TRAIN_OPTS = [
-    "SOLVER.MAX_ITER", 10, "TEST.EVAL_PERIOD", 5, "SOLVER.CHECKPOINT_PERIOD", 5, "DATALOADER.REFRESH_PERIOD", 5,
+    "SOLVER.MAX_ITER",
+    10,
+    "TEST.EVAL_PERIOD",
+    5,
+    "SOLVER.CHECKPOINT_PERIOD",
+    5,
+    "DATALOADER.REFRESH_PERIOD",
+    5,
 ]
 
 
@@ -57,7 +64,11 @@ def _run_tool(script, *args, timeout=240, expect_code=0):
                PYTHONPATH=str(REPO))
     result = subprocess.run(
         [sys.executable, str(TOOLS / script), *map(str, args)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert result.returncode == expect_code, (
         f"tools/{script} {' '.join(map(str, args))} exited with {result.returncode}\n"

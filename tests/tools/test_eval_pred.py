@@ -15,8 +15,18 @@ def test_eval_pred_with_the_training_overrides_reproduces_the_run_s_test_metrics
 ):
     inference = os.path.join(trained_run, "inference", "phantom_test")
     # The run trained on a phantom described by overrides: the same overrides name its test set.
-    run_tool("eval_pred.py", "--pred", os.path.join(inference, "predictions.json"), "--dataset", "phantom_test",
-             "--config-file", phantom_config, "--output", tmp_path, *tiny_opts)
+    run_tool(
+        "eval_pred.py",
+        "--pred",
+        os.path.join(inference, "predictions.json"),
+        "--dataset",
+        "phantom_test",
+        "--config-file",
+        phantom_config,
+        "--output",
+        tmp_path,
+        *tiny_opts,
+    )
     original = json.load(open(os.path.join(inference, "metrics.json")))["lesion_detection"]
     again = json.load(open(tmp_path / "metrics.json"))["lesion_detection"]
     assert set(again) == set(original)
@@ -28,8 +38,21 @@ def test_eval_pred_with_the_training_overrides_reproduces_the_run_s_test_metrics
 
 def test_eval_pred_takes_one_ground_truth_source():
     """--dataset-json and --dataset together: argparse's usage error, exit code 2."""
-    result = subprocess.run([sys.executable, str(REPO / "tools" / "eval_pred.py"), "--pred", "p.json",
-                             "--dataset-json", "test.json", "--dataset", "phantom_test"],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "eval_pred.py"),
+            "--pred",
+            "p.json",
+            "--dataset-json",
+            "test.json",
+            "--dataset",
+            "phantom_test",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "not allowed with argument" in result.stderr

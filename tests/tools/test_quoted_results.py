@@ -13,8 +13,11 @@ QUOTING_DOCS = ("docs/en/getting_started.md", "docs/zh/getting_started.md")
 
 def _readme(tmp_path, block):
     path = tmp_path / "README.md"
-    path.write_text(f"# usvid\n\n{MARKER}\n```\nusvid demo finished in 6.0 min. Results on phantom_test:\n"
-                    f"{block}\n```\nmore text 0.1\n", encoding="utf-8")
+    path.write_text(
+        f"# usvid\n\n{MARKER}\n```\nusvid demo finished in 6.0 min. Results on phantom_test:\n"
+        f"{block}\n```\nmore text 0.1\n",
+        encoding="utf-8",
+    )
     return str(path)
 
 

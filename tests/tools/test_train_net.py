@@ -30,8 +30,14 @@ def model_weights(path):
 
 def test_training_writes_checkpoints_metrics_evaluation_and_a_code_backup(trained_run):
     files = set(os.listdir(trained_run))
-    assert {"model_0000004.pth", "model_0000009.pth", "model_final.pth", "last_checkpoint",
-            "config.yaml", "log.txt"} <= files
+    assert {
+        "model_0000004.pth",
+        "model_0000009.pth",
+        "model_final.pth",
+        "last_checkpoint",
+        "config.yaml",
+        "log.txt",
+    } <= files
     backup = [f for f in files if f.startswith("code_")]
     assert len(backup) == 1
     assert os.path.isfile(os.path.join(trained_run, backup[0], "tools", "train_net.py"))
@@ -61,15 +67,25 @@ def test_hard_negative_mining_wrote_the_sampler_format_and_is_checkpointed(train
         groups = json.load(f)
     assert [g["dataset"] for g in groups] == ["phantom_trainval"]
     assert all({"video_id", "frame_idx"} <= set(frame) for frame in groups[0]["frames"])
-    hooks_state = torch.load(os.path.join(trained_run, "model_final.pth"), map_location="cpu",
-                             weights_only=False)["trainer"]["hooks"]
+    hooks_state = torch.load(os.path.join(trained_run, "model_final.pth"), map_location="cpu", weights_only=False)[
+        "trainer"
+    ]["hooks"]
     assert hooks_state["RefreshDataloaderHook"] == {"latest_fp_json": "hard_negatives/fp_0000004.json"}
 
 
 def test_eval_only_reproduces_the_final_evaluation(trained_run, tiny_opts, tmp_path, run_tool, phantom_config):
     weights = os.path.join(trained_run, "model_final.pth")
-    run_tool("train_net.py", "--config-file", phantom_config, "--eval-only", *tiny_opts,
-             "MODEL.WEIGHTS", weights, "OUTPUT_DIR", tmp_path)
+    run_tool(
+        "train_net.py",
+        "--config-file",
+        phantom_config,
+        "--eval-only",
+        *tiny_opts,
+        "MODEL.WEIGHTS",
+        weights,
+        "OUTPUT_DIR",
+        tmp_path,
+    )
     again, before = final_test_metrics(tmp_path), final_test_metrics(trained_run)
     for key in ("AP50", "R@16", "FP80", "num_dets"):
         assert again[key] == pytest.approx(before[key], nan_ok=True), key
@@ -80,8 +96,14 @@ def run_failing_tool(*args, **env_overrides):
     repo = Path(__file__).resolve().parents[2]
     env = {name: value for name, value in os.environ.items() if name != "USVID_DEBUG"}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(repo), **env_overrides)
-    result = subprocess.run([sys.executable, str(repo / "tools" / "train_net.py"), *map(str, args)],
-                            cwd=repo, env=env, capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        [sys.executable, str(repo / "tools" / "train_net.py"), *map(str, args)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode != 0, result.stdout[-2000:]
     return result
 
@@ -97,39 +119,60 @@ def test_a_mistake_in_the_input_ends_with_its_message_not_a_traceback(phantom_co
     assert result.returncode == 2
     assert "error: Unknown config key SOLVER.MAX_ITERS" in result.stderr and "SOLVER.MAX_ITER" in result.stderr
     assert "Traceback" not in result.stderr
-    debug = run_failing_tool("--config-file", phantom_config, "SOLVER.MAX_ITERS", 5, "OUTPUT_DIR", tmp_path,
-                             USVID_DEBUG="1")
+    debug = run_failing_tool(
+        "--config-file", phantom_config, "SOLVER.MAX_ITERS", 5, "OUTPUT_DIR", tmp_path, USVID_DEBUG="1"
+    )
     assert "Traceback" in debug.stderr and "ConfigKeyError" in debug.stderr
 
 
-def test_resume_continues_exactly_where_the_checkpoint_left_off(trained_run, tiny_opts, train_opts, tmp_path,
-                                                                run_tool, phantom_config):
+def test_resume_continues_exactly_where_the_checkpoint_left_off(
+    trained_run, tiny_opts, train_opts, tmp_path, run_tool, phantom_config
+):
     # Rewind a copy of the run to its iteration-4 checkpoint (as if stopped there), then resume;
     # metrics.json keeps the lines written after it, which the resumed run must replace.
     resumed = tmp_path / "resumed"
-    shutil.copytree(trained_run, resumed, ignore=shutil.ignore_patterns(
-        "model_final.pth", "model_0000009.pth", "inference"))
+    shutil.copytree(
+        trained_run, resumed, ignore=shutil.ignore_patterns("model_final.pth", "model_0000009.pth", "inference")
+    )
     (resumed / "last_checkpoint").write_text("model_0000004.pth")
-    run_tool("train_net.py", "--config-file", phantom_config, "--resume", *tiny_opts, *train_opts, "OUTPUT_DIR", resumed)
+    run_tool(
+        "train_net.py", "--config-file", phantom_config, "--resume", *tiny_opts, *train_opts, "OUTPUT_DIR", resumed
+    )
 
     original = model_weights(os.path.join(trained_run, "model_final.pth"))
     continued = model_weights(resumed / "model_final.pth")
     assert original.keys() == continued.keys()
     for name in original:
         torch.testing.assert_close(continued[name], original[name], rtol=0, atol=0, msg=name)
+
     # The same metrics.json lines, none duplicated, with the same values: losses smoothed over a
     # window that reaches back before the resume, learning rates and evaluation results. Only
     # wall-clock values differ.
     def without_wall_clock(lines):  # as JSON text, so that NaN equals NaN
-        return json.dumps([{k: v for k, v in line.items() if k not in ("time", "data_time") and not k.endswith("/FPS")}
-                           for line in lines], sort_keys=True)
+        return json.dumps(
+            [
+                {k: v for k, v in line.items() if k not in ("time", "data_time") and not k.endswith("/FPS")}
+                for line in lines
+            ],
+            sort_keys=True,
+        )
 
     assert without_wall_clock(read_metrics(resumed)) == without_wall_clock(read_metrics(trained_run))
 
 
 def test_two_cpu_processes_train_and_evaluate_every_video(tiny_opts, tmp_path, run_tool, phantom_config):
-    run_tool("train_net.py", "--config-file", phantom_config, "--num-gpus", 2, *tiny_opts,
-             "SOLVER.MAX_ITER", 4, "OUTPUT_DIR", tmp_path)
+    run_tool(
+        "train_net.py",
+        "--config-file",
+        phantom_config,
+        "--num-gpus",
+        2,
+        *tiny_opts,
+        "SOLVER.MAX_ITER",
+        4,
+        "OUTPUT_DIR",
+        tmp_path,
+    )
     assert os.path.isfile(tmp_path / "model_final.pth")
     metrics = final_test_metrics(tmp_path)
     assert metrics["num_videos"] == 2 and metrics["num_frames"] == 32  # both ranks' videos gathered
@@ -137,8 +180,18 @@ def test_two_cpu_processes_train_and_evaluate_every_video(tiny_opts, tmp_path, r
 
 
 def test_plain_loop_writes_the_trainer_metric_keys(trained_run, tiny_opts, tmp_path, run_tool, phantom_config):
-    run_tool("plain_train_net.py", "--config-file", phantom_config, *tiny_opts,
-             "SOLVER.MAX_ITER", 10, "SOLVER.CHECKPOINT_PERIOD", 10, "OUTPUT_DIR", tmp_path)
+    run_tool(
+        "plain_train_net.py",
+        "--config-file",
+        phantom_config,
+        *tiny_opts,
+        "SOLVER.MAX_ITER",
+        10,
+        "SOLVER.CHECKPOINT_PERIOD",
+        10,
+        "OUTPUT_DIR",
+        tmp_path,
+    )
     assert {"model_0000009.pth", "model_final.pth"} <= set(os.listdir(tmp_path))
     trainer_keys = set().union(*read_metrics(trained_run))
     plain_keys = set().union(*read_metrics(tmp_path))

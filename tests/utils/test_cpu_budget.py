@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from usvid.config import ConfigError
-from usvid.utils import cpu_budget
 from usvid.utils.cpu_budget import (
     apply_thread_budget,
     current_thread_budget,
@@ -20,8 +19,9 @@ from usvid.utils.cpu_limits import CpuLimit
 
 
 def cores(n, affinity=None, quota=None):
-    return CpuLimit(cores=n, affinity_cpus=affinity or n, quota_cores=quota,
-                    quota_source="/sys/fs/cgroup/cpu.max" if quota else "")
+    return CpuLimit(
+        cores=n, affinity_cpus=affinity or n, quota_cores=quota, quota_source="/sys/fs/cgroup/cpu.max" if quota else ""
+    )
 
 
 pytestmark = pytest.mark.usefixtures("thread_budget_sandbox")

@@ -61,8 +61,10 @@ def test_v1_docker_cfs_quota_limits_a_wide_affinity_mask(tmp_path):
     write(cpu, "cpu.cfs_quota_us", "300000")
     write(cpu, "cpu.cfs_period_us", "100000")
     memberships = ["12:memory:/docker/abc", "4:cpu,cpuacct:/docker/abc", "0::/"]
-    mounts = [_mount_line("/docker/abc", cpu, "cgroup", "rw,cpu,cpuacct"),
-              _mount_line("/docker/abc", tmp_path / "memory", "cgroup", "rw,memory")]
+    mounts = [
+        _mount_line("/docker/abc", cpu, "cgroup", "rw,cpu,cpuacct"),
+        _mount_line("/docker/abc", tmp_path / "memory", "cgroup", "rw,memory"),
+    ]
     limit = available_cores(fake_proc(tmp_path, memberships, mounts), affinity_cpus=64)
     assert (limit.cores, limit.affinity_cpus, limit.quota_cores) == (3, 64, 3.0)
     assert limit.quota_source == str(cpu / "cpu.cfs_quota_us")
@@ -73,8 +75,11 @@ def test_v1_without_quota_and_v2_without_cpu_controller_leave_the_affinity_mask(
     write(cpu, "cpu.cfs_quota_us", "-1")
     write(cpu, "cpu.cfs_period_us", "100000")
     unified.mkdir()  # the hybrid layout of this CI machine: no cpu.max in the v2 hierarchy
-    proc = fake_proc(tmp_path, ["1:cpu:/", "2:cpuacct:/", "0::/"],
-                     [_mount_line("/", cpu, "cgroup", "rw,cpu"), _mount_line("/", unified, "cgroup2", "rw")])
+    proc = fake_proc(
+        tmp_path,
+        ["1:cpu:/", "2:cpuacct:/", "0::/"],
+        [_mount_line("/", cpu, "cgroup", "rw,cpu"), _mount_line("/", unified, "cgroup2", "rw")],
+    )
     limit = available_cores(proc, affinity_cpus=6)
     assert (limit.cores, limit.quota_cores, limit.quota_source) == (6, None, "")
     assert "no cgroup CPU quota" in limit.describe()

@@ -6,6 +6,7 @@ Same model, data loader, optimizer, LR schedule, checkpoints, writers, evaluatio
 ``metrics.json`` keys as the trainer. Everything the trainer does is spelled out in ``do_train``,
 so this is the file to copy when you want to change the loop itself.
 """
+
 import logging
 import math
 import time
@@ -27,8 +28,10 @@ from .setup import setup
 from .trainer import Trainer
 
 # Named after the tool whose log these lines have always been in (tools/plain_train_net.py).
-logger = logging.getLogger("usvid.plain_train_net")
+logger = logging.getLogger(__name__)
 WRITE_PERIOD = 20
+
+
 def do_test(cfg, model):
     """Evaluate on DATASETS.TEST (streaming inference, files under OUTPUT_DIR/inference/)."""
     return Trainer.test(cfg, model)
@@ -71,7 +74,7 @@ def do_train(cfg, model, resume=False):
     if comm.get_world_size() > 1:
         model = DistributedDataParallel(model, broadcast_buffers=False)
 
-    logger.info("Starting training from iteration %d", start_iter)
+    logger.info(f"Starting training from iteration {start_iter}")
     data_iter = iter(data_loader)
     results = {}
     with EventStorage(start_iter) as storage:

@@ -62,5 +62,7 @@ def compare_with_readme(metrics: Dict[str, float], path: str = README) -> Option
     diff = differences(metrics, quoted)
     if not diff:
         return f"These are the numbers {os.path.basename(path)} quotes for this demo."
-    return (f"Not the numbers {os.path.basename(path)} quotes for this demo ({'; '.join(diff)}): "
-            "another CPU or thread count can change them; a changed config or phantom changes them more.")
+    return (
+        f"Not the numbers {os.path.basename(path)} quotes for this demo ({'; '.join(diff)}): "
+        "another CPU or thread count can change them; a changed config or phantom changes them more."
+    )

@@ -8,8 +8,9 @@ from usvid.data import load_ground_truth
 from usvid.evaluation import evaluate_frame_predictions, load_predictions_json, print_csv_format
 
 
-def ground_truth_for(config_file: str = "", opts: Sequence = (), dataset: str = "", dataset_json: str = "",
-                     image_root: str = ""):
+def ground_truth_for(
+    config_file: str = "", opts: Sequence = (), dataset: str = "", dataset_json: str = "", image_root: str = ""
+):
     """(dataset name, video dicts): the COCO-video JSON ``dataset_json`` (frame names relative to
     ``image_root``) or the registered ``dataset``; the built-in datasets are registered from
     ``config_file`` and ``opts``, which must describe the same data as the run that predicted."""
@@ -17,9 +18,16 @@ def ground_truth_for(config_file: str = "", opts: Sequence = (), dataset: str = 
     return load_ground_truth(cfg, dataset, dataset_json, image_root)
 
 
-def reevaluate_predictions(predictions_json: str, dataset: str = "", dataset_json: str = "", image_root: str = "",
-                           config_file: str = "", opts: Sequence = (), output_dir: Optional[str] = None,
-                           fps: float = 30.0):
+def reevaluate_predictions(
+    predictions_json: str,
+    dataset: str = "",
+    dataset_json: str = "",
+    image_root: str = "",
+    config_file: str = "",
+    opts: Sequence = (),
+    output_dir: Optional[str] = None,
+    fps: float = 30.0,
+):
     """Evaluate ``predictions_json`` against the ground truth named as in :func:`ground_truth_for`;
     prints the results table and, with ``output_dir``, writes metrics.json, per_video.csv,
     predictions.json and the plots there, as the evaluation after inference does. FPS is NaN:

@@ -17,7 +17,7 @@ from usvid.utils.logger import log_model
 from .hard_negatives import RefreshDataloaderHook
 
 # Named after the tool whose log these lines have always been in (tools/train_net.py).
-logger = logging.getLogger("usvid.train_net")
+logger = logging.getLogger(__name__)
 
 # The metrics shown side by side in the summary over several test datasets.
 SUMMARY_KEYS = ("AP50", "Pr80", "FP80", "R@16", "FPS")
@@ -67,10 +67,10 @@ class Trainer(DefaultTrainer):
         if comm.is_main_process():
             by_dataset = {cfg.DATASETS.TEST[0]: results} if len(cfg.DATASETS.TEST) == 1 else results
             for dataset_name, dataset_results in by_dataset.items():
-                logger.info("Evaluation results for %s in csv format:", dataset_name)
+                logger.info(f"Evaluation results for {dataset_name} in csv format:")
                 print_csv_format(dataset_results)
             if len(by_dataset) > 1:
-                logger.info("Summary over the test datasets:\n%s", summary_table(by_dataset))
+                logger.info(f"Summary over the test datasets:\n{summary_table(by_dataset)}")
         return results
 
     def build_hooks(self):

@@ -44,25 +44,44 @@ def operating_threshold(predictions: Dict, ground_truths: Dict, recall: float) -
     return VideoDetectionEvaluation(predictions, ground_truths).score_threshold_at_recall(recall)
 
 
-def visualize_video(video: dict, detections: Sequence[np.ndarray], threshold: float, output_dir: str,
-                    fps: float = 30.0, min_side: int = 384) -> Dict[str, str]:
+def visualize_video(
+    video: dict,
+    detections: Sequence[np.ndarray],
+    threshold: float,
+    output_dir: str,
+    fps: float = 30.0,
+    min_side: int = 384,
+) -> Dict[str, str]:
     """Render one video (a usvid video dict) with its per-frame ``(K, 5)`` detections: writes
     ``<output_dir>/<video>.mp4`` and ``<video>_contact.png``; returns their paths."""
-    ground_truth = [np.array([a["bbox"] for a in f["annotations"]], dtype=np.float64).reshape(-1, 4)
-                    for f in video["frames"]]
+    ground_truth = [
+        np.array([a["bbox"] for a in f["annotations"]], dtype=np.float64).reshape(-1, 4) for f in video["frames"]
+    ]
     if len(detections) != len(ground_truth):
-        raise ValueError(f"video {video['video_id']!r}: {len(detections)} prediction frames for "
-                         f"{len(ground_truth)} frames in the dataset")
+        raise ValueError(
+            f"video {video['video_id']!r}: {len(detections)} prediction frames for "
+            f"{len(ground_truth)} frames in the dataset"
+        )
     flags = false_positive_flags(detections, ground_truth, threshold)
     scale = max(1.0, min_side / min(video["height"], video["width"]))
     rendered = []
     for position, frame in enumerate(video["frames"]):
         kept = np.asarray(detections[position]).reshape(-1, 5)[:, 4] > threshold
-        caption = (f"{video['video_id']}  frame {frame['frame_idx']} ({position + 1}/{len(video['frames'])})"
-                   f"  thr {threshold:.2f}  false-alarm boxes: {int(flags[position][kept].sum())}")
-        rendered.append(render_frame(read_frame(frame["file_name"], "BGR"), ground_truth[position],
-                                     np.asarray(detections[position]).reshape(-1, 5)[kept],
-                                     flags[position][kept], caption, threshold, scale))
+        caption = (
+            f"{video['video_id']}  frame {frame['frame_idx']} ({position + 1}/{len(video['frames'])})"
+            f"  thr {threshold:.2f}  false-alarm boxes: {int(flags[position][kept].sum())}"
+        )
+        rendered.append(
+            render_frame(
+                read_frame(frame["file_name"], "BGR"),
+                ground_truth[position],
+                np.asarray(detections[position]).reshape(-1, 5)[kept],
+                flags[position][kept],
+                caption,
+                threshold,
+                scale,
+            )
+        )
     os.makedirs(output_dir, exist_ok=True)
     stem = os.path.join(output_dir, str(video["video_id"]).replace(os.sep, "_"))
     contact_path = stem + "_contact.png"
@@ -75,9 +94,16 @@ def pick_video(videos: Sequence[dict]) -> dict:
     return max(videos, key=lambda v: (sum(bool(f["annotations"]) for f in v["frames"]), len(v["frames"])))
 
 
-def visualize_predictions(predictions_json: str, videos: Sequence[dict], dataset_name: str, output_dir: str,
-                          video_ids: Optional[Sequence[str]] = None, recall: float = 0.8,
-                          score_threshold: Optional[float] = None, fps: float = 30.0) -> List[Dict[str, str]]:
+def visualize_predictions(
+    predictions_json: str,
+    videos: Sequence[dict],
+    dataset_name: str,
+    output_dir: str,
+    video_ids: Optional[Sequence[str]] = None,
+    recall: float = 0.8,
+    score_threshold: Optional[float] = None,
+    fps: float = 30.0,
+) -> List[Dict[str, str]]:
     """Render the videos ``video_ids`` (default: the one with most lesion frames) of a
     predictions.json against the dataset ``videos``. The threshold is ``score_threshold``, or the
     operating point at ``recall`` over all predicted videos (0.5 if that recall is never reached).
@@ -93,18 +119,29 @@ def visualize_predictions(predictions_json: str, videos: Sequence[dict], dataset
         by_name = {str(v["video_id"]): v for v in predicted}
         missing = [i for i in video_ids if i not in by_name]
         if missing:
-            raise ValueError(f"videos {missing} are not among the predicted videos of {predictions_json}; "
-                             f"known: {sorted(by_name)[:20]}")
+            raise ValueError(
+                f"videos {missing} are not among the predicted videos of {predictions_json}; "
+                f"known: {sorted(by_name)[:20]}"
+            )
         chosen = [by_name[i] for i in video_ids]
     else:
         chosen = [pick_video(predicted)]
     return [visualize_video(v, predictions[v["video_id"]], score_threshold, output_dir, fps) for v in chosen]
 
 
-def render_saved_predictions(predictions_json: str, output_dir: str = "", dataset: str = "", dataset_json: str = "",
-                             image_root: str = "", config_file: str = "", opts: Sequence = (),
-                             video_ids: Sequence[str] = (), recall: float = 0.8,
-                             score_threshold: Optional[float] = None, fps: float = 30.0) -> List[Dict[str, str]]:
+def render_saved_predictions(
+    predictions_json: str,
+    output_dir: str = "",
+    dataset: str = "",
+    dataset_json: str = "",
+    image_root: str = "",
+    config_file: str = "",
+    opts: Sequence = (),
+    video_ids: Sequence[str] = (),
+    recall: float = 0.8,
+    score_threshold: Optional[float] = None,
+    fps: float = 30.0,
+) -> List[Dict[str, str]]:
     """tools/visualize.py: :func:`visualize_predictions` of a predictions.json against the dataset
     named by ``dataset_json``/``image_root``, or the registered ``dataset`` (default: the one the
     predictions file names; built-in datasets are registered from ``config_file`` and ``opts``).

@@ -1,24 +1,8 @@
-from .config import (
-    CfgNode,
-    ConfigError,
-    ConfigFileError,
-    ConfigFileNotFoundError,
-    ConfigKeyError,
-    ConfigTypeError,
-    get_cfg,
-    resolve_device,
-)
+"""Config nodes with ``_BASE_`` inheritance and errors that name the key (``config.py``, whose
+``__all__`` is this package's API), plus the application's keys (``ultrasound/``)."""
+
+from . import config
+from .config import *  # noqa: F403
 from .ultrasound import add_ultrasound_config, load_ultrasound_config
 
-__all__ = [
-    "CfgNode",
-    "get_cfg",
-    "add_ultrasound_config",
-    "load_ultrasound_config",
-    "resolve_device",
-    "ConfigError",
-    "ConfigKeyError",
-    "ConfigTypeError",
-    "ConfigFileError",
-    "ConfigFileNotFoundError",
-]
+__all__ = config.__all__ + ["add_ultrasound_config", "load_ultrasound_config"]

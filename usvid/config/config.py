@@ -71,7 +71,9 @@ class CfgNode(_YacsCfgNode):
         path, referenced_by = filename, None
         while path is not None:
             if any(os.path.abspath(path) == os.path.abspath(seen) for seen, _ in chain):
-                raise ConfigFileError(f"{BASE_KEY} cycle: {referenced_by} inherits from {path}, which is already in the chain")
+                raise ConfigFileError(
+                    f"{BASE_KEY} cycle: {referenced_by} inherits from {path}, which is already in the chain"
+                )
             content = _read_yaml_mapping(path, referenced_by)
             base = content.pop(BASE_KEY, None)
             chain.append((path, content))
@@ -113,7 +115,9 @@ class CfgNode(_YacsCfgNode):
                 nested = {part: nested}
             self._merge_dict(nested, origin=COMMAND_LINE)
 
-    def _merge_dict(self, source: Dict[str, Any], origin: str, root: Optional["CfgNode"] = None, prefix: str = "") -> None:
+    def _merge_dict(
+        self, source: Dict[str, Any], origin: str, root: Optional["CfgNode"] = None, prefix: str = ""
+    ) -> None:
         root = self if root is None else root
         if root.is_frozen():
             raise ConfigError(f"Cannot merge {origin} into a frozen config; call cfg.defrost() first")
@@ -127,7 +131,9 @@ class CfgNode(_YacsCfgNode):
             current = self[key]
             if isinstance(current, CfgNode):
                 if not isinstance(raw, dict):
-                    raise ConfigTypeError(f"Config key {full_key} (in {origin}) is a section of keys, not a value; got {raw!r}")
+                    raise ConfigTypeError(
+                        f"Config key {full_key} (in {origin}) is a section of keys, not a value; got {raw!r}"
+                    )
                 current._merge_dict(raw, origin, root, full_key + ".")
             elif isinstance(raw, dict):
                 raise ConfigKeyError(
@@ -235,7 +241,9 @@ def resolve_device(cfg_device: str) -> str:
     try:
         device = torch.device(cfg_device)
     except RuntimeError:
-        raise ConfigError(f"MODEL.DEVICE is {cfg_device!r}, not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+        raise ConfigError(
+            f"MODEL.DEVICE is {cfg_device!r}, not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"MODEL.DEVICE is {cfg_device!r} but CUDA is not available; use 'auto' or 'cpu'")
     return cfg_device

@@ -1,5 +1,6 @@
 """Video datasets, clip sampling and loaders of the Ultrasound VID application."""
 
+from . import datasets
 from .build import (
     build_video_detection_test_loader,
     build_video_detection_train_loader,
@@ -7,45 +8,21 @@ from .build import (
     split_videos_by_frames,
 )
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
-from .datasets import (
-    check_dataset_names,
-    DatasetFormatError,
-    load_coco_video_json,
-    load_ground_truth,
-    load_ultrasound_menu,
-    phantom_root,
-    prepare_phantom,
-    register_builtin_datasets,
-    register_buv,
-    register_coco_video,
-    register_cva_bus,
-    register_phantom,
-    register_ultrasound_menu,
-)
+
+# The dataset formats and built-in names are part of this package's API; datasets/__init__.py
+# owns their list.
+from .datasets import *  # noqa: F403
 from .frame_sampler import WindowFrameSampler
 from .mapper import ClipMapper
 
 __all__ = [
     "ClipMapper",
     "DatasetCatalog",
-    "DatasetFormatError",
     "Metadata",
     "MetadataCatalog",
     "WindowFrameSampler",
     "build_video_detection_test_loader",
     "build_video_detection_train_loader",
-    "check_dataset_names",
     "get_video_dataset_dicts",
-    "load_coco_video_json",
-    "load_ground_truth",
-    "load_ultrasound_menu",
-    "phantom_root",
-    "prepare_phantom",
-    "register_builtin_datasets",
-    "register_buv",
-    "register_coco_video",
-    "register_cva_bus",
-    "register_phantom",
-    "register_ultrasound_menu",
     "split_videos_by_frames",
-]
+] + datasets.__all__

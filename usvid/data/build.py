@@ -83,8 +83,9 @@ class ClipStream:
         return int(rng.integers(len(self.dataset_sizes)))
 
     def iter_from(self, start: int) -> Iterator[ClipKey]:
-        videos = [iter(TrainingSampler(size, shuffle=True, seed=self.seed + d))
-                  for d, size in enumerate(self.dataset_sizes)]
+        videos = [
+            iter(TrainingSampler(size, shuffle=True, seed=self.seed + d)) for d, size in enumerate(self.dataset_sizes)
+        ]
         for clip in itertools.count():
             d = self._dataset_index(clip)
             video = next(videos[d])
@@ -102,8 +103,7 @@ class ClipStream:
 class _ClipDataset(Dataset):
     """Map-style dataset whose "index" is a ClipKey, so workers build clips deterministically."""
 
-    def __init__(self, datasets: List[List[dict]], frame_sampler: WindowFrameSampler,
-                 mapper: ClipMapper, rank: int):
+    def __init__(self, datasets: List[List[dict]], frame_sampler: WindowFrameSampler, mapper: ClipMapper, rank: int):
         self.datasets, self.frame_sampler, self.mapper, self.rank = datasets, frame_sampler, mapper, rank
 
     def __getitem__(self, key: ClipKey) -> PackedClip:
@@ -190,14 +190,14 @@ def _clips_per_rank(segs_per_batch: int) -> int:
         raise ValueError(f"SOLVER.SEGS_PER_BATCH must be >= 1 clip per iteration, got {segs_per_batch}")
     if segs_per_batch % world_size != 0:
         raise ValueError(
-            f"SOLVER.SEGS_PER_BATCH ({segs_per_batch}) must be divisible by the number of processes "
-            f"({world_size})"
+            f"SOLVER.SEGS_PER_BATCH ({segs_per_batch}) must be divisible by the number of processes ({world_size})"
         )
     return segs_per_batch // world_size
 
 
-def build_video_detection_train_loader(cfg, mapper: Optional[ClipMapper] = None,
-                                       seed: Optional[int] = None) -> VideoClipTrainLoader:
+def build_video_detection_train_loader(
+    cfg, mapper: Optional[ClipMapper] = None, seed: Optional[int] = None
+) -> VideoClipTrainLoader:
     """The training loader of cfg.DATASETS.TRAIN (see the module docstring).
 
     ``seed`` defaults to cfg.SEED, or a seed shared by all ranks when cfg.SEED < 0 (it is saved
@@ -211,8 +211,9 @@ def build_video_detection_train_loader(cfg, mapper: Optional[ClipMapper] = None,
     if seed is None:
         seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
     stream = ClipStream([len(d) for d in datasets], seed)
-    dataset = _ClipDataset(datasets, build_frame_sampler(cfg),
-                           mapper or ClipMapper.from_config(cfg, is_train=True), comm.get_rank())
+    dataset = _ClipDataset(
+        datasets, build_frame_sampler(cfg), mapper or ClipMapper.from_config(cfg, is_train=True), comm.get_rank()
+    )
     logger.info(
         f"Train loader: {', '.join(f'{n} ({len(d)} videos)' for n, d in zip(cfg.DATASETS.TRAIN, datasets))}; "
         f"{clips_per_rank} clip(s) of {cfg.INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES} frames per rank and step"
@@ -255,8 +256,14 @@ class VideoFrameTestLoader:
 
     def __init__(self, dataset: _FrameDataset, num_workers: int):
         self.dataset = dataset
-        self._loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers,
-                                  collate_fn=_first, worker_init_fn=_init_worker)
+        self._loader = DataLoader(
+            dataset,
+            batch_size=1,
+            shuffle=False,
+            num_workers=num_workers,
+            collate_fn=_first,
+            worker_init_fn=_init_worker,
+        )
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -266,8 +273,9 @@ class VideoFrameTestLoader:
             yield packed.unpack()
 
 
-def build_video_detection_test_loader(cfg, dataset_name: str,
-                                      mapper: Optional[ClipMapper] = None) -> VideoFrameTestLoader:
+def build_video_detection_test_loader(
+    cfg, dataset_name: str, mapper: Optional[ClipMapper] = None
+) -> VideoFrameTestLoader:
     """Single-frame batches ``[frame_dict]`` of this rank's videos of ``dataset_name``, frames of a
     video consecutive and in order (also with DATALOADER.NUM_WORKERS > 0);
     ``len(loader)`` is the number of frames on this rank."""

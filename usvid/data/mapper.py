@@ -126,11 +126,15 @@ class PackedClip:
         out_size = tuple(self.pixels.shape[2:])
         pixels = torch.from_numpy(self.pixels)
         return [
-            dict(fields, image=pixels[t], instances=Instances(
-                out_size,
-                gt_boxes=Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)),
-                gt_classes=torch.tensor(classes, dtype=torch.int64),
-            ))
+            dict(
+                fields,
+                image=pixels[t],
+                instances=Instances(
+                    out_size,
+                    gt_boxes=Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)),
+                    gt_classes=torch.tensor(classes, dtype=torch.int64),
+                ),
+            )
             for t, (boxes, classes, fields) in enumerate(zip(self.boxes, self.classes, self.frame_fields))
         ]
 
@@ -138,10 +142,19 @@ class PackedClip:
 class ClipMapper:
     """Maps a clip (a video dict and some of its frame dicts) to model-ready frame dicts."""
 
-    def __init__(self, *, is_train: bool, image_format: str = "L", fixed_area: float = 256 * 256,
-                 size_divisibility: int = 32, scale_range: Sequence[float] = (1.0, 1.0),
-                 flip_prob: float = 0.0, contrast: Sequence[float] = (1.0, 1.0),
-                 brightness: Sequence[float] = (1.0, 1.0), gamma: Sequence[float] = (1.0, 1.0)):
+    def __init__(
+        self,
+        *,
+        is_train: bool,
+        image_format: str = "L",
+        fixed_area: float = 256 * 256,
+        size_divisibility: int = 32,
+        scale_range: Sequence[float] = (1.0, 1.0),
+        flip_prob: float = 0.0,
+        contrast: Sequence[float] = (1.0, 1.0),
+        brightness: Sequence[float] = (1.0, 1.0),
+        gamma: Sequence[float] = (1.0, 1.0),
+    ):
         if image_format not in COLOR_FORMATS:
             raise ValueError(f"INPUT.FORMAT={image_format!r} is not one of {list(COLOR_FORMATS)}")
         self.is_train = is_train
@@ -157,8 +170,15 @@ class ClipMapper:
         common = dict(is_train=is_train, image_format=i.FORMAT, size_divisibility=i.SIZE_DIVISIBILITY)
         if not is_train:
             return cls(fixed_area=i.FIXED_AREA_TEST, **common)
-        return cls(fixed_area=i.FIXED_AREA_TRAIN, scale_range=i.SCALE_TRAIN, flip_prob=i.RANDOM_FLIP,
-                   contrast=i.CONTRAST, brightness=i.BRIGHTNESS, gamma=i.GAMMA, **common)
+        return cls(
+            fixed_area=i.FIXED_AREA_TRAIN,
+            scale_range=i.SCALE_TRAIN,
+            flip_prob=i.RANDOM_FLIP,
+            contrast=i.CONTRAST,
+            brightness=i.BRIGHTNESS,
+            gamma=i.GAMMA,
+            **common,
+        )
 
     def draw_augmentation(self, rng: np.random.Generator) -> ClipAugmentation:
         """One clip's random parameters (always the same number of draws, so a clip's parameters
@@ -171,14 +191,12 @@ class ClipMapper:
             gamma=_uniform(rng, self.gamma),
         )
 
-    def __call__(self, video: dict, frames: List[dict],
-                 rng: Optional[np.random.Generator] = None) -> List[dict]:
+    def __call__(self, video: dict, frames: List[dict], rng: Optional[np.random.Generator] = None) -> List[dict]:
         """Model inputs for ``frames`` of ``video``; training draws the clip's augmentation from
         ``rng`` (required when is_train)."""
         return self.map_packed(video, frames, rng).unpack()
 
-    def map_packed(self, video: dict, frames: List[dict],
-                   rng: Optional[np.random.Generator] = None) -> "PackedClip":
+    def map_packed(self, video: dict, frames: List[dict], rng: Optional[np.random.Generator] = None) -> "PackedClip":
         """The clip in its transfer form (see PackedClip); ``__call__`` unpacks it at once."""
         if self.is_train and rng is None:
             raise ValueError("a training ClipMapper needs the clip's random generator")
@@ -200,8 +218,15 @@ class ClipMapper:
             frame_fields=[dict(common, file_name=f["file_name"], frame_idx=f["frame_idx"]) for f in frames],
         )
 
-    def _frame_pixels(self, video: dict, frame: dict, flip: bool, table: Optional[np.ndarray],
-                      size: Tuple[int, int], out_size: Tuple[int, int]) -> np.ndarray:
+    def _frame_pixels(
+        self,
+        video: dict,
+        frame: dict,
+        flip: bool,
+        table: Optional[np.ndarray],
+        size: Tuple[int, int],
+        out_size: Tuple[int, int],
+    ) -> np.ndarray:
         image = read_frame(frame["file_name"], self.image_format)
         if image.shape[:2] != size:
             raise ValueError(
@@ -215,8 +240,9 @@ class ClipMapper:
         return image if table is None else cv2.LUT(image, table)
 
     @staticmethod
-    def _frame_boxes(annotations: List[dict], size: Tuple[int, int], out_size: Tuple[int, int],
-                     flip: bool) -> List[Tuple[Tuple[float, float, float, float], int]]:
+    def _frame_boxes(
+        annotations: List[dict], size: Tuple[int, int], out_size: Tuple[int, int], flip: bool
+    ) -> List[Tuple[Tuple[float, float, float, float], int]]:
         """(box, class) of each annotation after resize/flip, clipped; empty boxes dropped.
         Plain Python: a frame has a handful of boxes, where NumPy's per-call overhead dominates."""
         (height, width), (out_h, out_w) = size, out_size

@@ -116,7 +116,7 @@ class UltrasoundVideoEvaluator(DatasetEvaluator):
         for part in gathered:
             frame_predictions.update(part)
         if not frame_predictions:
-            logger.warning("UltrasoundVideoEvaluator(%s): no predictions were processed", self.dataset_name)
+            logger.warning(f"UltrasoundVideoEvaluator({self.dataset_name}): no predictions were processed")
             return {}
         return evaluate_frame_predictions(
             frame_predictions,

@@ -103,7 +103,9 @@ def _linkable_pairs(boxes: np.ndarray, box_frame: np.ndarray, frame_video: np.nd
     num_frames = len(frame_video)
     counts = np.bincount(box_frame, minlength=num_frames)
     first_box = np.r_[0, np.cumsum(counts)]
-    crosses_video = np.arange(num_frames)[:, None] - np.arange(1, LINK_WINDOW + 1) < video_first_frame[frame_video][:, None]
+    crosses_video = (
+        np.arange(num_frames)[:, None] - np.arange(1, LINK_WINDOW + 1) < video_first_frame[frame_video][:, None]
+    )
     owners, earliers = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for first, stop in _frame_chunks(counts.tolist()):
         context = max(first - LINK_WINDOW, 0)

@@ -54,7 +54,7 @@ def inference_on_video_dataset(model: torch.nn.Module, data_loader, evaluator):
         )
     synchronize = torch.cuda.synchronize if _on_cuda(core) else (lambda: None)
     total = len(data_loader) if hasattr(data_loader, "__len__") else None  # None: no ETA
-    logger.info("Start streaming inference on %s frames", total if total is not None else "an unknown number of")
+    logger.info(f"Start streaming inference on {total if total is not None else 'an unknown number of'} frames")
     evaluator.reset()
     timed_frames, model_seconds = 0, 0.0
     current_video = object()  # equal to no video id, so the first frame resets the model
@@ -84,9 +84,9 @@ def inference_on_video_dataset(model: torch.nn.Module, data_loader, evaluator):
     all_seconds = sum(seconds for _, seconds in frames_and_seconds)
     fps = all_frames / all_seconds if all_seconds > 0 else float("nan")
     logger.info(
-        "Streaming inference done: %d frames in %.1f s on this rank; model speed %.2f FPS "
-        "(%d timed frames on %d rank(s), first %d frames of each rank excluded)",
-        progress.n, time.perf_counter() - start_wall, fps, all_frames, comm.get_world_size(), WARMUP_FRAMES,
+        f"Streaming inference done: {progress.n} frames in {time.perf_counter() - start_wall:.1f} s on this "
+        f"rank; model speed {fps:.2f} FPS ({all_frames} timed frames on {comm.get_world_size()} rank(s), "
+        f"first {WARMUP_FRAMES} frames of each rank excluded)"
     )
     if hasattr(evaluator, "set_inference_fps"):
         evaluator.set_inference_fps(fps)

@@ -104,9 +104,7 @@ def align_with_videos(
     return predictions, ground_truth_arrays(evaluated)
 
 
-def save_predictions_json(
-    path: str, frame_predictions: Mapping[FrameKey, FramePrediction], dataset_name: str
-) -> None:
+def save_predictions_json(path: str, frame_predictions: Mapping[FrameKey, FramePrediction], dataset_name: str) -> None:
     """Write ``predictions.json`` (videos in order of first appearance, frames by frame_idx)."""
     by_video: Dict[Hashable, List[dict]] = {}
     for (video_id, frame_idx), prediction in frame_predictions.items():

@@ -73,8 +73,8 @@ def evaluate_frame_predictions(
                        SCORE_THRESHOLDS_KEY: score_thresholds(evaluation)}, f, indent=2)
         _write_per_video_csv(os.path.join(output_dir, "per_video.csv"), evaluation)
         save_metric_plots(evaluation, results, output_dir, title=dataset_name)
-        logger.info("Evaluation of %s written to %s", dataset_name, output_dir)
-    logger.info("Evaluation results for %s:\n%s", dataset_name, results_table({TASK: results}))
+        logger.info(f"Evaluation of {dataset_name} written to {output_dir}")
+    logger.info(f"Evaluation results for {dataset_name}:\n{results_table({TASK: results})}")
     return {TASK: dict(results)}
 
 
@@ -128,8 +128,8 @@ def print_csv_format(results: Mapping) -> None:
     for task, metrics in results.items():
         if isinstance(metrics, Mapping):
             important = [(key, value) for key, value in metrics.items() if "-" not in key]
-            logger.info("copypaste: Task: %s", task)
-            logger.info("copypaste: %s", ",".join(key for key, _ in important))
-            logger.info("copypaste: %s", ",".join(f"{value:.4f}" for _, value in important))
+            logger.info(f"copypaste: Task: {task}")
+            logger.info(f"copypaste: {','.join(key for key, _ in important)}")
+            logger.info(f"copypaste: {','.join(f'{value:.4f}' for _, value in important)}")
         else:
-            logger.info("copypaste: %s=%s", task, metrics)
+            logger.info(f"copypaste: {task}={metrics}")

@@ -3,8 +3,9 @@
 The metrics compare each detection with one small group of boxes (the ground truth of its
 frame). Python loops over frames would dominate the run time on long test sets, so every group
 is expanded into one flat array of (owner, candidate) pairs and reduced with ``ufunc.reduceat``
-(``first_argmax_per_owner`` also picks the predecessor links of fp_sequences.py). Pairs of one owner are contiguous and keep the
-candidates' order, which is what the tie rules ("the first box reaching the maximum") rely on.
+(``first_argmax_per_owner`` also picks the predecessor links of fp_sequences.py). Pairs of one
+owner are contiguous and keep the candidates' order, which is what the tie rules ("the first box
+reaching the maximum") rely on.
 Owners are processed in chunks so memory stays bounded however large the groups are.
 """
 

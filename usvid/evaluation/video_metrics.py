@@ -189,9 +189,7 @@ class VideoDetectionEvaluation:
         """False-positive sequences of each video when every frame keeps its boxes with
         ``score > score_threshold`` (docs/en/metrics.md, FP steps 2 to 5)."""
         kept = self._scores > score_threshold
-        return self._links_covering([score_threshold]).fp_sequences_per_video(
-            kept, self._centre_in_gt, self.num_videos
-        )
+        return self._links_covering([score_threshold]).fp_sequences_per_video(kept, self._centre_in_gt, self.num_videos)
 
     def false_positive_box_flags(self, score_threshold: float) -> Dict[Hashable, List[np.ndarray]]:
         """Per video, per frame, per detection (input order): whether the box is kept at
@@ -411,8 +409,7 @@ def _frame_array(rows, width: int, video_id: Hashable, frame: int, kind: str) ->
         return np.zeros((0, width), dtype=np.float64)
     if array.ndim != 2 or array.shape[1] != width:
         raise ValueError(
-            f"video {video_id!r} frame {frame}: {kind} must be an array of shape (K, {width}), "
-            f"got shape {array.shape}"
+            f"video {video_id!r} frame {frame}: {kind} must be an array of shape (K, {width}), got shape {array.shape}"
         )
     return array
 

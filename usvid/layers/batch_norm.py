@@ -70,9 +70,7 @@ def _group_count(channels: int, max_groups: int = 32) -> int:
     return math.gcd(channels, max_groups)
 
 
-def get_norm(
-    norm: Union[str, Callable[[int], nn.Module], None], out_channels: int
-) -> Optional[nn.Module]:
+def get_norm(norm: Union[str, Callable[[int], nn.Module], None], out_channels: int) -> Optional[nn.Module]:
     """Build the normalisation named by a config string for ``out_channels`` channels.
 
     ``"BN"``: BatchNorm2d; ``"FrozenBN"``: FrozenBatchNorm2d; ``"GN"``: GroupNorm with 32 groups

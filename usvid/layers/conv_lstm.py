@@ -34,9 +34,7 @@ class ConvLSTMCell(nn.Module):
         self, x: torch.Tensor, state: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"ConvLSTMCell: x must be [N, {self.in_channels}, H, W]; got {tuple(x.shape)}"
-            )
+            raise ValueError(f"ConvLSTMCell: x must be [N, {self.in_channels}, H, W]; got {tuple(x.shape)}")
         if state is None:
             zeros = x.new_zeros(x.shape[0], self.hidden_channels, x.shape[2], x.shape[3])
             state = (zeros, zeros)

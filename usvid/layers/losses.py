@@ -43,9 +43,7 @@ def sigmoid_focal_loss(
     return _reduce(loss, reduction, "sigmoid_focal_loss")
 
 
-def giou_loss(
-    boxes1: torch.Tensor, boxes2: torch.Tensor, reduction: str = "none", eps: float = 1e-7
-) -> torch.Tensor:
+def giou_loss(boxes1: torch.Tensor, boxes2: torch.Tensor, reduction: str = "none", eps: float = 1e-7) -> torch.Tensor:
     """``1 - GIoU`` between matched ``(x1, y1, x2, y2)`` boxes ``boxes1[i]`` and ``boxes2[i]``.
 
     Unlike IoU, GIoU still has a gradient when the boxes do not overlap. ``eps`` keeps the
@@ -71,9 +69,7 @@ def giou_loss(
     return _reduce(1 - giou, reduction, "giou_loss")
 
 
-def smooth_l1_loss(
-    input: torch.Tensor, target: torch.Tensor, beta: float, reduction: str = "none"
-) -> torch.Tensor:
+def smooth_l1_loss(input: torch.Tensor, target: torch.Tensor, beta: float, reduction: str = "none") -> torch.Tensor:
     """Smooth-L1 (Huber / beta): ``0.5 * x**2 / beta`` for ``|x| < beta`` else ``|x| - 0.5 * beta``.
 
     ``beta < 1e-5`` is plain L1 (the quadratic branch would divide by ~0).

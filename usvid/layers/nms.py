@@ -21,8 +21,7 @@ def _check_nms_inputs(boxes: torch.Tensor, scores: torch.Tensor) -> None:
         raise ValueError(f"nms: boxes must be a Tensor[N, 4] (x1, y1, x2, y2); got {tuple(boxes.shape)}")
     if scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:
         raise ValueError(
-            f"nms: scores must be a Tensor[N] matching boxes' N={boxes.shape[0]}; "
-            f"got {tuple(scores.shape)}"
+            f"nms: scores must be a Tensor[N] matching boxes' N={boxes.shape[0]}; got {tuple(scores.shape)}"
         )
 
 
@@ -63,9 +62,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     return nms_pure(boxes, scores, iou_threshold)
 
 
-def batched_nms(
-    boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float
-) -> torch.Tensor:
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """NMS applied independently per category ``idxs`` (boxes of different categories never
     suppress each other). Returns kept indices sorted by decreasing score.
 
@@ -76,8 +73,7 @@ def batched_nms(
     _check_nms_inputs(boxes, scores)
     if idxs.shape != scores.shape:
         raise ValueError(
-            f"batched_nms: idxs must be a Tensor[N] like scores {tuple(scores.shape)}; "
-            f"got {tuple(idxs.shape)}"
+            f"batched_nms: idxs must be a Tensor[N] like scores {tuple(scores.shape)}; got {tuple(idxs.shape)}"
         )
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)

@@ -47,8 +47,7 @@ def _as_roi_tensor(boxes: _BoxesType, input: torch.Tensor) -> torch.Tensor:
         for i, image_boxes in enumerate(per_image):
             if image_boxes.dim() != 2 or image_boxes.shape[1] != 4:
                 raise ValueError(
-                    f"roi_align: boxes[{i}] must be Tensor[L, 4] (x1, y1, x2, y2); "
-                    f"got {tuple(image_boxes.shape)}"
+                    f"roi_align: boxes[{i}] must be Tensor[L, 4] (x1, y1, x2, y2); got {tuple(image_boxes.shape)}"
                 )
         if not per_image:
             return input.new_zeros((0, 5))
@@ -205,9 +204,7 @@ def roi_align(
 class ROIAlign(nn.Module):
     """``roi_align`` as a module with fixed parameters (detectron2's ``ROIAlign``)."""
 
-    def __init__(
-        self, output_size: _SizeType, spatial_scale: float, sampling_ratio: int, aligned: bool = True
-    ):
+    def __init__(self, output_size: _SizeType, spatial_scale: float, sampling_ratio: int, aligned: bool = True):
         super().__init__()
         self.output_size = _as_pair(output_size)
         self.spatial_scale = spatial_scale
@@ -216,9 +213,7 @@ class ROIAlign(nn.Module):
 
     def forward(self, input: torch.Tensor, rois: _BoxesType) -> torch.Tensor:
         """``input``: ``Tensor[N, C, H, W]``; ``rois``: ``Tensor[K, 5]`` or list of ``Tensor[L, 4]``."""
-        return roi_align(
-            input, rois, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned
-        )
+        return roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned)
 
     def extra_repr(self) -> str:
         return (

@@ -14,7 +14,9 @@ class Box2BoxTransform:
 
     def __init__(self, weights: Sequence[float], scale_clamp: float = _DEFAULT_SCALE_CLAMP):
         if len(weights) != 4:
-            raise ValueError(f"MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS needs 4 values (wx, wy, ww, wh), got {list(weights)}")
+            raise ValueError(
+                f"MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS needs 4 values (wx, wy, ww, wh), got {list(weights)}"
+            )
         self.weights = tuple(float(w) for w in weights)
         self.scale_clamp = scale_clamp
 

@@ -90,6 +90,11 @@ def clip_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """``Tensor[N, 4]`` XYXY boxes clipped to an image of ``height`` x ``width`` (out of place;
     NaN coordinates stay NaN, ``Boxes.clip`` refuses them)."""
     return torch.stack(
-        (boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height), boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)),
+        (
+            boxes[:, 0].clamp(0, width),
+            boxes[:, 1].clamp(0, height),
+            boxes[:, 2].clamp(0, width),
+            boxes[:, 3].clamp(0, height),
+        ),
         dim=1,
     )

@@ -30,9 +30,7 @@ class Boxes:
             # work uniformly on frames without annotations.
             tensor = tensor.reshape(-1, 4)
         if tensor.dim() != 2 or tensor.size(-1) != 4:
-            raise ValueError(
-                f"Boxes expects an Nx4 tensor (x1, y1, x2, y2); got shape {tuple(tensor.shape)}"
-            )
+            raise ValueError(f"Boxes expects an Nx4 tensor (x1, y1, x2, y2); got shape {tuple(tensor.shape)}")
         self.tensor = tensor
 
     def clone(self) -> "Boxes":

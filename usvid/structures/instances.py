@@ -110,9 +110,7 @@ class Instances:
         image_size = instance_lists[0].image_size
         for other in instance_lists[1:]:
             if other.image_size != image_size:
-                raise ValueError(
-                    f"Instances.cat: image sizes differ ({image_size} vs {other.image_size})"
-                )
+                raise ValueError(f"Instances.cat: image sizes differ ({image_size} vs {other.image_size})")
             if set(other._fields) != set(instance_lists[0]._fields):
                 raise ValueError(
                     "Instances.cat: field names differ "
@@ -152,8 +150,6 @@ def _index_field(value: Any, item: Any) -> Any:
     selector = torch.as_tensor(item)
     if selector.dtype == torch.bool:
         if selector.numel() != len(value):
-            raise IndexError(
-                f"Bool mask of length {selector.numel()} for a list field of length {len(value)}"
-            )
+            raise IndexError(f"Bool mask of length {selector.numel()} for a list field of length {len(value)}")
         selector = selector.nonzero().flatten()
     return [value[i] for i in selector.flatten().tolist()]

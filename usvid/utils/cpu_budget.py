@@ -59,8 +59,7 @@ class ThreadBudget:
     reason: str
 
     def describe(self) -> str:
-        return (f"CPU threads: {self.training} for training, {self.streaming} for streaming inference "
-                f"({self.reason})")
+        return f"CPU threads: {self.training} for training, {self.streaming} for streaming inference ({self.reason})"
 
 
 def process_share(cores: int, local_processes: int) -> int:
@@ -79,8 +78,13 @@ def streaming_thread_count(cores: int, local_processes: int) -> int:
     return max(1, (cores - 1) // max(1, local_processes))
 
 
-def plan_thread_budget(limit: CpuLimit, local_processes: int = 1, loader_workers: int = 0,
-                       cpu_threads: int = 0, env_threads: Optional[str] = None) -> ThreadBudget:
+def plan_thread_budget(
+    limit: CpuLimit,
+    local_processes: int = 1,
+    loader_workers: int = 0,
+    cpu_threads: int = 0,
+    env_threads: Optional[str] = None,
+) -> ThreadBudget:
     """The budget of one of ``local_processes`` processes on a machine with ``limit``.
 
     ``cpu_threads`` is the config's CPU_THREADS (0 = automatic) and ``env_threads`` the value of
@@ -112,18 +116,22 @@ def _parse_env_threads(value: Optional[str]) -> Optional[int]:
         return None
     first = value.split(",")[0].strip()
     if not first.isdigit() or int(first) < 1:
-        raise ConfigError(f"{ENV_THREADS}={value!r} in the environment is not a number of threads; "
-                          f"set a whole number >= 1 or unset it")
+        raise ConfigError(
+            f"{ENV_THREADS}={value!r} in the environment is not a number of threads; "
+            f"set a whole number >= 1 or unset it"
+        )
     return int(first)
 
 
-def apply_thread_budget(cpu_threads: int = 0, loader_workers: int = 0, local_processes: int = 1,
-                        limit: Optional[CpuLimit] = None) -> ThreadBudget:
+def apply_thread_budget(
+    cpu_threads: int = 0, loader_workers: int = 0, local_processes: int = 1, limit: Optional[CpuLimit] = None
+) -> ThreadBudget:
     """Plan this process's budget (see :func:`plan_thread_budget`), set torch's intra-op
     threads to its training count, remember it for :func:`streaming_threads` and log it."""
     global _current
-    budget = plan_thread_budget(limit or available_cores(), local_processes, loader_workers, cpu_threads,
-                                os.environ.get(ENV_THREADS))
+    budget = plan_thread_budget(
+        limit or available_cores(), local_processes, loader_workers, cpu_threads, os.environ.get(ENV_THREADS)
+    )
     torch.set_num_threads(budget.training)
     _current = budget
     logger.info(budget.describe())
@@ -158,4 +166,3 @@ def streaming_threads() -> Iterator[None]:
     finally:
         if wanted != previous:
             torch.set_num_threads(previous)
-

@@ -35,8 +35,11 @@ class CpuLimit:
 
     def describe(self) -> str:
         """E.g. '2 usable cores (affinity mask: 4 CPUs; cgroup quota 2.5 cores in /sys/...)'."""
-        quota = (f"cgroup quota {self.quota_cores:g} cores in {self.quota_source}"
-                 if self.quota_cores is not None else "no cgroup CPU quota")
+        quota = (
+            f"cgroup quota {self.quota_cores:g} cores in {self.quota_source}"
+            if self.quota_cores is not None
+            else "no cgroup CPU quota"
+        )
         return f"{self.cores} usable core(s) (affinity mask: {self.affinity_cpus} CPU(s); {quota})"
 
 
@@ -57,8 +60,12 @@ def available_cores(proc_root: str = "/proc", affinity_cpus: Optional[int] = Non
     cores = affinity
     if quota is not None:
         cores = min(cores, max(1, math.floor(quota[0] + 1e-9)))
-    return CpuLimit(cores=cores, affinity_cpus=affinity, quota_cores=quota[0] if quota else None,
-                    quota_source=quota[1] if quota else "")
+    return CpuLimit(
+        cores=cores,
+        affinity_cpus=affinity,
+        quota_cores=quota[0] if quota else None,
+        quota_source=quota[1] if quota else "",
+    )
 
 
 def cgroup_cpu_quota(proc_root: str = "/proc") -> Optional[Tuple[float, str]]:
@@ -69,13 +76,16 @@ def cgroup_cpu_quota(proc_root: str = "/proc") -> Optional[Tuple[float, str]]:
         mounts = _read_lines(os.path.join(proc_root, "self", "mountinfo"))
     except OSError:
         return None
-    limits = [limit for folder, mount_point, version in _cpu_cgroup_folders(memberships, mounts)
-              for limit in _quotas_up_the_tree(folder, mount_point, version)]
+    limits = [
+        limit
+        for folder, mount_point, version in _cpu_cgroup_folders(memberships, mounts)
+        for limit in _quotas_up_the_tree(folder, mount_point, version)
+    ]
     return min(limits, default=None)
 
 
 def _read_lines(path: str) -> List[str]:
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         return f.read().splitlines()
 
 
@@ -106,7 +116,7 @@ def _cgroup_mounts(mounts: Sequence[str], version: int) -> Iterator[Tuple[str, s
         if "-" not in fields[6:]:
             continue
         separator = fields.index("-", 6)
-        fstype, super_options = fields[separator + 1], fields[separator + 3:separator + 4]
+        fstype, super_options = fields[separator + 1], fields[separator + 3 : separator + 4]
         if version == 2 and fstype != "cgroup2":
             continue
         if version == 1 and (fstype != "cgroup" or "cpu" not in ",".join(super_options).split(",")):
@@ -128,7 +138,7 @@ def _folder_below_mount(path: str, mount_root: str, mount_point: str) -> Optiona
     root = mount_root.rstrip("/")
     if path != root and not path.startswith(root + "/"):
         return None
-    return os.path.join(mount_point, path[len(root):].lstrip("/"))
+    return os.path.join(mount_point, path[len(root) :].lstrip("/"))
 
 
 def _quotas_up_the_tree(folder: str, mount_point: str, version: int) -> Iterator[Tuple[float, str]]:
@@ -172,7 +182,7 @@ def _read_quota(folder: str, version: int) -> Optional[Tuple[float, str]]:
 
 def _read_optional(path: str) -> Optional[str]:
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return f.read().strip()
     except OSError:
         return None

@@ -55,13 +55,13 @@ def log_model(logger: logging.Logger, model) -> None:
     logger.info(f"Model: {type(model).__name__} with {parameters:,} parameters (printed in full in log.txt)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_log_stream(filename: str) -> IO[str]:
     """One append-mode stream per file, shared by every logger that writes to it."""
     return open(filename, "a", encoding="utf-8", buffering=1)
 
 
-@functools.lru_cache(maxsize=None)  # calling it twice with the same arguments must not add handlers twice
+@functools.cache  # calling it twice with the same arguments must not add handlers twice
 def setup_logger(
     output: Optional[str] = None,
     distributed_rank: int = 0,

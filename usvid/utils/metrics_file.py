@@ -21,7 +21,7 @@ def last_iteration_in(json_file: str) -> int:
     if not os.path.exists(json_file):
         return -1
     last = -1
-    with open(json_file, "r", encoding="utf-8") as f:
+    with open(json_file, encoding="utf-8") as f:
         for line in f:
             try:
                 last = max(last, int(json.loads(line)["iteration"]))

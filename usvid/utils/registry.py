@@ -37,8 +37,7 @@ class Registry:
             close = difflib.get_close_matches(name, list(self._obj_map), n=3)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise KeyError(
-                f"No object named '{name}' in the '{self._name}' registry. "
-                f"Registered: {sorted(self._obj_map)}.{hint}"
+                f"No object named '{name}' in the '{self._name}' registry. Registered: {sorted(self._obj_map)}.{hint}"
             )
         return self._obj_map[name]
 

@@ -45,7 +45,9 @@ class RefreshDataloaderHook(HookBase):
 
     def __init__(self, cfg, build_train_loader: Callable):
         if cfg.DATALOADER.REFRESH_PERIOD <= 0:
-            raise ValueError(f"DATALOADER.REFRESH_PERIOD must be > 0 for this hook, got {cfg.DATALOADER.REFRESH_PERIOD}")
+            raise ValueError(
+                f"DATALOADER.REFRESH_PERIOD must be > 0 for this hook, got {cfg.DATALOADER.REFRESH_PERIOD}"
+            )
         self.cfg = cfg
         self.period = cfg.DATALOADER.REFRESH_PERIOD
         self._build_train_loader = build_train_loader
@@ -72,7 +74,9 @@ class RefreshDataloaderHook(HookBase):
         sampler = self.trainer.data_loader.sampler
 
         def build_loader():
-            loader = self._build_train_loader(hard_negative_config(self.cfg, os.path.join(self.cfg.OUTPUT_DIR, fp_json)))
+            loader = self._build_train_loader(
+                hard_negative_config(self.cfg, os.path.join(self.cfg.OUTPUT_DIR, fp_json))
+            )
             loader.sampler = sampler  # continue the same (checkpointed) clip stream
             return loader
 

@@ -54,8 +54,8 @@ def mine_false_positive_frames(
         mined = {}
     if math.isnan(pooled) and not mined:
         logger.warning(
-            "Hard-negative mining: the detections never reach recall %.2f on these videos (or they "
-            "hold no lesion), so there is no operating point to call false alarms at", recall
+            f"Hard-negative mining: the detections never reach recall {recall:.2f} on these videos (or "
+            "they hold no lesion), so there is no operating point to call false alarms at"
         )
     return {video_id: frames for video_id, frames in mined.items() if frames}
 
@@ -98,6 +98,6 @@ def mine_hard_negatives(model, cfg, output_path: str) -> str:
     if comm.is_main_process():
         write_hard_negative_json(output_path, mined_by_dataset, videos_by_dataset)
         counts = {name: sum(len(f) for f in mined.values()) for name, mined in mined_by_dataset.items()}
-        logger.info("Hard-negative mining: false-positive frames %s written to %s", counts, output_path)
+        logger.info(f"Hard-negative mining: false-positive frames {counts} written to {output_path}")
     comm.synchronize()
     return output_path

@@ -21,8 +21,7 @@ class HardNegativeFrameSampler(WindowFrameSampler):
     """WindowFrameSampler whose centre is a mined false-positive frame ``fp_sample_rate`` times as
     often as any other frame of the video (no mined frames: same as WindowFrameSampler)."""
 
-    def __init__(self, num_out_frames: int, interval: int, hard_negatives: HardNegativeFrames,
-                 fp_sample_rate: float):
+    def __init__(self, num_out_frames: int, interval: int, hard_negatives: HardNegativeFrames, fp_sample_rate: float):
         super().__init__(num_out_frames, interval)
         if fp_sample_rate <= 0:
             raise ValueError(f"INPUT.TRAIN_FRAME_SAMPLER.FP_SAMPLE_RATE must be > 0, got {fp_sample_rate}")

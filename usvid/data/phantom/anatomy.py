@@ -41,8 +41,16 @@ RIB_PROBABILITY = 0.35
 # compensation (render.py) cancels most, not all, of it.
 TISSUE_LOSS_DB = 60.0
 # Attenuation of each tissue relative to average soft tissue.
-RELATIVE_ATTENUATION = {"gel": 0.0, "skin": 1.0, "fat": 0.9, "ligament": 1.5, "gland": 1.15,
-                        "muscle": 1.1, "chest_wall": 1.2, "rib": 60.0}
+RELATIVE_ATTENUATION = {
+    "gel": 0.0,
+    "skin": 1.0,
+    "fat": 0.9,
+    "ligament": 1.5,
+    "gland": 1.15,
+    "muscle": 1.1,
+    "chest_wall": 1.2,
+    "rib": 60.0,
+}
 _TISSUE_LABEL = {name: i for i, name in enumerate(RELATIVE_ATTENUATION)}
 _ATTENUATION_BY_LABEL = np.array(list(RELATIVE_ATTENUATION.values()), dtype=np.float32)
 
@@ -98,18 +106,20 @@ def _fat_lobules_db(rng, depth, xs, top, bottom, height, margin_y):
 
 
 def _draw_curves(mask: np.ndarray, curves: list[np.ndarray], thickness: int) -> None:
-    cv2.polylines(mask, [np.round(c).astype(np.int32) for c in curves], False, 1, thickness,
-                  cv2.LINE_8)
+    cv2.polylines(mask, [np.round(c).astype(np.int32) for c in curves], False, 1, thickness, cv2.LINE_8)
 
 
-def build_tissue_map(rng: np.random.Generator, height: int, world_width: int,
-                     world_height: int, margin_y: int) -> TissueMap:
+def build_tissue_map(
+    rng: np.random.Generator, height: int, world_width: int, world_height: int, margin_y: int
+) -> TissueMap:
     """Draws one breast: layer depths, textures, ligaments, muscle, maybe a rib."""
     xs = np.arange(world_width, dtype=np.float32)
-    depth = (np.arange(world_height, dtype=np.float32) - margin_y)
+    depth = np.arange(world_height, dtype=np.float32) - margin_y
     d = depth[:, None]
     h = float(height)
-    wavy = lambda amp, lo=0.3, hi=1.5: amp * h * smooth_curve(rng, xs, lo * h, hi * h)
+
+    def wavy(amp, lo=0.3, hi=1.5):
+        return amp * h * smooth_curve(rng, xs, lo * h, hi * h)
 
     skin_top = rng.uniform(0.0, 0.015) * h + np.abs(wavy(0.004))
     skin_bottom = skin_top + max(2.0, 0.025 * h)
@@ -150,8 +160,9 @@ def build_tissue_map(rng: np.random.Generator, height: int, world_width: int,
     for _ in range(int(rng.integers(0, 3))):
         cx, length = rng.uniform(0, world_width), rng.uniform(0.15, 0.4) * h
         cy = margin_y + np.interp(cx, xs, (fat_bottom + gland_bottom) / 2)
-        cv2.ellipse(ducts, (int(cx), int(cy)), (int(length), max(1, int(0.008 * h))),
-                    rng.uniform(-10, 10), 0, 360, 1, -1)
+        cv2.ellipse(
+            ducts, (int(cx), int(cy)), (int(length), max(1, int(0.008 * h))), rng.uniform(-10, 10), 0, 360, 1, -1
+        )
     db[(ducts > 0) & gland] = DUCT_DB
 
     # Cooper's ligaments: bright arcs from the gland surface up to the skin.
@@ -162,9 +173,11 @@ def build_tissue_map(rng: np.random.Generator, height: int, world_width: int,
         lean = rng.uniform(0.1, 0.35) * h * rng.choice([-1, 1])
         t = np.linspace(0.0, 1.0, 24)
         y_start = np.interp(x0, xs, fat_bottom) + 2
-        y_end = np.interp(x0 + lean, xs, skin_bottom) + rng.uniform(0.0, 0.6) * (y_start - np.interp(x0, xs, skin_bottom))
+        y_end = np.interp(x0 + lean, xs, skin_bottom) + rng.uniform(0.0, 0.6) * (
+            y_start - np.interp(x0, xs, skin_bottom)
+        )
         y = y_start + (y_end - y_start) * t
-        x = x0 + lean * t ** 1.6 + rng.uniform(0.02, 0.08) * h * np.sin(np.pi * t) * rng.choice([-1, 1])
+        x = x0 + lean * t**1.6 + rng.uniform(0.02, 0.08) * h * np.sin(np.pi * t) * rng.choice([-1, 1])
         curves.append(np.stack([x, y + margin_y], axis=1))
     _draw_curves(ligaments, curves, max(1, int(round(0.006 * h))))
     lig = (ligaments > 0) & (fat | gland)
@@ -193,12 +206,12 @@ def build_tissue_map(rng: np.random.Generator, height: int, world_width: int,
         rib = np.zeros(db.shape, np.uint8)
         cx = rng.uniform(0, world_width)
         cy = margin_y + np.interp(cx, xs, muscle_bottom) + rng.uniform(0.08, 0.15) * h
-        cv2.ellipse(rib, (int(cx), int(cy)), (int(0.18 * h), int(0.06 * h)), 0, 180, 360, 1,
-                    max(1, int(0.012 * h)))
+        cv2.ellipse(rib, (int(cx), int(cy)), (int(0.18 * h), int(0.06 * h)), 0, 180, 360, 1, max(1, int(0.012 * h)))
         rib_mask = (rib > 0) & wall
         db[rib_mask] = RIB_SURFACE_DB
         tissue[rib_mask] = _TISSUE_LABEL["rib"]
 
     attenuation = _ATTENUATION_BY_LABEL[tissue] * np.float32(tissue_attenuation_per_pixel(height))
-    return TissueMap(db_to_intensity(db), attenuation, margin_y, fat_bottom.astype(np.float32),
-                     gland_bottom.astype(np.float32))
+    return TissueMap(
+        db_to_intensity(db), attenuation, margin_y, fat_bottom.astype(np.float32), gland_bottom.astype(np.float32)
+    )

@@ -44,7 +44,10 @@ def annotate(frame: RenderedFrame, caption: str = "", size: int | None = None) -
         scale = size / grey.shape[1]
         grey = cv2.resize(grey, (size, int(round(grey.shape[0] * scale))), interpolation=cv2.INTER_AREA)
     image = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
-    scaled = lambda box: tuple(int(round(v * scale)) for v in box)
+
+    def scaled(box):
+        return tuple(int(round(v * scale)) for v in box)
+
     for lesion in frame.lesions:
         x, y, w, h = scaled(lesion.bbox)
         cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), LESION_COLOUR, 1)
@@ -53,8 +56,9 @@ def annotate(frame: RenderedFrame, caption: str = "", size: int | None = None) -
     for sliver in frame.hidden_lesions:
         _dashed_rectangle(image, scaled(sliver.bbox), HIDDEN_COLOUR, dash=2)
     if caption:
-        cv2.putText(image, caption, (3, image.shape[0] - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.33,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            image, caption, (3, image.shape[0] - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 255), 1, cv2.LINE_AA
+        )
     return image
 
 
@@ -86,8 +90,9 @@ def _save_small_png(path: Path, bgr: np.ndarray, grey_levels: int = 62) -> None:
     image.save(path, optimize=True)
 
 
-def docs_images(out_dir, seed: int = 0, size: int = 256, tile: int = 176,
-                num_frames: int = 80, num_videos: int = 60) -> list[Path]:
+def docs_images(
+    out_dir, seed: int = 0, size: int = 256, tile: int = 176, num_frames: int = 80, num_videos: int = 60
+) -> list[Path]:
     """The images of docs/*/phantom.md, drawn from the default dataset's own videos:
     phantom_contact_sheet.png (a benign, a malignant and a normal video, four frames each),
     phantom_decoy_sequence.png (consecutive frames of one decoy changing shape),
@@ -126,11 +131,13 @@ def docs_images(out_dir, seed: int = 0, size: int = 256, tile: int = 176,
         strip = [annotate(frames[u], f"#{index} t={u}", tile) for u in around]
         paths.append(out_dir / "phantom_hidden_sliver.png")
         _save_small_png(paths[-1], tile_grid(strip, len(strip)))
-    print(f"{stats.num_frames} frames, {len(stats.box_sides)} labelled boxes, "
-          f"{stats.frames_with_label} frames with a labelled lesion, "
-          f"{stats.frames_with_hidden_lesion} ({100 * stats.hidden_frame_share:.1f} %) with an "
-          f"unlabelled sliver ({len(stats.hidden_boxes)} slivers); median detectability of the "
-          f"labelled lesions {np.median(stats.detectabilities):.1f}")
+    print(
+        f"{stats.num_frames} frames, {len(stats.box_sides)} labelled boxes, "
+        f"{stats.frames_with_label} frames with a labelled lesion, "
+        f"{stats.frames_with_hidden_lesion} ({100 * stats.hidden_frame_share:.1f} %) with an "
+        f"unlabelled sliver ({len(stats.hidden_boxes)} slivers); median detectability of the "
+        f"labelled lesions {np.median(stats.detectabilities):.1f}"
+    )
     return paths
 
 

@@ -71,21 +71,22 @@ class Decoy:
             contrast *= 0.6 + 0.4 * abs(np.sin(3.1 * k + self.pulse_phase))
         return DecoyState(centre, (sx, sy), float(trajectory.rotation[t]), contrast)
 
-    def rasterise_at(self, trajectory: ProbeTrajectory, t: int,
-                     margin: float = 2.0) -> tuple[Optional[RadialPatch], Optional[DecoyState]]:
+    def rasterise_at(
+        self, trajectory: ProbeTrajectory, t: int, margin: float = 2.0
+    ) -> tuple[Optional[RadialPatch], Optional[DecoyState]]:
         state = self.state_at(trajectory, t)
         if state is None:
             return None, None
-        patch = rasterise(self.shape, state.centre, state.scale_xy, state.rotation,
-                          trajectory.height, trajectory.width, margin)
+        patch = rasterise(
+            self.shape, state.centre, state.scale_xy, state.rotation, trajectory.height, trajectory.width, margin
+        )
         return patch, state
 
 
 def _sample_one(rng, kind, trajectory: ProbeTrajectory, tissue: TissueMap) -> Decoy:
     h, w, n = trajectory.height, trajectory.width, trajectory.num_frames
     side = min(h, w)
-    life = int(min(n, rng.integers(*{"fat_lobule": (5, 13), "vessel": (6, 16),
-                                     "shadow": (3, 9)}[kind])))
+    life = int(min(n, rng.integers(*{"fat_lobule": (5, 13), "vessel": (6, 16), "shadow": (3, 9)}[kind])))
     start = int(rng.integers(0, n - life + 1))
     anchor = start + life // 2
     view_x = rng.uniform(0.15, 0.85) * w
@@ -108,23 +109,39 @@ def _sample_one(rng, kind, trajectory: ProbeTrajectory, tissue: TissueMap) -> De
         echo_db, attenuation = -42.0, 0.05
     else:
         radius = rng.uniform(0.06, 0.12) * side
-        shape = ContourShape(radius, radius * rng.uniform(0.7, 1.0), 0.0,
-                             harmonic_orders=np.array([3.0, 5.0]),
-                             harmonic_amplitudes=rng.uniform(0.05, 0.12, 2),
-                             harmonic_phases=rng.uniform(0, 2 * np.pi, 2))
+        shape = ContourShape(
+            radius,
+            radius * rng.uniform(0.7, 1.0),
+            0.0,
+            harmonic_orders=np.array([3.0, 5.0]),
+            harmonic_amplitudes=rng.uniform(0.05, 0.12, 2),
+            harmonic_phases=rng.uniform(0, 2 * np.pi, 2),
+        )
         view_y = rng.uniform(fat_bottom, (fat_bottom + gland_bottom) / 2)
         jitter = rng.normal(0.0, 0.03 * side, (life, 2))
         echo_db, attenuation = rng.uniform(-26.0, -20.0), rng.uniform(3.0, 5.0)
     centre = trajectory.view_to_world(anchor) @ np.array([view_x, view_y, 1.0])
     start_world = centre[:2] - np.multiply(drift, life // 2)
-    return Decoy(kind, shape, (float(start_world[0]), float(start_world[1])), start, life, drift,
-                 jitter, pulse, float(echo_db), float(attenuation))
+    return Decoy(
+        kind,
+        shape,
+        (float(start_world[0]), float(start_world[1])),
+        start,
+        life,
+        drift,
+        jitter,
+        pulse,
+        float(echo_db),
+        float(attenuation),
+    )
 
 
-def sample_decoys(rng: np.random.Generator, category: str, trajectory: ProbeTrajectory,
-                  tissue: TissueMap) -> list[Decoy]:
+def sample_decoys(
+    rng: np.random.Generator, category: str, trajectory: ProbeTrajectory, tissue: TissueMap
+) -> list[Decoy]:
     """A few decoys per video; lesion-free (normal) videos get one more, because they are where
     a detector must learn to stay silent."""
     count = int(rng.poisson(DECOYS_PER_FRAME * trajectory.num_frames)) + (category == "normal")
-    return [_sample_one(rng, DECOY_KINDS[int(rng.integers(len(DECOY_KINDS)))], trajectory, tissue)
-            for _ in range(count)]
+    return [
+        _sample_one(rng, DECOY_KINDS[int(rng.integers(len(DECOY_KINDS)))], trajectory, tissue) for _ in range(count)
+    ]

@@ -46,8 +46,9 @@ class LabelStatistics:
                 self.hidden_example = (video_index, t, biggest)
 
 
-def collect_label_statistics(seed: int = 0, num_videos: int = 60, num_frames: int = 80,
-                             size: int = 256) -> LabelStatistics:
+def collect_label_statistics(
+    seed: int = 0, num_videos: int = 60, num_frames: int = 80, size: int = 256
+) -> LabelStatistics:
     """Renders the videos of a phantom (the same ones generate_phantom_dataset writes for these
     parameters) and counts what is labelled."""
     stats = LabelStatistics()
@@ -77,8 +78,9 @@ def plot_box_sides(stats: LabelStatistics, path, image_side: int) -> None:
     axis.set_ylabel("labelled boxes")
     axis.set_title(f"{len(sides)} lesion boxes; smallest shorter side {shorter.min():.0f} px")
     axis.legend(frameon=False, fontsize=8)
-    secondary = axis.secondary_xaxis("top", functions=(lambda px: px * 40.0 / image_side,
-                                                       lambda mm: mm * image_side / 40.0))
+    secondary = axis.secondary_xaxis(
+        "top", functions=(lambda px: px * 40.0 / image_side, lambda mm: mm * image_side / 40.0)
+    )
     secondary.set_xlabel("mm")
     figure.tight_layout()
     figure.savefig(path)

@@ -67,16 +67,13 @@ class ProbeTrajectory:
         return (np.asarray(points, dtype=np.float64) - shift) @ rot  # rot is orthonormal
 
 
-def _segment_start(rng: np.random.Generator, num_frames: int, length: int,
-                   taken: np.ndarray) -> int | None:
+def _segment_start(rng: np.random.Generator, num_frames: int, length: int, taken: np.ndarray) -> int | None:
     """A start frame (>= 1) for a segment of `length` frames that avoids frames in `taken`."""
-    starts = [s for s in range(1, num_frames - length)
-              if not taken[max(0, s - 1):s + length + 1].any()]
+    starts = [s for s in range(1, num_frames - length) if not taken[max(0, s - 1) : s + length + 1].any()]
     return int(rng.choice(starts)) if starts else None
 
 
-def sample_trajectory(rng: np.random.Generator, num_frames: int, height: int,
-                      width: int) -> ProbeTrajectory:
+def sample_trajectory(rng: np.random.Generator, num_frames: int, height: int, width: int) -> ProbeTrajectory:
     """Draws one smooth probe trajectory and the world size it needs."""
     seconds = np.arange(num_frames) / FPS
     side = max(height, width)
@@ -101,13 +98,14 @@ def sample_trajectory(rng: np.random.Generator, num_frames: int, height: int,
         length = int(rng.integers(4, max(5, num_frames // 6) + 1))
         start = _segment_start(rng, num_frames, length, taken)
         if start is not None:
-            source_frame[start:start + length] = start - 1
-            taken[start - 1:start + length] = True
+            source_frame[start : start + length] = start - 1
+            taken[start - 1 : start + length] = True
     if num_frames >= 12 and rng.random() < LOST_CONTACT_PROBABILITY:
         length = int(rng.integers(2, max(3, min(7, num_frames // 6)) + 1))
         start = _segment_start(rng, num_frames, length + 2, taken)
         if start is not None:
             contact[start] = contact[start + length + 1] = PARTIAL_CONTACT_GAIN
-            contact[start + 1:start + length + 1] = 0.0
-    return ProbeTrajectory(height, width, world_height, world_width, margin, lateral, axial,
-                           rotation, elevation, source_frame, contact)
+            contact[start + 1 : start + length + 1] = 0.0
+    return ProbeTrajectory(
+        height, width, world_height, world_width, margin, lateral, axial, rotation, elevation, source_frame, contact
+    )

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 
 
-def smooth_curve(rng: np.random.Generator, positions: np.ndarray, min_period: float,
-                 max_period: float, num_harmonics: int = 4) -> np.ndarray:
+def smooth_curve(
+    rng: np.random.Generator, positions: np.ndarray, min_period: float, max_period: float, num_harmonics: int = 4
+) -> np.ndarray:
     """A zero-mean smooth curve sampled at `positions`, scaled so its largest |value| is 1.
 
     A sum of sinusoids whose periods are drawn in [min_period, max_period] (same unit as
@@ -19,15 +20,17 @@ def smooth_curve(rng: np.random.Generator, positions: np.ndarray, min_period: fl
     periods = rng.uniform(min_period, max_period, size=num_harmonics)
     phases = rng.uniform(0.0, 2.0 * np.pi, size=num_harmonics)
     weights = rng.uniform(0.5, 1.0, size=num_harmonics) / np.arange(1, num_harmonics + 1)
-    curve = (weights[:, None] * np.sin(2.0 * np.pi * positions[None, :] / periods[:, None]
-                                        + phases[:, None])).sum(axis=0)
+    curve = (weights[:, None] * np.sin(2.0 * np.pi * positions[None, :] / periods[:, None] + phases[:, None])).sum(
+        axis=0
+    )
     curve -= curve.mean()
     peak = np.abs(curve).max()
     return curve / peak if peak > 0 else curve
 
 
-def smooth_field(rng: np.random.Generator, height: int, width: int, cell_height: float,
-                 cell_width: float) -> np.ndarray:
+def smooth_field(
+    rng: np.random.Generator, height: int, width: int, cell_height: float, cell_width: float
+) -> np.ndarray:
     """A zero-mean, unit-std smooth 2-D field whose blobs measure about cell_height x cell_width
     pixels (anisotropic cells give the horizontally streaky texture of breast tissue).
 

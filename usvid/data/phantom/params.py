@@ -32,12 +32,9 @@ def parse_image_size(image_size: ImageSize) -> tuple[int, int]:
         try:
             height, width = (int(v) for v in image_size)
         except (TypeError, ValueError):
-            raise ValueError(
-                f"image_size must be an int or a (height, width) pair, got {image_size!r}"
-            ) from None
+            raise ValueError(f"image_size must be an int or a (height, width) pair, got {image_size!r}") from None
     if min(height, width) < MIN_IMAGE_SIDE:
-        raise ValueError(f"image_size {image_size!r} is too small: each side must be at least "
-                         f"{MIN_IMAGE_SIDE} pixels")
+        raise ValueError(f"image_size {image_size!r} is too small: each side must be at least {MIN_IMAGE_SIDE} pixels")
     return height, width
 
 
@@ -51,14 +48,14 @@ class PhantomParams:
     test_fraction: float
 
     @classmethod
-    def from_arguments(cls, num_videos: int, frames_per_video: int, image_size: ImageSize,
-                       seed: int, test_fraction: float) -> "PhantomParams":
+    def from_arguments(
+        cls, num_videos: int, frames_per_video: int, image_size: ImageSize, seed: int, test_fraction: float
+    ) -> PhantomParams:
         """Checks every argument and names the bad one with the valid range."""
         if not isinstance(num_videos, int) or num_videos < 1:
             raise ValueError(f"num_videos must be an int >= 1, got {num_videos!r}")
         if not isinstance(frames_per_video, int) or frames_per_video < MIN_FRAMES:
-            raise ValueError(f"frames_per_video must be an int >= {MIN_FRAMES}, "
-                             f"got {frames_per_video!r}")
+            raise ValueError(f"frames_per_video must be an int >= {MIN_FRAMES}, got {frames_per_video!r}")
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         if not 0.0 <= float(test_fraction) <= 1.0:

@@ -36,18 +36,24 @@ class ImagingSystem:
         compensation = np.exp(0.5 * TGC_COMPENSATION * tissue_attenuation_per_pixel(height) * depth)
         focus = 1.0 + FOCAL_GAIN * np.exp(-0.5 * ((depth / height - FOCAL_DEPTH) / FOCAL_WIDTH) ** 2)
         self.depth_gain = (compensation * focus).astype(np.float32)[:, None]
-        self._noise_bank = rng.standard_normal(
-            (height + NOISE_BANK_EXTRA_ROWS, width, 2), dtype=np.float32)
+        self._noise_bank = rng.standard_normal((height + NOISE_BANK_EXTRA_ROWS, width, 2), dtype=np.float32)
         self._noise_amplitude = np.float32(10 ** (NOISE_DB / 20.0) / np.sqrt(2.0))
         self._rng = rng
         spacing = REVERBERATION_SPACING * height
         echoes = [(k + 1) * spacing for k in range(6)]
-        self._reverberation = sum(10 ** ((-6.0 - 7.0 * k) / 10.0)
-                                  * np.exp(-0.5 * ((depth - y) / max(1.0, 0.006 * height)) ** 2)
-                                  for k, y in enumerate(echoes)).astype(np.float32)[:, None]
+        self._reverberation = sum(
+            10 ** ((-6.0 - 7.0 * k) / 10.0) * np.exp(-0.5 * ((depth - y) / max(1.0, 0.006 * height)) ** 2)
+            for k, y in enumerate(echoes)
+        ).astype(np.float32)[:, None]
 
-    def b_mode(self, echogenicity: np.ndarray, attenuation: np.ndarray, scatterers: np.ndarray,
-               existence: np.ndarray, contact_gain: float = 1.0) -> np.ndarray:
+    def b_mode(
+        self,
+        echogenicity: np.ndarray,
+        attenuation: np.ndarray,
+        scatterers: np.ndarray,
+        existence: np.ndarray,
+        contact_gain: float = 1.0,
+    ) -> np.ndarray:
         """uint8 (H, W) frame from linear echogenicity, attenuation (nepers / pixel, intensity)
         and the view's scatterers (H, W, 2) with their existence draws (H, W)."""
         envelope = speckle_envelope(echogenicity, scatterers, existence, self.psf)
@@ -67,13 +73,13 @@ class ImagingSystem:
         noise is a randomly shifted window of a per-video bank (fresh-looking, no per-frame
         draw of H*W*2 normals)."""
         offset = int(self._rng.integers(0, NOISE_BANK_EXTRA_ROWS + 1))
-        noise = self._noise_bank[offset:offset + self.height] * (self._noise_amplitude * self.depth_gain[..., None])
+        noise = self._noise_bank[offset : offset + self.height] * (self._noise_amplitude * self.depth_gain[..., None])
         return np.sqrt((envelope + noise[..., 0]) ** 2 + noise[..., 1] ** 2)
 
     def _display(self, envelope: np.ndarray) -> np.ndarray:
         """Log compression to 8 bits, then the scanner's light speckle-reduction smoothing."""
         db = 20.0 * np.log10(np.maximum(envelope, np.float32(1e-6)))
         level = np.clip((db - DISPLAY_FLOOR_DB) / (DISPLAY_CEILING_DB - DISPLAY_FLOOR_DB), 0.0, 1.0)
-        image = (255.0 * level ** DISPLAY_GAMMA).astype(np.float32)
+        image = (255.0 * level**DISPLAY_GAMMA).astype(np.float32)
         image = cv2.GaussianBlur(image, (0, 0), self.display_smoothing)
         return np.round(image).astype(np.uint8)

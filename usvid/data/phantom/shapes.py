@@ -45,13 +45,12 @@ class ContourShape:
         a, b = self.semi_major, self.semi_minor
         r = a * b / np.sqrt((b * np.cos(psi)) ** 2 + (a * np.sin(psi)) ** 2)
         if len(self.harmonic_orders):
-            wave = np.cos(self.harmonic_orders[:, None, None] * phi
-                          + self.harmonic_phases[:, None, None] + phase_shift)
+            wave = np.cos(self.harmonic_orders[:, None, None] * phi + self.harmonic_phases[:, None, None] + phase_shift)
             r = r * (1.0 + np.tensordot(self.harmonic_amplitudes, wave, axes=1))
         if len(self.spike_angles):
             offset = np.angle(np.exp(1j * (phi[None] - self.spike_angles[:, None, None])))
             tent = np.clip(1.0 - np.abs(offset) / self.spike_widths[:, None, None], 0.0, None)
-            r = r * (1.0 + np.tensordot(self.spike_amplitudes, tent ** 1.5, axes=1))
+            r = r * (1.0 + np.tensordot(self.spike_amplitudes, tent**1.5, axes=1))
         return r
 
 
@@ -75,8 +74,16 @@ class RadialPatch:
         return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
 
 
-def rasterise(shape: ContourShape, centre_xy, scale_xy, rotation: float, height: int,
-              width: int, margin: float = 2.0, phase_shift: float = 0.0) -> Optional[RadialPatch]:
+def rasterise(
+    shape: ContourShape,
+    centre_xy,
+    scale_xy,
+    rotation: float,
+    height: int,
+    width: int,
+    margin: float = 2.0,
+    phase_shift: float = 0.0,
+) -> Optional[RadialPatch]:
     """The outline scaled by (sx, sy) in view axes and turned by `rotation` (the object's frame
     relative to the view), centred at `centre_xy`; None when the window misses the frame."""
     sx, sy = scale_xy

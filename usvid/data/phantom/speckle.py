@@ -46,7 +46,7 @@ class PointSpreadFunction:
     lateral_sigma: float
 
     @classmethod
-    def for_image(cls, height: int) -> "PointSpreadFunction":
+    def for_image(cls, height: int) -> PointSpreadFunction:
         """The PSF in pixels for an image whose `height` spans IMAGE_DEPTH_MM."""
         px_per_mm = height / IMAGE_DEPTH_MM
         sa = max(MIN_AXIAL_SIGMA_PX, AXIAL_SIGMA_MM * px_per_mm)
@@ -80,8 +80,9 @@ def scatterer_amplitude(echogenicity: np.ndarray, existence: np.ndarray) -> np.n
     return np.where(present, amplitude, np.float32(0.0)).astype(np.float32)
 
 
-def speckle_envelope(echogenicity: np.ndarray, scatterers: np.ndarray, existence: np.ndarray,
-                     psf: PointSpreadFunction) -> np.ndarray:
+def speckle_envelope(
+    echogenicity: np.ndarray, scatterers: np.ndarray, existence: np.ndarray, psf: PointSpreadFunction
+) -> np.ndarray:
     """Linear speckle envelope |PSF * (amplitude * scatterers)|, before gain and log compression.
 
     echogenicity: (H, W) linear intensity; scatterers: (H, W, 2) float32 i.i.d. N(0, 1) real and

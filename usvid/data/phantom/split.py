@@ -20,7 +20,7 @@ def _largest_remainder(total: int, shares) -> np.ndarray:
     raw = np.asarray(shares, dtype=np.float64) * total / np.sum(shares)
     counts = np.floor(raw).astype(int)
     order = np.argsort(-(raw - counts), kind="stable")
-    counts[order[:total - counts.sum()]] += 1
+    counts[order[: total - counts.sum()]] += 1
     return counts
 
 
@@ -52,5 +52,5 @@ def choose_test_videos(categories: list[str], test_fraction: float, seed: int) -
     test: set[int] = set()
     for category, count in zip(CATEGORIES, per_category):
         members = by_category[category]
-        test.update(int(i) for i in rng.permutation(members)[:min(count, len(members))])
+        test.update(int(i) for i in rng.permutation(members)[: min(count, len(members))])
     return test

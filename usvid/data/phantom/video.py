@@ -72,11 +72,9 @@ class VideoPlan:
     decoys: list[Decoy]
 
 
-def plan_video(rng: np.random.Generator, category: str, num_frames: int, height: int,
-               width: int) -> VideoPlan:
+def plan_video(rng: np.random.Generator, category: str, num_frames: int, height: int, width: int) -> VideoPlan:
     trajectory = sample_trajectory(rng, num_frames, height, width)
-    tissue = build_tissue_map(rng, height, trajectory.world_width, trajectory.world_height,
-                              trajectory.margin_y)
+    tissue = build_tissue_map(rng, height, trajectory.world_width, trajectory.world_height, trajectory.margin_y)
     lesions = sample_lesions(rng, category, trajectory, tissue)
     decoys = sample_decoys(rng, category, trajectory, tissue)
     return VideoPlan(category, trajectory, tissue, lesions, decoys)
@@ -121,9 +119,13 @@ class _FrameRenderer:
         flat[picked] = self.rng.standard_normal(2 * len(picked), dtype=np.float32).view(np.complex64)
 
     def _warp(self, image: np.ndarray, t: int, interpolation: int) -> np.ndarray:
-        return cv2.warpAffine(image, self.plan.trajectory.view_to_world(t), (self.w, self.h),
-                              flags=interpolation | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REFLECT)
+        return cv2.warpAffine(
+            image,
+            self.plan.trajectory.view_to_world(t),
+            (self.w, self.h),
+            flags=interpolation | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT,
+        )
 
     def _paint_lesion(self, lesion: Lesion, patch: RadialPatch, echo, alpha) -> None:
         win, d = patch.window, patch.inside
@@ -198,8 +200,9 @@ class _FrameRenderer:
             for j, other in enumerate(masks):
                 if j != k:
                     others |= other
-            measured = assess_visibility(image, masks[k], lesion.cross_section_area(self.plan.trajectory, t),
-                                         others, self.grain)
+            measured = assess_visibility(
+                image, masks[k], lesion.cross_section_area(self.plan.trajectory, t), others, self.grain
+            )
             box, cropped = _box_of(patch.inside > 0, patch.y0, patch.x0)
             instance = LesionInstance(lesion.instance_id, lesion.kind, box, cropped, measured)
             (visible if measured.visible else hidden).append(instance)

@@ -76,13 +76,12 @@ def speckle_grain(height: int, width: int) -> SpeckleGrain:
     echo = np.ones((height, width), np.float32)
     attenuation = np.full((height, width), tissue_attenuation_per_pixel(height), np.float32)
     image = scanner.b_mode(echo, attenuation, scatterers, existence).astype(np.float64)
-    core = image[height // 4: 3 * height // 4, width // 8: 7 * width // 8]
+    core = image[height // 4 : 3 * height // 4, width // 8 : 7 * width // 8]
     core = (core - core.mean(axis=1, keepdims=True)) / np.maximum(core.std(axis=1, keepdims=True), 1e-6)
     spectrum = np.fft.fft2(core, s=(2 * core.shape[0], 2 * core.shape[1]))
     autocorrelation = np.real(np.fft.ifft2(np.abs(spectrum) ** 2))
     autocorrelation /= autocorrelation[0, 0]
-    return SpeckleGrain(_half_maximum_width(autocorrelation[:, 0]),
-                        _half_maximum_width(autocorrelation[0, :]))
+    return SpeckleGrain(_half_maximum_width(autocorrelation[:, 0]), _half_maximum_width(autocorrelation[0, :]))
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,9 @@ def _ellipse_kernel(grain: SpeckleGrain, scale: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, size)
 
 
-def assess_visibility(image: np.ndarray, mask: np.ndarray, full_area: float, occupied: np.ndarray,
-                      grain: SpeckleGrain) -> Visibility:
+def assess_visibility(
+    image: np.ndarray, mask: np.ndarray, full_area: float, occupied: np.ndarray, grain: SpeckleGrain
+) -> Visibility:
     """Measures a lesion cross-section on the displayed frame.
 
     image: the uint8 frame; mask: bool (H, W), the cross-section's pixels inside the frame;

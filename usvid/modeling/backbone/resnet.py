@@ -86,8 +86,7 @@ class ResNet(nn.Module):
         super().__init__()
         if depth not in BLOCKS_PER_STAGE:
             raise ValueError(
-                f"MODEL.RESNETS.DEPTH={depth} is not supported; valid: {sorted(BLOCKS_PER_STAGE)} "
-                "(BasicBlock ResNets)"
+                f"MODEL.RESNETS.DEPTH={depth} is not supported; valid: {sorted(BLOCKS_PER_STAGE)} (BasicBlock ResNets)"
             )
         unknown = set(out_features) - set(FEATURE_STRIDES)
         if unknown:

@@ -19,7 +19,7 @@ def _strip_prefixes(key: str) -> str:
         stripped = False
         for prefix in _STRIPPED_PREFIXES:
             if key.startswith(prefix):
-                key, stripped = key[len(prefix):], True
+                key, stripped = key[len(prefix) :], True
     return key
 
 
@@ -82,5 +82,5 @@ def load_torchvision_resnet_weights(
     seen = set(new_values) | {k for k, _, _ in report["shape_mismatch"]}
     for key in targets:
         if key not in seen and not key.endswith("num_batches_tracked"):
-            report["missing_keys"].append(key if not key.startswith("layer4.") else "res5." + key[len("layer4."):])
+            report["missing_keys"].append(key if not key.startswith("layer4.") else "res5." + key[len("layer4.") :])
     return report

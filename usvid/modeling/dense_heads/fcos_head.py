@@ -137,16 +137,21 @@ class FCOSHead(nn.Module):
         is_pos, target_boxes, target_ctr = torch.cat(positives), torch.cat(target_boxes), torch.cat(target_ctr)
         num_pos = int(is_pos.sum())
         normaliser = max(num_pos, 1)
-        loss_cls = sigmoid_focal_loss(
-            cls_logits, is_pos.to(cls_logits.dtype), alpha=self.focal_alpha, gamma=self.focal_gamma, reduction="sum"
-        ) / normaliser
+        loss_cls = (
+            sigmoid_focal_loss(
+                cls_logits, is_pos.to(cls_logits.dtype), alpha=self.focal_alpha, gamma=self.focal_gamma, reduction="sum"
+            )
+            / normaliser
+        )
         if num_pos > 0:
             ctr_target = target_ctr[is_pos]
             loss_ctr = F.binary_cross_entropy_with_logits(ctr_logits[is_pos], ctr_target, reduction="sum") / normaliser
             # Weighted by the centre-ness target (FCOS): off-centre locations regress worse boxes
             # and should not dominate; the +0.1 keeps every positive in the loss.
             weights = ctr_target + 0.1
-            loss_loc = (giou_loss(boxes[is_pos], target_boxes[is_pos], reduction="none") * weights).sum() / weights.sum()
+            loss_loc = (
+                giou_loss(boxes[is_pos], target_boxes[is_pos], reduction="none") * weights
+            ).sum() / weights.sum()
         else:
             # Keep the graph connected (zero gradient) so DDP and the loss dict stay uniform.
             loss_ctr = ctr_logits.sum() * 0.0
@@ -188,4 +193,3 @@ class FCOSHead(nn.Module):
             kept = kept[:num_boxes]
             results.append((boxes[kept], scores[kept]))
         return results
-

@@ -67,5 +67,6 @@ class SingleFrameFCOS(VideoDetector):
             predictions, image_size, self.max_detections, self.nms_thresh, self.pre_nms_topk, self.score_thresh
         )
         return [
-            self.to_original_size(frame, image_size, boxes, scores) for frame, (boxes, scores) in zip(frames, detections)
+            self.to_original_size(frame, image_size, boxes, scores)
+            for frame, (boxes, scores) in zip(frames, detections)
         ]

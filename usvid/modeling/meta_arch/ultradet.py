@@ -79,8 +79,12 @@ class UltraDet(VideoDetector):
         predictions = self.proposal_generator(features[self.proposal_feature])
         with torch.no_grad():
             selected = self.proposal_generator.top_boxes(
-                predictions, image_size, self.num_proposals, self.proposal_nms_thresh,
-                self.proposal_pre_nms_topk, pad_to_num_boxes=True,
+                predictions,
+                image_size,
+                self.num_proposals,
+                self.proposal_nms_thresh,
+                self.proposal_pre_nms_topk,
+                pad_to_num_boxes=True,
             )
         return predictions, torch.stack([boxes for boxes, _ in selected]), torch.stack([s for _, s in selected])
 
@@ -119,7 +123,9 @@ class UltraDet(VideoDetector):
         logits, deltas = self.roi_heads.forward_clip(features[self.roi_feature], candidates)
         results = []
         for t, frame in enumerate(frames):
-            boxes, scores = self.roi_heads.inference(logits[t], deltas[t], candidates[t], proposal_scores[t], image_size)
+            boxes, scores = self.roi_heads.inference(
+                logits[t], deltas[t], candidates[t], proposal_scores[t], image_size
+            )
             results.append(self.to_original_size(frame, image_size, boxes, scores))
         return results
 

@@ -35,7 +35,9 @@ class RelationLayer(nn.Module):
     def __init__(self, dim: int, num_heads: int, geometry_dim: int = 32):
         super().__init__()
         self.attention = MaskedMultiheadAttention(dim, num_heads)
-        self.geometry = nn.Sequential(nn.Linear(4, geometry_dim), nn.ReLU(inplace=True), nn.Linear(geometry_dim, num_heads))
+        self.geometry = nn.Sequential(
+            nn.Linear(4, geometry_dim), nn.ReLU(inplace=True), nn.Linear(geometry_dim, num_heads)
+        )
         self.norm1 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(inplace=True), nn.Linear(2 * dim, dim))
         self.norm2 = nn.LayerNorm(dim)

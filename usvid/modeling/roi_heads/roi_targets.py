@@ -9,7 +9,9 @@ from usvid.structures import Boxes, pairwise_iou
 from usvid.structures.box_ops import clip_boxes
 
 
-def label_candidates(candidates: torch.Tensor, gt: torch.Tensor, iou_threshold: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def label_candidates(
+    candidates: torch.Tensor, gt: torch.Tensor, iou_threshold: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Labels [K] (0 = lesion: IoU >= ``iou_threshold`` with a GT box, 1 = background) and the
     matched GT box [K, 4] of each candidate of one frame (the candidate itself without GT)."""
     if not gt.numel():
@@ -48,7 +50,9 @@ def replace_tail_with_gt(
     return proposals
 
 
-def jitter_boxes(boxes: torch.Tensor, copies: int, max_shift: float = 0.15, max_log_scale: float = 0.25) -> torch.Tensor:
+def jitter_boxes(
+    boxes: torch.Tensor, copies: int, max_shift: float = 0.15, max_log_scale: float = 0.25
+) -> torch.Tensor:
     """``copies`` randomly perturbed versions of each box [G, 4] -> [copies * G, 4] (copy-major):
     the centre moves by up to ``max_shift`` of the box size, each side length is scaled by up to
     exp(+-``max_log_scale``). Most copies keep IoU >= 0.5 with their box (positives with

@@ -34,7 +34,9 @@ class NegativeTemporalContextAggregation(nn.Module):
         # Each frame's res4 is reduced ONCE to a thin context map that later frames pool from;
         # it is what the streaming buffer keeps, so pooling W buffered frames stays cheap.
         self.embed = nn.Sequential(nn.Conv2d(in_channels, context_channels, 1), nn.ReLU(inplace=True))
-        self.context_proj = nn.Sequential(nn.Linear(context_channels * pooler_resolution**2, dim), nn.ReLU(inplace=True))
+        self.context_proj = nn.Sequential(
+            nn.Linear(context_channels * pooler_resolution**2, dim), nn.ReLU(inplace=True)
+        )
         # Which previous frame (1 = the last one) a context feature comes from: the pattern of
         # change over time is the signal, so the order must be visible to the attention.
         self.offset_embedding = nn.Embedding(max(max_offset, 1), dim)
@@ -52,7 +54,9 @@ class NegativeTemporalContextAggregation(nn.Module):
         valid = (context_index >= 0)[:, :, None, None, None].to(context_maps.dtype)
         return (context_maps[context_index.clamp(min=0)] * valid).flatten(1, 2)
 
-    def forward(self, features: torch.Tensor, pooled_context: torch.Tensor, context_index: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, pooled_context: torch.Tensor, context_index: torch.Tensor
+    ) -> torch.Tensor:
         """Update candidate ``features`` [B, K, D] with their temporal context.
 
         ``pooled_context`` [B * K, W * Cc, r, r] is ``stack_context(...)`` pooled at each
@@ -63,7 +67,9 @@ class NegativeTemporalContextAggregation(nn.Module):
         window = context_index.shape[1]
         if window == 0:
             return self.norm(features)
-        pooled = pooled_context.reshape(num_frames * num_boxes * window, self.context_channels, *pooled_context.shape[-2:])
+        pooled = pooled_context.reshape(
+            num_frames * num_boxes * window, self.context_channels, *pooled_context.shape[-2:]
+        )
         if pooled.shape[-1] != self.pooler_resolution:
             pooled = F.adaptive_avg_pool2d(pooled, self.pooler_resolution)
         context = self.context_proj(pooled.reshape(num_frames, num_boxes, window, -1))

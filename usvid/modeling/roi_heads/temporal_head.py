@@ -163,7 +163,9 @@ class TemporalRoIHead(nn.Module):
         num_frames, num_boxes, _ = boxes.shape
         context_maps = None if self.ntca is None else self.ntca.context_maps(feature_maps)
         positions = torch.arange(num_frames, device=boxes.device)
-        x = self._candidate_features(feature_maps, boxes, context_maps, context_index(positions, self.num_context_frames))
+        x = self._candidate_features(
+            feature_maps, boxes, context_maps, context_index(positions, self.num_context_frames)
+        )
         frame_of = positions.repeat_interleave(num_boxes)
         lag = frame_of[:, None] - frame_of[None, :]
         causal_mask = (lag >= 0) & (lag <= self.num_context_frames)
@@ -229,7 +231,9 @@ class TemporalRoIHead(nn.Module):
         is_pos = labels == 0
         loss_cls = F.cross_entropy(logits, labels)
         target_deltas = self.box2box.get_deltas(candidates[is_pos], targets[is_pos])
-        loss_box = smooth_l1_loss(deltas[is_pos], target_deltas, self.smooth_l1_beta, reduction="sum") / max(len(labels), 1)
+        loss_box = smooth_l1_loss(deltas[is_pos], target_deltas, self.smooth_l1_beta, reduction="sum") / max(
+            len(labels), 1
+        )
         predicted = logits.argmax(dim=1)
         stats = {
             "num_pos_per_frame": int(is_pos.sum()) / max(len(frames), 1),
