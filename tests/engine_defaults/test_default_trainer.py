@@ -317,3 +317,28 @@ def test_deterministic_with_cudnn_benchmark_is_an_error_naming_both_keys(tmp_pat
     with pytest.raises(ValueError, match="DETERMINISTIC=True and CUDNN_BENCHMARK=True"):
         default_setup(cfg, default_argument_parser().parse_args([]))
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_model_optimizer_and_data_loader_can_be_replaced_before_training(tmp_path):
+    trainer = ToyTrainer(toy_cfg(tmp_path, "SOLVER.MAX_ITER", 3, "TEST.EVAL_PERIOD", 0, "DATASETS.TEST", "()"))
+    old_weight = trainer.model.net[0].weight.detach().clone()
+    torch.manual_seed(1)
+    model = ToyModel(dropout=0.0)
+    new_weight = model.net[0].weight.detach().clone()
+    x, y = toy_data()
+    batches = []
+
+    def loader():
+        while True:
+            batches.append(1)
+            yield x[:8], y[:8]
+
+    trainer.model = model
+    trainer.optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    trainer.scheduler = ToyTrainer.build_lr_scheduler(trainer.cfg, trainer.optimizer)  # the schedule of the new one
+    trainer.data_loader = loader()
+    assert trainer.model is model and trainer._trainer.model is model
+    trainer.train()
+    assert len(batches) == 3  # every step took its batch from the new loader...
+    assert not torch.equal(model.net[0].weight, new_weight)  # ...trained the new model with the new optimizer
+    assert torch.equal(trainer.checkpointer.model.net[0].weight, old_weight)  # the replaced model is untouched

@@ -242,6 +242,23 @@ def test_common_metric_printer_line(caplog, monkeypatch):
     assert fields["max_mem"].endswith("M") and int(fields["max_mem"][:-1]) > 0
 
 
+def test_common_metric_printer_shows_metric_marked_scalars_smoothed_after_the_losses(caplog, monkeypatch):
+    printer = CommonMetricPrinter(max_iter=100, window_size=4)
+    monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)
+    caplog.set_level(logging.INFO, logger=printer.logger.name)
+    with EventStorage(0) as storage:
+        for it in range(10):
+            storage.iter = it
+            storage.put_scalars(total_loss=1.0, **{"[metric]accuracy": it / 10, "fg_ratio": 0.5})
+        printer.write()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == printer.logger.name]
+    names = [part.split(": ", 1)[0] for part in line.strip().split("  ")]
+    assert names.index("[metric]accuracy") == names.index("total_loss") + 1
+    assert "fg_ratio" not in names  # neither a loss nor marked
+    fields = dict(part.split(": ", 1) for part in line.strip().split("  "))
+    assert float(fields["[metric]accuracy"]) == statistics.median([0.6, 0.7, 0.8, 0.9])
+
+
 def test_common_metric_printer_labels_a_stopped_run_with_the_last_step_and_prints_it_once(caplog, monkeypatch):
     printer = CommonMetricPrinter(max_iter=100)
     monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)

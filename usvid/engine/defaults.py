@@ -277,18 +277,32 @@ class DefaultTrainer(TrainerBase):
         self._preemption = PreemptionHook(self.checkpointer, periodic_checkpointer=periodic)
         self.register_hooks([self._preemption])
 
-    # The step is the inner trainer's; hooks reach its parts through these names.
+    # The step is the inner trainer's; hooks reach its parts through these names, and assigning
+    # one (e.g. a wrapped model, a new optimizer) replaces it in the inner trainer, which uses it.
     @property
     def model(self) -> nn.Module:
         return self._trainer.model
+
+    @model.setter
+    def model(self, value: nn.Module) -> None:
+        self._trainer.model = value
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
         return self._trainer.optimizer
 
+    @optimizer.setter
+    def optimizer(self, value: torch.optim.Optimizer) -> None:
+        self._trainer.optimizer = value
+
     @property
     def data_loader(self) -> Iterable:
         return self._trainer.data_loader
+
+    @data_loader.setter
+    def data_loader(self, value: Iterable) -> None:
+        """A new loader is iterated from the next step on (see ``reset_data_loader``)."""
+        self._trainer.reset_data_loader(lambda: value)
 
     def reset_data_loader(self, data_loader_builder: Callable[[], Iterable]) -> None:
         """See ``SimpleTrainer.reset_data_loader``."""

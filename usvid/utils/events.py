@@ -489,7 +489,8 @@ def _peak_memory_mb(use_cuda: bool) -> float:
 
 
 class CommonMetricPrinter(EventWriter):
-    """Log one line of training progress: ETA, iteration, losses, time, data_time, lr, max_mem.
+    """Log one line of training progress: ETA, iteration, losses, the scalars whose name holds
+    ``[metric]``, time, data_time, lr, max_mem.
 
     The line describes training progress, so it is labelled with the iteration of the newest
     training scalar, and not printed twice for one iteration nor for ``max_iter`` (the final
@@ -548,6 +549,8 @@ class CommonMetricPrinter(EventWriter):
             parts.append(f"eta: {eta}")
         parts.append(f"iter: {iteration}")
         parts += [f"{name}: {smoothed(name):.4g}" for name in histories if "loss" in name]
+        # Training statistics a model marks for the console ("[metric]accuracy"), after the losses.
+        parts += [f"{name}: {smoothed(name):.4g}" for name in histories if "[metric]" in name]
         if "time" in histories:
             parts.append(f"time: {smoothed('time'):.4f}")
         if "data_time" in histories:
