@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from usvid.checkpoint import CheckpointLoadError, Checkpointer, PeriodicCheckpointer
+from usvid.checkpoint import CheckpointLoadError, Checkpointer, DetectionCheckpointer, PeriodicCheckpointer
 from usvid.checkpoint.checkpointer import RNG_STATES_KEY
 from usvid.data.samplers import TrainingSampler
 
@@ -278,3 +278,11 @@ def test_parameters_shared_by_two_submodules_are_not_reported_missing(tmp_path, 
     torch.save({"model": {"z": torch.zeros(1)}}, tmp_path / "other.pth")
     with pytest.raises(CheckpointLoadError, match="x.weight: missing in checkpoint"):
         Checkpointer(_SharedLinear(share=True), str(tmp_path)).load(str(tmp_path / "other.pth"), strict=True)
+
+
+def test_detection_checkpointer_is_detectron2s_name_for_the_checkpointer(tmp_path):
+    model = _model(0)
+    DetectionCheckpointer(model, str(tmp_path)).save("model_final", iteration=3)
+    loaded = _model(1)
+    assert DetectionCheckpointer(loaded, str(tmp_path)).resume_or_load("", resume=True) == {"iteration": 3}
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))

@@ -18,6 +18,7 @@ from usvid.utils.events import (
     TensorboardXWriter,
     active_event_storage,
     get_event_storage,
+    has_event_storage,
 )
 
 
@@ -284,3 +285,29 @@ def test_active_event_storage_is_the_innermost_open_one_or_none():
             assert active_event_storage() is inner
         assert active_event_storage() is outer
     assert active_event_storage() is None
+
+
+def test_has_event_storage_iteration_and_count_samples_as_detectron2_names_them():
+    assert not has_event_storage()
+    with EventStorage(5) as storage:
+        assert has_event_storage()
+        assert storage.iteration == 5
+        storage.iteration = 7
+        assert storage.iter == 7
+        for it in (7, 9, 10, 11):  # a metric written every other iteration, then every one
+            storage.iter = it
+            storage.put_scalar("loss", float(it))
+        assert storage.count_samples("loss", window_size=3) == 3  # 9, 10 and 11 lie within (8, 11]
+        assert storage.count_samples("loss") == 4
+    assert not has_event_storage()
+
+
+def test_common_metric_printer_without_max_iter_prints_no_eta(caplog, monkeypatch):
+    printer = CommonMetricPrinter()
+    monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)
+    caplog.set_level(logging.INFO, logger=printer.logger.name)
+    with EventStorage(0) as storage:
+        storage.put_scalars(total_loss=1.0, time=0.5)
+        printer.write()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == printer.logger.name]
+    assert line.strip().startswith("iter: 0") and "eta" not in line

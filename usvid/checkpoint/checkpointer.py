@@ -22,7 +22,7 @@ from torch import nn
 from ..utils import comm
 from ..utils.file_io import atomic_write
 
-__all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]
+__all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 RNG_STATES_KEY = "rng_states"
@@ -361,6 +361,10 @@ class Checkpointer:
         raise CheckpointLoadError(
             f"No readable checkpoint in {self.save_dir} to resume from:\n  " + "\n  ".join(problems)
         )
+
+
+# detectron2's name for its checkpointer (there, fvcore's Checkpointer plus model-zoo loading).
+DetectionCheckpointer = Checkpointer
 
 
 class PeriodicCheckpointer:

@@ -48,12 +48,15 @@ _C.DATALOADER.NUM_WORKERS = 2
 _C.SOLVER = CN()
 # "SGD" (with MOMENTUM, NESTEROV) or "AdamW" (with ADAM_BETA).
 _C.SOLVER.OPTIMIZER = "SGD"
-# "WarmupMultiStepLR" (decay by GAMMA at STEPS) or "WarmupCosineLR" (cosine to 0 at MAX_ITER).
+# "WarmupMultiStepLR" (decay by GAMMA at STEPS), "WarmupCosineLR" (cosine to BASE_LR_END at
+# MAX_ITER) or "WarmupStepWithFixedGammaLR" (decay by GAMMA NUM_DECAYS times, evenly spaced).
 _C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
 # Number of training iterations.
 _C.SOLVER.MAX_ITER = 40000
 # Learning rate after warm-up, before decay.
 _C.SOLVER.BASE_LR = 0.001
+# Learning rate at MAX_ITER of WarmupCosineLR (between 0 and BASE_LR).
+_C.SOLVER.BASE_LR_END = 0.0
 # SGD momentum.
 _C.SOLVER.MOMENTUM = 0.9
 # Use Nesterov momentum with SGD.
@@ -75,6 +78,9 @@ _C.SOLVER.LR_MULTIPLIERS = []
 _C.SOLVER.GAMMA = 0.1
 # Iterations at which the LR is multiplied by GAMMA (WarmupMultiStepLR).
 _C.SOLVER.STEPS = (30000,)
+# Number of LR decays by GAMMA of WarmupStepWithFixedGammaLR, at 1/(NUM_DECAYS+1), 2/(NUM_DECAYS+1)
+# ... of MAX_ITER.
+_C.SOLVER.NUM_DECAYS = 3
 # LR factor at iteration 0 of the warm-up.
 _C.SOLVER.WARMUP_FACTOR = 1.0 / 1000
 # Length of the warm-up in iterations (0 = none).

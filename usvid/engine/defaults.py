@@ -388,11 +388,20 @@ class DefaultTrainer(TrainerBase):
     def state_dict(self) -> Dict[str, Any]:
         state = super().state_dict()
         state["_trainer"] = self._trainer.state_dict()
+        state["max_iter"] = self.max_iter  # so that a resume with another MAX_ITER can say so
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        super().load_state_dict(state_dict)
+        # The optimizer first: loading it restores the saved learning rates, which the LR
+        # scheduler (a hook state) then sets to the config's schedule at the saved iteration.
         self._trainer.load_state_dict(state_dict["_trainer"])
+        super().load_state_dict(state_dict)
+        saved_max_iter = state_dict.get("max_iter")
+        if saved_max_iter is not None and saved_max_iter != self.max_iter:
+            logger.warning(
+                f"SOLVER.MAX_ITER changed since the checkpoint: {saved_max_iter} -> {self.max_iter}; "
+                f"the resumed run trains until {self.max_iter}"
+            )
 
     # ------------------------------------------------------ builders to override
     @classmethod

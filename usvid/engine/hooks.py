@@ -27,7 +27,10 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 import torch
 from torch import nn
 
+from torch.optim.lr_scheduler import LRScheduler as TorchLRScheduler
+
 from usvid.checkpoint import PeriodicCheckpointer as _PeriodicCheckpointer
+from usvid.solver import LRMultiplier
 from usvid.utils import comm
 from usvid.utils.events import EventStorage, EventWriter
 
@@ -225,12 +228,8 @@ class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
 
     priority = 90
 
-    def __init__(self, checkpointer, period: int, max_to_keep: Optional[int] = None, file_prefix: str = "model"):
-        # max_iter comes from the trainer (before_train), so it is not a parameter here: a
-        # third positional argument is max_to_keep, as in detectron2.
-        super().__init__(checkpointer, period, max_to_keep=max_to_keep, file_prefix=file_prefix)
-
     def before_train(self):
+        # The trainer's max_iter wins over the constructor's (detectron2's rule).
         self.max_iter = self.trainer.max_iter
 
     def after_step(self):
@@ -306,11 +305,16 @@ class LRScheduler(HookBase):
     """Put the learning rate of the largest parameter group as ``lr``, THEN step the scheduler,
     so ``lr`` at iteration i is the rate the optimizer used in step i.
 
-    ``optimizer`` / ``scheduler`` default to the trainer's ``optimizer`` / ``scheduler``."""
+    ``optimizer`` / ``scheduler`` default to the trainer's ``optimizer`` / ``scheduler``. The
+    scheduler is a ``torch`` LR scheduler, or a param scheduler (a callable of training
+    progress in [0, 1) returning an LR multiplier, see ``usvid.solver.param_scheduler``) that
+    is wrapped in an ``LRMultiplier`` over the trainer's ``max_iter`` when training starts. That
+    wrapper starts at the trainer's iteration, so its state needs no checkpoint."""
 
     def __init__(self, optimizer: Optional[torch.optim.Optimizer] = None, scheduler=None):
         self._optimizer = optimizer
         self._scheduler = scheduler
+        self._lr_multiplier: Optional[LRMultiplier] = None  # runs a param scheduler
         self._group_index = 0
 
     @property
@@ -323,17 +327,24 @@ class LRScheduler(HookBase):
         groups = self._optimizer.param_groups
         self._group_index = max(range(len(groups)), key=lambda i: len(groups[i]["params"]))
         self._scheduler = self.scheduler  # resolved once, not on every step
+        if not isinstance(self._scheduler, TorchLRScheduler):
+            self._lr_multiplier = LRMultiplier(
+                self._optimizer, self._scheduler, self.trainer.max_iter, last_iter=self.trainer.iter - 1
+            )
 
     def after_step(self):
         lr = self._optimizer.param_groups[self._group_index]["lr"]
         self.trainer.storage.put_scalar("lr", lr, smoothing_hint=False)
-        self._scheduler.step()
+        (self._lr_multiplier or self._scheduler).step()
 
     def state_dict(self):
-        return self.scheduler.state_dict()
+        scheduler = self.scheduler
+        return scheduler.state_dict() if isinstance(scheduler, TorchLRScheduler) else {}
 
     def load_state_dict(self, state_dict):
-        self.scheduler.load_state_dict(state_dict)
+        scheduler = self.scheduler
+        if isinstance(scheduler, TorchLRScheduler):
+            scheduler.load_state_dict(state_dict)
 
 
 def flatten_results_dict(results: Mapping, prefix: str = "") -> Dict[str, float]:

@@ -25,6 +25,7 @@ from .metrics_file import last_iteration_in, rewind_metrics_file
 __all__ = [
     "EventStorage",
     "get_event_storage",
+    "has_event_storage",
     "active_event_storage",
     "HistoryBuffer",
     "EventWriter",
@@ -46,6 +47,11 @@ def get_event_storage() -> "EventStorage":
             "`with EventStorage(start_iter):` (TrainerBase.train() opens one for the training loop)."
         )
     return _CURRENT_STORAGE_STACK[-1]
+
+
+def has_event_storage() -> bool:
+    """Whether an ``EventStorage`` is open (so that ``get_event_storage()`` would not raise)."""
+    return bool(_CURRENT_STORAGE_STACK)
 
 
 def active_event_storage() -> Optional["EventStorage"]:
@@ -267,6 +273,11 @@ class EventStorage:
     def smoothing_hints(self) -> Dict[str, bool]:
         return self._smoothing_hints
 
+    def count_samples(self, name: str, window_size: int = 20) -> int:
+        """How many of ``name``'s latest values were put within its last ``window_size``
+        iterations (see ``HistoryBuffer.count_samples``)."""
+        return self.history(name).count_samples(window_size)
+
     # ---- images and histograms -----------------------------------------------------------
     def put_image(self, img_name: str, img_tensor: torch.Tensor) -> None:
         """Queue an image (CHW, float in [0, 1] or uint8, C in {1, 3}) for the writers."""
@@ -328,6 +339,15 @@ class EventStorage:
 
     @iter.setter
     def iter(self, value: int) -> None:
+        self._iter = int(value)
+
+    @property
+    def iteration(self) -> int:
+        """Another name of ``iter`` (detectron2 has both)."""
+        return self._iter
+
+    @iteration.setter
+    def iteration(self, value: int) -> None:
         self._iter = int(value)
 
     def step(self) -> None:
@@ -500,7 +520,8 @@ class CommonMetricPrinter(EventWriter):
     # evaluations and checkpoints, and cheap enough to sort on every write.
     ETA_WINDOW = 200
 
-    def __init__(self, max_iter: Optional[int], window_size: int = 20):
+    def __init__(self, max_iter: Optional[int] = None, window_size: int = 20):
+        """Without ``max_iter`` the line has no ETA."""
         self.logger = logging.getLogger(__name__)
         self._use_cuda = torch.cuda.is_available()  # asked once: it is not free on every write
         self._max_iter = max_iter
