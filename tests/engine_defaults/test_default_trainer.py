@@ -1,4 +1,5 @@
 import json
+import logging
 import shlex
 import sys
 
@@ -155,8 +156,9 @@ def test_resuming_a_finished_run_returns_at_once_without_a_second_evaluation(tmp
     assert (tmp_path / "metrics.json").read_text() == metrics_before  # no line for iteration 21
 
 
-def test_a_new_run_in_a_used_folder_moves_the_earlier_metrics_aside(tmp_path):
+def test_a_new_run_in_a_used_folder_moves_the_earlier_run_aside(tmp_path):
     _train(toy_cfg(tmp_path))
+    first_weights = (tmp_path / "model_final.pth").read_bytes()
     first_metrics = (tmp_path / "metrics.json").read_text()
     first_tensorboard = _tensorboard_scalars(tmp_path)
     for _ in range(2):  # twice within a second: two archives, nothing overwritten
@@ -164,6 +166,7 @@ def test_a_new_run_in_a_used_folder_moves_the_earlier_metrics_aside(tmp_path):
     archives = sorted(tmp_path.glob("previous_run_*"))
     assert len(archives) == 2
     assert (archives[0] / "metrics.json").read_text() == first_metrics
+    assert (archives[0] / "model_final.pth").read_bytes() == first_weights
     assert _tensorboard_scalars(archives[0]) == first_tensorboard
     second_metrics = _metrics(tmp_path)
     assert [m["iteration"] for m in second_metrics] == [19, 39, 40]
@@ -342,3 +345,19 @@ def test_model_optimizer_and_data_loader_can_be_replaced_before_training(tmp_pat
     assert len(batches) == 3  # every step took its batch from the new loader...
     assert not torch.equal(model.net[0].weight, new_weight)  # ...trained the new model with the new optimizer
     assert torch.equal(trainer.checkpointer.model.net[0].weight, old_weight)  # the replaced model is untouched
+
+
+def test_a_resume_with_a_changed_schedule_follows_the_config_and_says_what_changed(tmp_path, caplog, monkeypatch):
+    _train(toy_cfg(tmp_path), extra_hooks=[StopAfter(19)])  # STEPS (25,), BASE_LR 0.05, MAX_ITER 40
+    trainer = ToyTrainer(toy_cfg(tmp_path, "SOLVER.STEPS", "(30,)", "SOLVER.BASE_LR", 0.02, "SOLVER.MAX_ITER", 50))
+    monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="usvid"):
+        trainer.resume_or_load(resume=True)
+    assert "SOLVER.STEPS: [25] -> [30]" in caplog.text
+    assert "SOLVER.BASE_LR (and the per-group factors): [0.05] -> [0.02]" in caplog.text
+    assert "SOLVER.MAX_ITER changed since the checkpoint: 40 -> 50" in caplog.text
+    trainer.train()
+    lrs = dict((iteration, lr) for lr, iteration in trainer.storage.history("lr").values())
+    assert trainer.iter == 50 and lrs[19] == pytest.approx(0.05)  # the interrupted run's, restored
+    assert lrs[20] == pytest.approx(0.02) and lrs[29] == pytest.approx(0.02)  # the new BASE_LR, no decay at 25
+    assert lrs[30] == pytest.approx(0.002) and lrs[49] == pytest.approx(0.002)  # the new step

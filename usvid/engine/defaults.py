@@ -31,14 +31,14 @@ from ..utils.events import CommonMetricPrinter, EventWriter, JSONWriter, Tensorb
 from ..utils.file_io import atomic_write
 from ..utils.logger import setup_logger
 from . import hooks
-from .preemption import PreemptionHook
+from .preemption import PreemptionHook, TrainingPreempted
+from .run_folder import RunFolderLock, archive_previous_run, check_weights_outside_archived_run, log_moved_run, move_previous_run
 from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
 
 __all__ = [
     "default_argument_parser",
     "default_setup",
     "default_writers",
-    "archive_previous_metrics",
     "create_ddp_model",
     "verify_results",
     "DefaultTrainer",
@@ -85,13 +85,25 @@ def default_argument_parser(epilog: Optional[str] = None) -> argparse.ArgumentPa
 
 def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     """Prepare a training/evaluation process: OUTPUT_DIR, per-rank logging, environment info,
-    the merged config and launching command saved next to the results, and seeding."""
+    the merged config and launching command saved next to the results, and seeding.
+
+    A training run (no ``args.eval_only``) locks OUTPUT_DIR for the life of the process and,
+    unless ``args.resume``, first moves an earlier run in it aside (usvid.engine.run_folder),
+    before anything of the new run is written there."""
     output_dir = cfg.OUTPUT_DIR
     rank = comm.get_rank()
+    moved = None
     if comm.is_main_process() and output_dir:
         os.makedirs(output_dir, exist_ok=True)
+        if not getattr(args, "eval_only", False):
+            RunFolderLock(output_dir).acquire()  # held until this process ends
+            if not getattr(args, "resume", False):
+                check_weights_outside_archived_run(output_dir, cfg.MODEL.WEIGHTS)
+                moved = move_previous_run(output_dir)
     comm.synchronize()  # the folder exists before any rank opens its log file there
     setup_logger(output_dir or None, distributed_rank=rank)
+    if moved is not None:
+        log_moved_run(output_dir, *moved)
     logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
     logger.info("Environment info:\n" + collect_env_info())
     logger.info(f"Command line arguments: {args}")
@@ -182,34 +194,6 @@ def _inference_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def archive_previous_metrics(output_dir: str) -> Optional[str]:
-    """Move the metrics of an earlier run out of the way of a new run in the same folder.
-
-    A new run (not a resume) writes ``metrics.json`` and TensorBoard events from iteration 0
-    again. Appended to the earlier run's files they would be skipped as already written (the
-    JSON writer) or drawn over the old curves (TensorBoard), so both go to a
-    ``previous_run_<time>`` subfolder, where TensorBoard still lists them as a run of their own.
-    Returns that folder, or None when there was nothing to move."""
-    if not os.path.isdir(output_dir):
-        return None
-    names = [n for n in sorted(os.listdir(output_dir)) if n == METRICS_FILE or n.startswith("events.out.tfevents.")]
-    if not names:
-        return None
-    stem = os.path.join(output_dir, time.strftime("previous_run_%Y%m%d_%H%M%S"))
-    archive, count = stem, 0
-    while os.path.exists(archive):  # two new runs within one second
-        count += 1
-        archive = f"{stem}_{count}"
-    os.makedirs(archive)
-    for name in names:
-        os.replace(os.path.join(output_dir, name), os.path.join(archive, name))
-    logger.warning(
-        f"{output_dir} held the metrics of an earlier run ({', '.join(names)}); moved them to {archive}. "
-        f"To continue that run instead of starting a new one, resume it (tools/train_net.py --resume)."
-    )
-    return archive
-
-
 # (key, smallest valid value) of the schedule: a value below it would fail deep inside a hook or
 # the solver with a message that does not name the key, or make training silently do nothing.
 SCHEDULE_MINIMUMS = (("SOLVER.MAX_ITER", 1), ("SOLVER.CHECKPOINT_PERIOD", 1), ("SOLVER.BASE_LR", 0.0), ("TEST.EVAL_PERIOD", 0))
@@ -276,6 +260,11 @@ class DefaultTrainer(TrainerBase):
         periodic = next((h for h in self.hooks if isinstance(h, hooks.PeriodicCheckpointer)), None)
         self._preemption = PreemptionHook(self.checkpointer, periodic_checkpointer=periodic)
         self.register_hooks([self._preemption])
+        # One live run per OUTPUT_DIR (main process; re-entrant after default_setup's lock).
+        self._run_folder_lock = RunFolderLock(cfg.OUTPUT_DIR)
+        if comm.is_main_process() and cfg.OUTPUT_DIR:
+            self._run_folder_lock.acquire()
+            weakref.finalize(self, self._run_folder_lock.release)
 
     # The step is the inner trainer's; hooks reach its parts through these names, and assigning
     # one (e.g. a wrapped model, a new optimizer) replaces it in the inner trainer, which uses it.
@@ -316,7 +305,7 @@ class DefaultTrainer(TrainerBase):
             # The checkpoint was written after iteration self.iter finished.
             self.start_iter = self.iter + 1
         elif comm.is_main_process():
-            archive_previous_metrics(self.cfg.OUTPUT_DIR)
+            archive_previous_run(self.cfg.OUTPUT_DIR)
 
     def build_hooks(self) -> List[Optional[hooks.HookBase]]:
         """IterationTimer, LRScheduler, EMA and PreciseBN (if enabled), PeriodicCheckpointer,
@@ -367,7 +356,13 @@ class DefaultTrainer(TrainerBase):
             )
             return getattr(self, "_last_eval_results", None)
         self._trainer.max_iter = self.max_iter  # it gathers metrics on the last iteration
-        super().train(self.start_iter, self.max_iter)
+        try:
+            super().train(self.start_iter, self.max_iter)
+        except TrainingPreempted as stopped:  # a signal after the last step: see PreemptionHook
+            logger.warning(stopped.message)
+            raise
+        finally:
+            self._run_folder_lock.release()
         stopped_after = self._preemption.stopped_after
         if stopped_after is not None and stopped_after < self.max_iter - 1:  # else it finished anyway
             error = self._preemption.preempted_error()

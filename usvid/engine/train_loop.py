@@ -148,8 +148,20 @@ class TrainerBase:
     def after_train(self) -> None:
         # Values put in after_train (e.g. the final evaluation) belong to iteration `iter`.
         self.storage.iter = self.iter
+        # Every hook's after_train runs even when one of them fails (or a signal stops the final
+        # evaluation): writers still flush and close, handlers are still restored. The first
+        # error is raised afterwards.
+        error: Optional[BaseException] = None
         for callback in self._dispatch["after_train"]:
-            callback()
+            try:
+                callback()
+            except BaseException as e:  # noqa: B036 (re-raised below)
+                if error is None:
+                    error = e
+                else:
+                    logger.exception(f"A second error in after_train ({callback.__qualname__}):")
+        if error is not None:
+            raise error
 
     def before_step(self) -> None:
         self.storage.iter = self.iter
