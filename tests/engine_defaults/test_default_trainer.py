@@ -299,23 +299,29 @@ def test_argument_parser_and_default_setup(tmp_path):
     log = (tmp_path / "out" / "log.txt").read_text()
     assert "Environment info" in log and "Random seed of rank 0: 5" in log
     assert torch.initial_seed() == 5
-    assert not torch.are_deterministic_algorithms_enabled()  # DETERMINISTIC is off by default
+    assert torch.are_deterministic_algorithms_enabled()  # DETERMINISTIC None: on for a CPU run
 
 
-@pytest.fixture
-def restore_deterministic_algorithms():
-    yield
-    torch.use_deterministic_algorithms(False)
-    torch.backends.cudnn.deterministic = False
+def test_deterministic_kernels_are_the_default_on_cpu_and_not_on_cuda(tmp_path, monkeypatch):
+    from usvid.engine.defaults import deterministic_kernels_wanted
+
+    assert toy_cfg(tmp_path).DETERMINISTIC is None
+    assert deterministic_kernels_wanted(toy_cfg(tmp_path, "MODEL.DEVICE", "cpu"))
+    assert not deterministic_kernels_wanted(toy_cfg(tmp_path, "MODEL.DEVICE", "cpu", "DETERMINISTIC", False))
+    default_setup(toy_cfg(tmp_path, "DETERMINISTIC", False), default_argument_parser().parse_args([]))
+    assert not torch.are_deterministic_algorithms_enabled()  # the key still switches it off
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # MODEL.DEVICE "auto" then means CUDA
+    assert not deterministic_kernels_wanted(toy_cfg(tmp_path, "MODEL.DEVICE", "auto"))
+    assert deterministic_kernels_wanted(toy_cfg(tmp_path, "MODEL.DEVICE", "auto", "DETERMINISTIC", True))
 
 
-def test_deterministic_turns_on_deterministic_kernels(tmp_path, restore_deterministic_algorithms):
+def test_deterministic_turns_on_deterministic_kernels(tmp_path):
     cfg = toy_cfg(tmp_path / "out", "DETERMINISTIC", True)
     default_setup(cfg, default_argument_parser().parse_args([]))
     assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
 
 
-def test_deterministic_with_cudnn_benchmark_is_an_error_naming_both_keys(tmp_path, restore_deterministic_algorithms):
+def test_deterministic_with_cudnn_benchmark_is_an_error_naming_both_keys(tmp_path):
     cfg = toy_cfg(tmp_path / "out", "DETERMINISTIC", True, "CUDNN_BENCHMARK", True)
     with pytest.raises(ValueError, match="DETERMINISTIC=True and CUDNN_BENCHMARK=True"):
         default_setup(cfg, default_argument_parser().parse_args([]))

@@ -135,6 +135,7 @@ _C.SEED = -1
 # Let cuDNN pick the fastest convolution algorithms (non-deterministic).
 _C.CUDNN_BENCHMARK = False
 # Use only deterministic kernels (torch.use_deterministic_algorithms): a run, and a resumed run, then
-# repeat bitwise with several CPU threads or on a GPU, at a small speed cost (+2 % per iteration for
-# the phantom UltraDet on 2 CPU threads). With one CPU thread, training repeats bitwise without it.
-_C.DETERMINISTIC = False
+# repeat bitwise with several CPU threads or on a GPU. None (the default): on when training on the
+# CPU, where it costs about 0.5 % per iteration (the phantom UltraDet on 2 threads), off on CUDA.
+# True / False force it on / off.
+_C.DETERMINISTIC = None

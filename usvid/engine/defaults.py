@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import Checkpointer
-from ..config import CfgNode, ConfigError
+from ..config import CfgNode, ConfigError, resolve_device
 from ..solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
 from ..utils import comm
 from ..utils.env import collect_env_info, seed_all_rng
@@ -125,13 +125,23 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
         torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
 
 
+def deterministic_kernels_wanted(cfg: CfgNode) -> bool:
+    """cfg.DETERMINISTIC, where None means: on for a CPU run, off for a CUDA one.
+
+    With several CPU threads the backward passes of convolutions and batch norms do not repeat
+    bitwise (weight gradients differ by ~1e-7 from pass to pass), so two runs drift apart;
+    deterministic kernels make runs (and exact resume) repeat bitwise. On the CPU they cost
+    about 0.5 % per iteration, so repeatable runs are the default there; on CUDA the cost is
+    the GPU's to measure, and the default stays off."""
+    if cfg.DETERMINISTIC is None:
+        return resolve_device(cfg.MODEL.DEVICE) == "cpu"
+    return bool(cfg.DETERMINISTIC)
+
+
 def _use_deterministic_kernels_if_asked(cfg: CfgNode) -> None:
-    """cfg.DETERMINISTIC: with several CPU threads the backward passes of convolutions and batch
-    norms do not repeat bitwise (weight gradients differ by ~1e-7 from pass to pass), so two
-    runs drift apart; deterministic kernels make runs (and exact resume) repeat bitwise."""
-    if not cfg.DETERMINISTIC:
+    if not deterministic_kernels_wanted(cfg):
         return
-    if cfg.CUDNN_BENCHMARK:
+    if cfg.CUDNN_BENCHMARK and cfg.DETERMINISTIC:
         raise ValueError(
             "DETERMINISTIC=True and CUDNN_BENCHMARK=True contradict each other (the cuDNN autotuner "
             "picks kernels by timing them); set CUDNN_BENCHMARK False or DETERMINISTIC False"
