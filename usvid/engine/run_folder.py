@@ -28,7 +28,6 @@ __all__ = [
     "RunFolderInUseError",
     "RunFolderLock",
     "archive_previous_run",
-    "archive_previous_metrics",
     "move_previous_run",
     "log_moved_run",
     "check_weights_outside_archived_run",
@@ -180,7 +179,3 @@ def archive_previous_run(output_dir: str) -> Optional[str]:
         return None
     log_moved_run(output_dir, *moved)
     return moved[0]
-
-
-# The name tools/plain_train_net.py (and earlier versions) call it by.
-archive_previous_metrics = archive_previous_run
