@@ -23,7 +23,7 @@ from usvid.engine import (
     TorchProfiler,
     update_bn_stats,
 )
-from usvid.engine.hooks import last_scheduled_write
+from usvid.utils.periodic import fires_after, last_scheduled_firing
 from usvid.utils.events import EventWriter, JSONWriter, get_event_storage
 
 
@@ -58,8 +58,13 @@ def test_final_evaluation_gets_its_own_metrics_line_at_max_iter(make_trainer, tm
     assert evaluated_at == [50]
 
 
-def test_last_scheduled_write_follows_the_periodic_firing_rule():
-    assert [last_scheduled_write(i, 20) for i in (0, 18, 19, 20, 38, 39, 45)] == [-1, -1, 19, 19, 19, 39, 39]
+def test_the_firing_rule_and_the_last_scheduled_firing_agree():
+    assert [i for i in range(50) if fires_after(i, 20, max_iter=45)] == [19, 39, 44]  # periodic, then the last
+    assert [i for i in range(10) if fires_after(i, 0, max_iter=10)] == [9]  # period 0: only the last
+    assert not fires_after(9, 0)  # no max_iter: no last iteration
+    assert [last_scheduled_firing(i, 20) for i in (0, 18, 19, 20, 38, 39, 45)] == [-1, -1, 19, 19, 19, 39, 39]
+    for i in range(100):
+        assert last_scheduled_firing(i, 7) == max([j for j in range(i + 1) if fires_after(j, 7)], default=-1)
 
 
 class RecordingWriter(EventWriter):

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..utils import comm
 from ..utils.file_io import atomic_write
+from ..utils.periodic import fires_after
 
 __all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]
 
@@ -390,7 +391,7 @@ class PeriodicCheckpointer:
     def step(self, iteration: int, **kwargs: Any) -> None:
         """Save if ``iteration`` is a checkpoint iteration (call on every rank)."""
         iteration = int(iteration)
-        if (iteration + 1) % self.period == 0:
+        if fires_after(iteration, self.period):
             self.save_iteration(iteration, **kwargs)
         if self.max_iter is not None and iteration >= self.max_iter - 1:
             self.checkpointer.save(f"{self.file_prefix}_final", iteration=iteration, **kwargs)

@@ -18,6 +18,7 @@ from torch import nn
 
 from usvid.utils import comm
 from usvid.utils.events import EventStorage, get_event_storage
+from usvid.utils.periodic import fires_after
 
 __all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
 
@@ -265,8 +266,7 @@ class SimpleTrainer(TrainerBase):
         loss_dict, data_time = self._forward_backward()
         self.after_backward()
         grad_norm = self._clip_gradients()
-        next_iter = self.iter + 1
-        if next_iter % self.gather_metric_period == 0 or next_iter == self.max_iter:
+        if fires_after(self.iter, self.gather_metric_period, self.max_iter):
             self._write_metrics(loss_dict, data_time, grad_norm)
         self._optimizer_step()
 
