@@ -221,7 +221,7 @@ def test_after_backward_hooks_of_the_default_trainer_run(tmp_path):
 
 
 def test_builders_must_be_overridden_with_a_helpful_message(tmp_path):
-    with pytest.raises(NotImplementedError, match="override build_model.*tools/train_net.py"):
+    with pytest.raises(NotImplementedError, match="override build_model.*usvid/app/trainer.py"):
         DefaultTrainer(toy_cfg(tmp_path))
     for method, args in [("build_train_loader", ()), ("build_test_loader", ("x",)), ("build_evaluator", ("x",))]:
         with pytest.raises(NotImplementedError, match=f"DefaultTrainer.{method} is not implemented"):
