@@ -1,8 +1,11 @@
 """The engine's default config tree: keys every model and dataset shares (detectron2 names).
 
 Application keys (frame samplers, UltraDet heads, hard-negative mining, ...) are added by
-``usvid.config.add_ultrasound_config``. The comment above a key is its documentation
-(docs/*/configs.md is generated from it).
+``usvid.config.add_ultrasound_config``, which also sets the application's values of the keys
+below that describe a model and its input (the model's name, grayscale frames and their
+normalisation); here they keep detectron2's neutral values (no model; BGR input normalised with
+the ImageNet means). The comment above a key is its documentation (docs/*/configs.md is
+generated from it).
 """
 
 from .config import CfgNode as CN
@@ -13,15 +16,15 @@ _C.VERSION = 1
 
 _C.MODEL = CN()
 # Name of the model class in the META_ARCH registry.
-_C.MODEL.META_ARCHITECTURE = "UltraDet"
+_C.MODEL.META_ARCHITECTURE = ""
 # "auto": CUDA when present, else CPU.
 _C.MODEL.DEVICE = "auto"
 # Checkpoint or state-dict file to initialise the model from ("" = random initialisation).
 _C.MODEL.WEIGHTS = ""
 # One value per input channel: 1 entry for grayscale ultrasound, 3 for RGB/BGR input.
-_C.MODEL.PIXEL_MEAN = [127.5]
+_C.MODEL.PIXEL_MEAN = [103.530, 116.280, 123.675]
 # Per-channel divisor applied after subtracting PIXEL_MEAN.
-_C.MODEL.PIXEL_STD = [64.0]
+_C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
 
 # Exponential moving average of the weights (the EMA hook): evaluation uses the averaged
 # weights, and checkpoints carry them.
@@ -33,7 +36,7 @@ _C.MODEL_EMA.DECAY = 0.999
 
 _C.INPUT = CN()
 # "L" keeps grayscale frames as 1 channel; "RGB" / "BGR" give 3 channels.
-_C.INPUT.FORMAT = "L"
+_C.INPUT.FORMAT = "BGR"
 
 _C.DATASETS = CN()
 # Names of registered datasets to train on.
