@@ -62,7 +62,7 @@ def _start(tmp_path, *args, launcher=(), log="run", new_session=False):
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=new_session)
 
 
-def _finish(processes, tmp_path, timeout=120):
+def _finish(processes, tmp_path, timeout=240):
     for name, process in processes.items():
         code = process.wait(timeout=timeout)
         assert code == 0, f"{name} exited with {code}:\n" + (tmp_path / f"{name}.out").read_text()[-4000:]
@@ -113,7 +113,7 @@ def test_a_machine_that_dies_ends_the_other_within_seconds_naming_the_lost_rank(
     survivor = _start(tmp_path, "--machine-rank", 0, *args, log="machine0")
     doomed = _start(tmp_path, "--machine-rank", 1, *args, log="machine1", new_session=True)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while not (tmp_path / "rank1.pid").exists() or not (tmp_path / "rank1.pid").read_text():
             assert time.monotonic() < deadline and survivor.poll() is None and doomed.poll() is None
             time.sleep(0.1)
@@ -128,6 +128,7 @@ def test_a_machine_that_dies_ends_the_other_within_seconds_naming_the_lost_rank(
             process.wait()
     output = (tmp_path / "machine0.out").read_text()
     assert code != 0
-    assert seconds < 15, f"machine 0 took {seconds:.1f} s to end after machine 1 died"
+    # About 2 s on an idle machine; the bound leaves room for a CI machine running other tests.
+    assert seconds < 30, f"machine 0 took {seconds:.1f} s to end after machine 1 died"
     assert "LostRanksError: Rank 0 stopped: lost rank 1 (127.0.0.1), whose process ended" in output
     print(f"machine 0 ended {seconds:.1f} s after machine 1 was killed")

@@ -82,6 +82,7 @@ class PreemptionHook(HookBase):
         self._periodic_checkpointer = periodic_checkpointer
         self._pending: Optional[int] = None  # set by the handler, read after each step
         self._steps_done = False  # the loop has ended: a signal now stops after_train's work
+        self._last_iteration = -1  # the last step done (when _steps_done)
         self._previous_handlers: Dict[int, Any] = {}
         self.signal_received: Optional[int] = None
         self.stopped_after: Optional[int] = None  # the iteration the checkpoint holds
@@ -126,7 +127,7 @@ class PreemptionHook(HookBase):
         iteration = self.trainer.iter
         last_step = self.trainer.should_stop or iteration >= self.trainer.max_iter - 1
         if signum is None:
-            self._steps_done = last_step
+            self._steps_done, self._last_iteration = last_step, iteration
             return
         if self._periodic_checkpointer is not None:
             self.checkpoint_path = self._periodic_checkpointer.save_iteration(iteration)
@@ -146,7 +147,7 @@ class PreemptionHook(HookBase):
         last checkpoint saved, and what remains (the final evaluation) is skipped."""
         name = signal.Signals(signum).name
         checkpoint = self.checkpoint_path or self._checkpointer.get_checkpoint_file() or "none"
-        last_iteration = self.trainer.max_iter - 1 if self.stopped_after is None else self.stopped_after
+        last_iteration = self._last_iteration if self.stopped_after is None else self.stopped_after
         message = (
             f"{name} received after the last training iteration ({last_iteration}): the final evaluation "
             f"is skipped (or stopped), the trained weights are kept in {checkpoint}. Evaluate them with:\n"
