@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from usvid.checkpoint import CheckpointLoadError, Checkpointer, PeriodicCheckpointer
+from usvid.checkpoint import CheckpointLoadError, Checkpointer, DetectionCheckpointer, PeriodicCheckpointer
 from usvid.checkpoint.checkpointer import RNG_STATES_KEY
 from usvid.data.samplers import TrainingSampler
 
@@ -230,3 +230,59 @@ def test_periodic_checkpointer_keeps_recent_files_across_resume(tmp_path):
         resumed.step(it)
     assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000005.pth", "model_0000007.pth", "model_final.pth"]
     assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
+
+
+def test_a_model_with_lazy_modules_loads_and_resumes_its_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    trained = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.LazyLinear(2))
+    trained(torch.randn(5, 3))  # materialises the lazy parameters: (4, 3) and (2, 4)
+    optimizer = torch.optim.SGD(trained.parameters(), lr=0.1)
+    Checkpointer(trained, str(tmp_path), optimizer=optimizer).save("model_0000004", iteration=4)
+
+    fresh = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.LazyLinear(2))  # never called: uninitialised
+    Checkpointer(fresh, str(tmp_path)).load(str(tmp_path / "model_0000004.pth"), strict=True)
+    for name, value in trained.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], value), name
+
+    resumed = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.LazyLinear(2))
+    resumed(torch.randn(1, 3))  # the usual order: a dry run builds the parameters, then the optimizer
+    resumed_optimizer = torch.optim.SGD(resumed.parameters(), lr=0.1)
+    extra = Checkpointer(resumed, str(tmp_path), optimizer=resumed_optimizer).resume_or_load("", resume=True)
+    assert extra["iteration"] == 4
+    assert torch.equal(resumed[2].weight, trained[2].weight)
+
+
+class _SharedLinear(nn.Module):
+    """``y`` is ``x`` registered a second time (detectron2's and fvcore's shared-parameter case)."""
+
+    def __init__(self, share: bool):
+        super().__init__()
+        self.x = nn.Linear(3, 3)
+        if share:
+            self.y = self.x
+
+
+def test_parameters_shared_by_two_submodules_are_not_reported_missing(tmp_path, caplog):
+    saved = _SharedLinear(share=False)
+    with torch.no_grad():
+        saved.x.bias.fill_(5.0)
+    Checkpointer(saved, str(tmp_path)).save("model_final")
+
+    model = _SharedLinear(share=True)
+    with caplog.at_level(logging.WARNING, logger="usvid.checkpoint.checkpointer"):
+        Checkpointer(model, str(tmp_path)).load(str(tmp_path / "model_final.pth"), strict=True)
+    assert torch.equal(model.y.bias, torch.full((3,), 5.0))
+    assert "not loaded" not in caplog.text
+
+    # A checkpoint without the tensor under either name still reports both names.
+    torch.save({"model": {"z": torch.zeros(1)}}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointLoadError, match="x.weight: missing in checkpoint"):
+        Checkpointer(_SharedLinear(share=True), str(tmp_path)).load(str(tmp_path / "other.pth"), strict=True)
+
+
+def test_detection_checkpointer_is_detectron2s_name_for_the_checkpointer(tmp_path):
+    model = _model(0)
+    DetectionCheckpointer(model, str(tmp_path)).save("model_final", iteration=3)
+    loaded = _model(1)
+    assert DetectionCheckpointer(loaded, str(tmp_path)).resume_or_load("", resume=True) == {"iteration": 3}
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))

@@ -23,7 +23,7 @@ from usvid.engine import (
     TorchProfiler,
     update_bn_stats,
 )
-from usvid.engine.hooks import last_scheduled_write
+from usvid.utils.periodic import fires_after, last_scheduled_firing
 from usvid.utils.events import EventWriter, JSONWriter, get_event_storage
 
 
@@ -58,8 +58,13 @@ def test_final_evaluation_gets_its_own_metrics_line_at_max_iter(make_trainer, tm
     assert evaluated_at == [50]
 
 
-def test_last_scheduled_write_follows_the_periodic_firing_rule():
-    assert [last_scheduled_write(i, 20) for i in (0, 18, 19, 20, 38, 39, 45)] == [-1, -1, 19, 19, 19, 39, 39]
+def test_the_firing_rule_and_the_last_scheduled_firing_agree():
+    assert [i for i in range(50) if fires_after(i, 20, max_iter=45)] == [19, 39, 44]  # periodic, then the last
+    assert [i for i in range(10) if fires_after(i, 0, max_iter=10)] == [9]  # period 0: only the last
+    assert not fires_after(9, 0)  # no max_iter: no last iteration
+    assert [last_scheduled_firing(i, 20) for i in (0, 18, 19, 20, 38, 39, 45)] == [-1, -1, 19, 19, 19, 39, 39]
+    for i in range(100):
+        assert last_scheduled_firing(i, 7) == max([j for j in range(i + 1) if fires_after(j, 7)], default=-1)
 
 
 class RecordingWriter(EventWriter):
@@ -155,6 +160,20 @@ def test_lr_is_logged_before_the_scheduler_steps(make_trainer):
     assert trainer.state_dict()["hooks"]["LRScheduler"]["last_epoch"] == 4
 
 
+def test_lr_scheduler_hook_runs_a_param_scheduler_of_training_progress(make_trainer):
+    trainer = make_trainer(lr=1.0)
+    trainer.register_hooks([LRScheduler(scheduler=lambda where: 1.0 - where)])  # linear decay to 0
+    trainer.train(0, 4)
+    assert trainer.storage.history("lr").values() == [(1.0, 0), (0.75, 1), (0.5, 2), (0.25, 3)]
+    assert trainer.state_dict()["hooks"] == {}  # the schedule's position is the trainer's iteration
+
+    resumed = make_trainer(lr=1.0)
+    resumed.register_hooks([LRScheduler(scheduler=lambda where: 1.0 - where)])
+    resumed.iter = 2  # as a resume from the checkpoint of iteration 1 leaves it
+    resumed.train(2, 4)
+    assert resumed.storage.history("lr").values() == [(0.5, 2), (0.25, 3)]
+
+
 def test_lr_comes_from_the_largest_param_group(toy_model, toy_batches):
     from usvid.engine import SimpleTrainer
 
@@ -229,11 +248,12 @@ def test_a_resumed_early_stopping_does_not_count_the_restored_evaluation_again(m
     assert resumed.iter == uninterrupted.iter
 
 
-def test_periodic_checkpointer_hook_takes_max_to_keep_third_as_the_design_says(make_trainer, tmp_path):
+def test_periodic_checkpointer_hook_takes_detectron2s_argument_order(make_trainer, tmp_path):
+    # (checkpointer, period, max_iter, max_to_keep, file_prefix); the trainer's max_iter wins.
     trainer = make_trainer()
-    trainer.register_hooks([PeriodicCheckpointer(Checkpointer(trainer.model, str(tmp_path)), 2, 1)])
+    trainer.register_hooks([PeriodicCheckpointer(Checkpointer(trainer.model, str(tmp_path)), 2, 1000, 1, "ckpt")])
     trainer.train(0, 9)
-    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["model_0000007.pth", "model_final.pth"]
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["ckpt_0000007.pth", "ckpt_final.pth"]
 
 
 def test_best_and_periodic_checkpoints_with_the_real_checkpointer(make_trainer, tmp_path):

@@ -241,20 +241,20 @@ class _LossWrapper(nn.Module):
 def test_trainer_base_requires_run_step_and_model_must_return_a_dict(make_trainer):
     with pytest.raises(NotImplementedError):
         TrainerBase().train(0, 1)
-    trainer = make_trainer(model=_ReturnsTensor())
-    with pytest.raises(TypeError, match="dict of scalar loss tensors"):
+    trainer = make_trainer(model=_ReturnsList())
+    with pytest.raises(TypeError, match="dict of scalar loss tensors \\(or one loss tensor\\).*got list"):
         trainer.train(0, 1)
     with pytest.raises(ValueError, match="grad_accum_steps"):
-        SimpleTrainer(_ReturnsTensor(), [], torch.optim.SGD(_ReturnsTensor().parameters(), lr=0.1), grad_accum_steps=0)
+        SimpleTrainer(_ReturnsList(), [], torch.optim.SGD(_ReturnsList().parameters(), lr=0.1), grad_accum_steps=0)
 
 
-class _ReturnsTensor(nn.Module):
+class _ReturnsList(nn.Module):
     def __init__(self):
         super().__init__()
         self.linear = nn.Linear(4, 1)
 
     def forward(self, batch):
-        return self.linear(batch[0]).mean()
+        return [self.linear(batch[0]).mean()]
 
 
 def test_an_empty_range_leaves_iter_at_max_iter():
@@ -267,3 +267,31 @@ def test_an_empty_range_leaves_iter_at_max_iter():
     trainer.register_hooks([CallbackHook(after_train=lambda t: seen.append(t.iter))])
     trainer.train(5, 5)
     assert seen == [5] and trainer.iter == 5
+
+
+def test_a_hook_has_no_trainer_until_registered(make_trainer):
+    hook = HookBase()
+    assert hook.trainer is None
+    trainer = make_trainer()
+    trainer.register_hooks([hook])
+    assert hook.trainer.iter == trainer.iter
+
+
+class BareLossRegressor(nn.Module):
+    """Returns its loss as one tensor, not a dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+
+    def forward(self, batch):
+        x, y = batch
+        return nn.functional.mse_loss(self.linear(x), y)
+
+
+def test_a_model_returning_a_bare_loss_tensor_trains_with_it_as_total_loss(make_trainer):
+    trainer = make_trainer(model=BareLossRegressor())
+    trainer.train(0, 30)
+    losses = [value for value, _ in trainer.storage.history("total_loss").values()]
+    assert len(losses) == 30 and losses[-1] < losses[0] / 2
+    assert set(trainer.storage.histories()) == {"total_loss", "data_time"}

@@ -1,4 +1,5 @@
 import json
+import logging
 import shlex
 import sys
 
@@ -155,8 +156,9 @@ def test_resuming_a_finished_run_returns_at_once_without_a_second_evaluation(tmp
     assert (tmp_path / "metrics.json").read_text() == metrics_before  # no line for iteration 21
 
 
-def test_a_new_run_in_a_used_folder_moves_the_earlier_metrics_aside(tmp_path):
+def test_a_new_run_in_a_used_folder_moves_the_earlier_run_aside(tmp_path):
     _train(toy_cfg(tmp_path))
+    first_weights = (tmp_path / "model_final.pth").read_bytes()
     first_metrics = (tmp_path / "metrics.json").read_text()
     first_tensorboard = _tensorboard_scalars(tmp_path)
     for _ in range(2):  # twice within a second: two archives, nothing overwritten
@@ -164,6 +166,7 @@ def test_a_new_run_in_a_used_folder_moves_the_earlier_metrics_aside(tmp_path):
     archives = sorted(tmp_path.glob("previous_run_*"))
     assert len(archives) == 2
     assert (archives[0] / "metrics.json").read_text() == first_metrics
+    assert (archives[0] / "model_final.pth").read_bytes() == first_weights
     assert _tensorboard_scalars(archives[0]) == first_tensorboard
     second_metrics = _metrics(tmp_path)
     assert [m["iteration"] for m in second_metrics] == [19, 39, 40]
@@ -218,7 +221,7 @@ def test_after_backward_hooks_of_the_default_trainer_run(tmp_path):
 
 
 def test_builders_must_be_overridden_with_a_helpful_message(tmp_path):
-    with pytest.raises(NotImplementedError, match="override build_model.*tools/train_net.py"):
+    with pytest.raises(NotImplementedError, match="override build_model.*usvid/app/trainer.py"):
         DefaultTrainer(toy_cfg(tmp_path))
     for method, args in [("build_train_loader", ()), ("build_test_loader", ("x",)), ("build_evaluator", ("x",))]:
         with pytest.raises(NotImplementedError, match=f"DefaultTrainer.{method} is not implemented"):
@@ -296,24 +299,71 @@ def test_argument_parser_and_default_setup(tmp_path):
     log = (tmp_path / "out" / "log.txt").read_text()
     assert "Environment info" in log and "Random seed of rank 0: 5" in log
     assert torch.initial_seed() == 5
-    assert not torch.are_deterministic_algorithms_enabled()  # DETERMINISTIC is off by default
+    assert torch.are_deterministic_algorithms_enabled()  # DETERMINISTIC None: on for a CPU run
 
 
-@pytest.fixture
-def restore_deterministic_algorithms():
-    yield
-    torch.use_deterministic_algorithms(False)
-    torch.backends.cudnn.deterministic = False
+def test_deterministic_kernels_are_the_default_on_cpu_and_not_on_cuda(tmp_path, monkeypatch):
+    from usvid.engine.defaults import deterministic_kernels_wanted
+
+    assert toy_cfg(tmp_path).DETERMINISTIC is None
+    assert deterministic_kernels_wanted(toy_cfg(tmp_path, "MODEL.DEVICE", "cpu"))
+    assert not deterministic_kernels_wanted(toy_cfg(tmp_path, "MODEL.DEVICE", "cpu", "DETERMINISTIC", False))
+    default_setup(toy_cfg(tmp_path, "DETERMINISTIC", False), default_argument_parser().parse_args([]))
+    assert not torch.are_deterministic_algorithms_enabled()  # the key still switches it off
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # MODEL.DEVICE "auto" then means CUDA
+    assert not deterministic_kernels_wanted(toy_cfg(tmp_path, "MODEL.DEVICE", "auto"))
+    assert deterministic_kernels_wanted(toy_cfg(tmp_path, "MODEL.DEVICE", "auto", "DETERMINISTIC", True))
 
 
-def test_deterministic_turns_on_deterministic_kernels(tmp_path, restore_deterministic_algorithms):
+def test_deterministic_turns_on_deterministic_kernels(tmp_path):
     cfg = toy_cfg(tmp_path / "out", "DETERMINISTIC", True)
     default_setup(cfg, default_argument_parser().parse_args([]))
     assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
 
 
-def test_deterministic_with_cudnn_benchmark_is_an_error_naming_both_keys(tmp_path, restore_deterministic_algorithms):
+def test_deterministic_with_cudnn_benchmark_is_an_error_naming_both_keys(tmp_path):
     cfg = toy_cfg(tmp_path / "out", "DETERMINISTIC", True, "CUDNN_BENCHMARK", True)
     with pytest.raises(ValueError, match="DETERMINISTIC=True and CUDNN_BENCHMARK=True"):
         default_setup(cfg, default_argument_parser().parse_args([]))
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_model_optimizer_and_data_loader_can_be_replaced_before_training(tmp_path):
+    trainer = ToyTrainer(toy_cfg(tmp_path, "SOLVER.MAX_ITER", 3, "TEST.EVAL_PERIOD", 0, "DATASETS.TEST", "()"))
+    old_weight = trainer.model.net[0].weight.detach().clone()
+    torch.manual_seed(1)
+    model = ToyModel(dropout=0.0)
+    new_weight = model.net[0].weight.detach().clone()
+    x, y = toy_data()
+    batches = []
+
+    def loader():
+        while True:
+            batches.append(1)
+            yield x[:8], y[:8]
+
+    trainer.model = model
+    trainer.optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    trainer.scheduler = ToyTrainer.build_lr_scheduler(trainer.cfg, trainer.optimizer)  # the schedule of the new one
+    trainer.data_loader = loader()
+    assert trainer.model is model and trainer._trainer.model is model
+    trainer.train()
+    assert len(batches) == 3  # every step took its batch from the new loader...
+    assert not torch.equal(model.net[0].weight, new_weight)  # ...trained the new model with the new optimizer
+    assert torch.equal(trainer.checkpointer.model.net[0].weight, old_weight)  # the replaced model is untouched
+
+
+def test_a_resume_with_a_changed_schedule_follows_the_config_and_says_what_changed(tmp_path, caplog, monkeypatch):
+    _train(toy_cfg(tmp_path), extra_hooks=[StopAfter(19)])  # STEPS (25,), BASE_LR 0.05, MAX_ITER 40
+    trainer = ToyTrainer(toy_cfg(tmp_path, "SOLVER.STEPS", "(30,)", "SOLVER.BASE_LR", 0.02, "SOLVER.MAX_ITER", 50))
+    monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="usvid"):
+        trainer.resume_or_load(resume=True)
+    assert "SOLVER.STEPS: [25] -> [30]" in caplog.text
+    assert "SOLVER.BASE_LR (and the per-group factors): [0.05] -> [0.02]" in caplog.text
+    assert "SOLVER.MAX_ITER changed since the checkpoint: 40 -> 50" in caplog.text
+    trainer.train()
+    lrs = dict((iteration, lr) for lr, iteration in trainer.storage.history("lr").values())
+    assert trainer.iter == 50 and lrs[19] == pytest.approx(0.05)  # the interrupted run's, restored
+    assert lrs[20] == pytest.approx(0.02) and lrs[29] == pytest.approx(0.02)  # the new BASE_LR, no decay at 25
+    assert lrs[30] == pytest.approx(0.002) and lrs[49] == pytest.approx(0.002)  # the new step

@@ -148,3 +148,42 @@ def test_the_preemption_checkpoint_joins_the_max_to_keep_rotation(start_script, 
         "model_0000009.pth",
         "model_final.pth",
     ]
+
+
+FINAL_EVALUATION_SCRIPT = """
+import os, sys, time
+from toy_training import ToyTrainer, toy_cfg
+
+class SlowFinalEvaluation(ToyTrainer):
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        open("evaluating", "w").write("1")
+        time.sleep(120)  # a signal now must stop this, not wait for it
+        open("evaluated", "w").close()
+        return super().test(cfg, model, evaluators)
+
+if __name__ == "__main__":
+    cfg = toy_cfg(os.getcwd(), "SOLVER.MAX_ITER", 6, "SOLVER.CHECKPOINT_PERIOD", 100000, "TEST.EVAL_PERIOD", 0)
+    trainer = SlowFinalEvaluation(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+"""
+
+
+def test_ctrl_c_during_the_final_evaluation_stops_it_and_keeps_the_trained_weights(start_script, tmp_path):
+    process = start_script(FINAL_EVALUATION_SCRIPT)
+    wait_for_file(tmp_path / "evaluating", process)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 128 + signal.SIGINT
+    assert time.monotonic() - sent < 10  # the evaluation was stopped, not waited for
+    assert not (tmp_path / "evaluated").exists()
+    output = (tmp_path / "script.out").read_text() + (tmp_path / "script.err").read_text()
+    assert "SIGINT received after the last training iteration (5): the final evaluation is skipped" in output
+    assert f"kept in {tmp_path / 'model_final.pth'}" in output and "--eval-only" in output
+    assert "finishing the current step" not in output  # no step was running: no such promise
+    assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
+    assert torch.load(tmp_path / "model_final.pth", weights_only=False)["iteration"] == 5
+    # The writers still flushed the training metrics; no evaluation line was written.
+    lines = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
+    assert lines[-1]["iteration"] == 5 and not any("toy/mse" in line for line in lines)

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from usvid.config import get_cfg
-from usvid.solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
+from usvid.config import ConfigError
+from usvid.solver import LRMultiplier, WarmupParamScheduler, build_lr_scheduler, build_optimizer, get_clip_grad_norm
 
 
 class Net(nn.Module):
@@ -160,3 +161,42 @@ def test_steps_beyond_max_iter_are_warned_about_and_bad_names_rejected(caplog):
         build_lr_scheduler(_cfg(WARMUP_METHOD="cubic"), build_optimizer(_cfg(), Net()))
     with pytest.raises(ValueError, match="LR_SCHEDULER_NAME 'Poly'"):
         build_lr_scheduler(_cfg(LR_SCHEDULER_NAME="Poly"), build_optimizer(_cfg(), Net()))
+
+
+def test_warmup_cosine_ends_at_base_lr_end():
+    cfg = _cfg(LR_SCHEDULER_NAME="WarmupCosineLR", WARMUP_ITERS=0, MAX_ITER=4, BASE_LR_END=0.2)
+    scheduler = build_lr_scheduler(cfg, build_optimizer(cfg, Net()))
+    expected = [0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * i / 4)) for i in range(5)]
+    assert _lrs(scheduler, 5) == pytest.approx(expected)
+    assert expected[-1] == pytest.approx(0.2)
+    with pytest.raises(ConfigError, match="SOLVER.BASE_LR_END=2.0 must lie between 0 and SOLVER.BASE_LR=1.0"):
+        build_lr_scheduler(_cfg(LR_SCHEDULER_NAME="WarmupCosineLR", BASE_LR_END=2.0), build_optimizer(_cfg(), Net()))
+
+
+def test_warmup_step_with_fixed_gamma_decays_num_decays_times_evenly():
+    cfg = _cfg(LR_SCHEDULER_NAME="WarmupStepWithFixedGammaLR", WARMUP_ITERS=2, WARMUP_FACTOR=0.5,
+               MAX_ITER=12, GAMMA=0.5, NUM_DECAYS=2)
+    scheduler = build_lr_scheduler(cfg, build_optimizer(cfg, Net()))
+    # Three stages of 4 iterations: 1, 0.5, 0.25; the warm-up ramps the first 2 iterations.
+    expected = [0.5, 0.75, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.25]
+    assert _lrs(scheduler, 13) == pytest.approx(expected)
+
+
+def test_lr_multiplier_follows_a_warmed_up_param_scheduler():
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=2.0)
+    halves = lambda where: 1.0 if where < 0.5 else 0.5  # noqa: E731
+    schedule = WarmupParamScheduler(halves, warmup_factor=0.1, warmup_length=0.25)
+    scheduler = LRMultiplier(optimizer, schedule, max_iter=8)
+    # Progress 0, 1/8: linear from 0.1 to the value at 0.25 (1.0); then 1.0 until half-way, then 0.5.
+    assert _lrs(scheduler, 8) == pytest.approx([0.2, 1.1, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+
+    rescaled = WarmupParamScheduler(halves, 0.1, 0.5, warmup_method="constant", rescale_interval=True)
+    # The warm-up holds 0.1 for the first half; the whole schedule then runs in the second.
+    assert [rescaled(w) for w in (0.0, 0.4, 0.5, 0.7, 0.8)] == pytest.approx([0.1, 0.1, 1.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="warmup_length is a fraction of training in \\[0, 1\\), got 1.5"):
+        WarmupParamScheduler(halves, 0.1, 1.5)
+
+    # Starting mid-run continues the same rates (the LRScheduler hook's resume).
+    mid_run = LRMultiplier(torch.optim.SGD(Net().parameters(), lr=2.0), schedule, max_iter=8, last_iter=3)
+    assert _lrs(mid_run, 4) == pytest.approx([1.0, 1.0, 1.0, 1.0])

@@ -18,6 +18,7 @@ from usvid.utils.events import (
     TensorboardXWriter,
     active_event_storage,
     get_event_storage,
+    has_event_storage,
 )
 
 
@@ -242,6 +243,23 @@ def test_common_metric_printer_line(caplog, monkeypatch):
     assert fields["max_mem"].endswith("M") and int(fields["max_mem"][:-1]) > 0
 
 
+def test_common_metric_printer_shows_metric_marked_scalars_smoothed_after_the_losses(caplog, monkeypatch):
+    printer = CommonMetricPrinter(max_iter=100, window_size=4)
+    monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)
+    caplog.set_level(logging.INFO, logger=printer.logger.name)
+    with EventStorage(0) as storage:
+        for it in range(10):
+            storage.iter = it
+            storage.put_scalars(total_loss=1.0, **{"[metric]accuracy": it / 10, "fg_ratio": 0.5})
+        printer.write()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == printer.logger.name]
+    names = [part.split(": ", 1)[0] for part in line.strip().split("  ")]
+    assert names.index("[metric]accuracy") == names.index("total_loss") + 1
+    assert "fg_ratio" not in names  # neither a loss nor marked
+    fields = dict(part.split(": ", 1) for part in line.strip().split("  "))
+    assert float(fields["[metric]accuracy"]) == statistics.median([0.6, 0.7, 0.8, 0.9])
+
+
 def test_common_metric_printer_labels_a_stopped_run_with_the_last_step_and_prints_it_once(caplog, monkeypatch):
     printer = CommonMetricPrinter(max_iter=100)
     monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)
@@ -267,3 +285,29 @@ def test_active_event_storage_is_the_innermost_open_one_or_none():
             assert active_event_storage() is inner
         assert active_event_storage() is outer
     assert active_event_storage() is None
+
+
+def test_has_event_storage_iteration_and_count_samples_as_detectron2_names_them():
+    assert not has_event_storage()
+    with EventStorage(5) as storage:
+        assert has_event_storage()
+        assert storage.iteration == 5
+        storage.iteration = 7
+        assert storage.iter == 7
+        for it in (7, 9, 10, 11):  # a metric written every other iteration, then every one
+            storage.iter = it
+            storage.put_scalar("loss", float(it))
+        assert storage.count_samples("loss", window_size=3) == 3  # 9, 10 and 11 lie within (8, 11]
+        assert storage.count_samples("loss") == 4
+    assert not has_event_storage()
+
+
+def test_common_metric_printer_without_max_iter_prints_no_eta(caplog, monkeypatch):
+    printer = CommonMetricPrinter()
+    monkeypatch.setattr(logging.getLogger("usvid"), "propagate", True)
+    caplog.set_level(logging.INFO, logger=printer.logger.name)
+    with EventStorage(0) as storage:
+        storage.put_scalars(total_loss=1.0, time=0.5)
+        printer.write()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == printer.logger.name]
+    assert line.strip().startswith("iter: 0") and "eta" not in line

@@ -16,8 +16,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from usvid.checkpoint import Checkpointer, PeriodicCheckpointer
 from usvid.data import build_video_detection_train_loader
-from usvid.engine import archive_previous_metrics, default_writers
-from usvid.engine.hooks import flatten_results_dict, last_scheduled_write
+from usvid.engine import archive_previous_run, default_writers
+from usvid.engine.hooks import flatten_results_dict
+from usvid.utils.periodic import last_scheduled_firing
 from usvid.modeling import build_model
 from usvid.solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
 from usvid.utils import comm
@@ -68,9 +69,9 @@ def do_train(cfg, model, resume=False):
     writers = default_writers(cfg.OUTPUT_DIR, max_iter) if comm.is_main_process() else []
     if start_iter > 0:  # the resumed run writes again what came after the last scheduled write
         for writer in writers:
-            writer.resume_after(last_scheduled_write(start_iter - 1, WRITE_PERIOD))
+            writer.resume_after(last_scheduled_firing(start_iter - 1, WRITE_PERIOD))
     elif comm.is_main_process():
-        archive_previous_metrics(cfg.OUTPUT_DIR)
+        archive_previous_run(cfg.OUTPUT_DIR)
     if comm.get_world_size() > 1:
         model = DistributedDataParallel(model, broadcast_buffers=False)
 

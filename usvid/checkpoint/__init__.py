@@ -1,3 +1,9 @@
-from .checkpointer import CheckpointLoadError, Checkpointer, CheckpointSaveError, PeriodicCheckpointer
+from .checkpointer import (
+    CheckpointLoadError,
+    Checkpointer,
+    CheckpointSaveError,
+    DetectionCheckpointer,
+    PeriodicCheckpointer,
+)
 
-__all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]
+__all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]

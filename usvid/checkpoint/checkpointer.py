@@ -7,6 +7,7 @@ atomically so a crash during a save never leaves a truncated ``last_checkpoint``
 """
 
 import errno
+import itertools
 import logging
 import os
 import pickle
@@ -20,8 +21,9 @@ from torch import nn
 
 from ..utils import comm
 from ..utils.file_io import atomic_write
+from ..utils.periodic import fires_after
 
-__all__ = ["Checkpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]
+__all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 RNG_STATES_KEY = "rng_states"
@@ -78,6 +80,18 @@ def _strip_prefix_if_present(state_dict: Dict[str, Any], prefix: str) -> Dict[st
     if not state_dict or not all(k.startswith(prefix) for k in state_dict):
         return state_dict
     return {k[len(prefix):]: v for k, v in state_dict.items()}
+
+
+def _shared_tensor_names(model: nn.Module) -> List[set]:
+    """The state-dict names of every parameter or buffer that the model holds under more than
+    one name (a submodule registered twice, e.g. ``self.y = self.x``), one set per tensor."""
+    names_by_tensor: Dict[int, set] = {}
+    tensors = itertools.chain(
+        model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False)
+    )
+    for name, tensor in tensors:
+        names_by_tensor.setdefault(id(tensor), set()).add(name)
+    return [names for names in names_by_tensor.values() if len(names) > 1]
 
 
 class Checkpointer:
@@ -193,7 +207,11 @@ class Checkpointer:
     def _persistent_buffers(self) -> Dict[str, torch.Tensor]:
         """This rank's buffers that belong in the model's state dict, on the CPU."""
         state = self.model.state_dict()
-        return {name: state[name].detach().cpu() for name, _ in self.model.named_buffers() if name in state}
+        return {
+            name: state[name].detach().cpu()
+            for name, buffer in self.model.named_buffers()
+            if name in state and not nn.parameter.is_lazy(buffer)
+        }
 
     def _read_file(self, path: str) -> Dict[str, Any]:
         """The checkpoint dict in ``path``, or a CheckpointLoadError naming the file."""
@@ -230,19 +248,36 @@ class Checkpointer:
 
     def _load_model(self, state_dict: Dict[str, Any], path: str, strict: bool) -> None:
         """Load what fits; report missing, unexpected and shape-mismatched keys in one table
-        (an error with ``strict``, before anything is loaded)."""
+        (an error with ``strict``, before anything is loaded).
+
+        A lazy module's uninitialised parameters (``nn.LazyLinear`` before its first forward)
+        take the checkpoint's shape when loaded, so they have no shape to mismatch. A parameter
+        shared by two submodules (``self.y = self.x``) has a name under each; it is loaded when
+        the checkpoint holds it under either name, so the other name is not missing."""
         state_dict = _strip_prefix_if_present(state_dict, "module.")
         model_state = self.model.state_dict()
         rows: List[List[str]] = []
         loadable = {}
         for key, value in state_dict.items():
             expected = model_state.get(key)
-            if isinstance(value, torch.Tensor) and expected is not None and value.shape != expected.shape:
+            if (
+                isinstance(value, torch.Tensor)
+                and expected is not None
+                and not nn.parameter.is_lazy(expected)
+                and value.shape != expected.shape
+            ):
                 rows.append([key, "shape mismatch (skipped)", f"checkpoint {tuple(value.shape)} vs model {tuple(expected.shape)}"])
             else:
                 loadable[key] = value
         mismatched = {row[0] for row in rows}
-        rows += [[key, "missing in checkpoint", ""] for key in model_state if key not in state_dict and key not in mismatched]
+        loaded_through_alias = {
+            key for names in _shared_tensor_names(self.model) if names & loadable.keys() for key in names
+        }
+        rows += [
+            [key, "missing in checkpoint", ""]
+            for key in model_state
+            if key not in state_dict and key not in mismatched and key not in loaded_through_alias
+        ]
         rows += [[key, "unexpected (not in model)", ""] for key in state_dict if key not in model_state]
         if rows and strict:
             problems = "; ".join(f"{key}: {problem}" for key, problem, _ in rows[:5])
@@ -329,6 +364,10 @@ class Checkpointer:
         )
 
 
+# detectron2's name for its checkpointer (there, fvcore's Checkpointer plus model-zoo loading).
+DetectionCheckpointer = Checkpointer
+
+
 class PeriodicCheckpointer:
     """Save ``{file_prefix}_{iteration:07d}`` every ``period`` iterations and
     ``{file_prefix}_final`` at the last one, keeping at most ``max_to_keep`` periodic files.
@@ -352,7 +391,7 @@ class PeriodicCheckpointer:
     def step(self, iteration: int, **kwargs: Any) -> None:
         """Save if ``iteration`` is a checkpoint iteration (call on every rank)."""
         iteration = int(iteration)
-        if (iteration + 1) % self.period == 0:
+        if fires_after(iteration, self.period):
             self.save_iteration(iteration, **kwargs)
         if self.max_iter is not None and iteration >= self.max_iter - 1:
             self.checkpointer.save(f"{self.file_prefix}_final", iteration=iteration, **kwargs)

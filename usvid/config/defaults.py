@@ -1,8 +1,11 @@
 """The engine's default config tree: keys every model and dataset shares (detectron2 names).
 
 Application keys (frame samplers, UltraDet heads, hard-negative mining, ...) are added by
-``usvid.config.add_ultrasound_config``. The comment above a key is its documentation
-(docs/*/configs.md is generated from it).
+``usvid.config.add_ultrasound_config``, which also sets the application's values of the keys
+below that describe a model and its input (the model's name, grayscale frames and their
+normalisation); here they keep detectron2's neutral values (no model; BGR input normalised with
+the ImageNet means). The comment above a key is its documentation (docs/*/configs.md is
+generated from it).
 """
 
 from .config import CfgNode as CN
@@ -13,15 +16,15 @@ _C.VERSION = 1
 
 _C.MODEL = CN()
 # Name of the model class in the META_ARCH registry.
-_C.MODEL.META_ARCHITECTURE = "UltraDet"
+_C.MODEL.META_ARCHITECTURE = ""
 # "auto": CUDA when present, else CPU.
 _C.MODEL.DEVICE = "auto"
 # Checkpoint or state-dict file to initialise the model from ("" = random initialisation).
 _C.MODEL.WEIGHTS = ""
 # One value per input channel: 1 entry for grayscale ultrasound, 3 for RGB/BGR input.
-_C.MODEL.PIXEL_MEAN = [127.5]
+_C.MODEL.PIXEL_MEAN = [103.530, 116.280, 123.675]
 # Per-channel divisor applied after subtracting PIXEL_MEAN.
-_C.MODEL.PIXEL_STD = [64.0]
+_C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
 
 # Exponential moving average of the weights (the EMA hook): evaluation uses the averaged
 # weights, and checkpoints carry them.
@@ -33,7 +36,7 @@ _C.MODEL_EMA.DECAY = 0.999
 
 _C.INPUT = CN()
 # "L" keeps grayscale frames as 1 channel; "RGB" / "BGR" give 3 channels.
-_C.INPUT.FORMAT = "L"
+_C.INPUT.FORMAT = "BGR"
 
 _C.DATASETS = CN()
 # Names of registered datasets to train on.
@@ -48,12 +51,15 @@ _C.DATALOADER.NUM_WORKERS = 2
 _C.SOLVER = CN()
 # "SGD" (with MOMENTUM, NESTEROV) or "AdamW" (with ADAM_BETA).
 _C.SOLVER.OPTIMIZER = "SGD"
-# "WarmupMultiStepLR" (decay by GAMMA at STEPS) or "WarmupCosineLR" (cosine to 0 at MAX_ITER).
+# "WarmupMultiStepLR" (decay by GAMMA at STEPS), "WarmupCosineLR" (cosine to BASE_LR_END at
+# MAX_ITER) or "WarmupStepWithFixedGammaLR" (decay by GAMMA NUM_DECAYS times, evenly spaced).
 _C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
 # Number of training iterations.
 _C.SOLVER.MAX_ITER = 40000
 # Learning rate after warm-up, before decay.
 _C.SOLVER.BASE_LR = 0.001
+# Learning rate at MAX_ITER of WarmupCosineLR (between 0 and BASE_LR).
+_C.SOLVER.BASE_LR_END = 0.0
 # SGD momentum.
 _C.SOLVER.MOMENTUM = 0.9
 # Use Nesterov momentum with SGD.
@@ -75,6 +81,9 @@ _C.SOLVER.LR_MULTIPLIERS = []
 _C.SOLVER.GAMMA = 0.1
 # Iterations at which the LR is multiplied by GAMMA (WarmupMultiStepLR).
 _C.SOLVER.STEPS = (30000,)
+# Number of LR decays by GAMMA of WarmupStepWithFixedGammaLR, at 1/(NUM_DECAYS+1), 2/(NUM_DECAYS+1)
+# ... of MAX_ITER.
+_C.SOLVER.NUM_DECAYS = 3
 # LR factor at iteration 0 of the warm-up.
 _C.SOLVER.WARMUP_FACTOR = 1.0 / 1000
 # Length of the warm-up in iterations (0 = none).
@@ -129,9 +138,10 @@ _C.SEED = -1
 # Let cuDNN pick the fastest convolution algorithms (non-deterministic).
 _C.CUDNN_BENCHMARK = False
 # Use only deterministic kernels (torch.use_deterministic_algorithms): a run, and a resumed run, then
-# repeat bitwise with several CPU threads or on a GPU, at a small speed cost (+2 % per iteration for
-# the phantom UltraDet on 2 CPU threads). With one CPU thread, training repeats bitwise without it.
-_C.DETERMINISTIC = False
+# repeat bitwise with several CPU threads or on a GPU. None (the default): on when training on the
+# CPU, where it costs about 0.5 % per iteration (the phantom UltraDet on 2 threads), off on CUDA.
+# True / False force it on / off.
+_C.DETERMINISTIC = None
 # Compute (intra-op) threads of each process on the CPU; 0 = automatic: the usable cores (CPU
 # affinity mask and cgroup quota) shared among this machine's processes, less room for the loader
 # workers on 4 or more cores, and one core fewer during streaming inference. When 0, the

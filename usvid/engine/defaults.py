@@ -1,9 +1,7 @@
-"""The config-driven defaults on top of the engine core: argument parsing, process setup,
-writers and ``DefaultTrainer`` (detectron2 semantics).
-
-The engine knows nothing about datasets or models: an application subclasses ``DefaultTrainer``
-and overrides ``build_model``, ``build_train_loader``, ``build_test_loader`` and
-``build_evaluator`` (see tools/train_net.py).
+"""The config-driven defaults on top of the engine core (detectron2 semantics): the command line
+of training scripts, process setup, the standard writers, DDP wrapping and the checks of a
+config's schedule and expected results. ``DefaultTrainer``, built from them, is in
+usvid/engine/default_trainer.py.
 """
 
 import argparse
@@ -12,37 +10,29 @@ import logging
 import os
 import shlex
 import sys
-import time
-import weakref
-from collections import OrderedDict
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoint import Checkpointer
-from ..config import CfgNode, ConfigError
-from ..solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
+from ..config import CfgNode, ConfigError, resolve_device
 from ..utils import comm
 from ..utils.cpu_budget import apply_thread_budget
 from ..utils.env import collect_env_info, seed_all_rng
 from ..utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
 from ..utils.file_io import atomic_write
 from ..utils.logger import setup_logger
-from . import hooks
-from .preemption import PreemptionHook
-from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
+from .run_folder import RunFolderLock, check_weights_outside_archived_run, log_moved_run, move_previous_run
 
 __all__ = [
     "default_argument_parser",
     "default_setup",
     "default_writers",
-    "archive_previous_metrics",
     "create_ddp_model",
     "verify_results",
-    "DefaultTrainer",
+    "check_schedule_config",
+    "deterministic_kernels_wanted",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,13 +76,25 @@ def default_argument_parser(epilog: Optional[str] = None) -> argparse.ArgumentPa
 
 def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     """Prepare a training/evaluation process: OUTPUT_DIR, per-rank logging, environment info,
-    the merged config and launching command saved next to the results, and seeding."""
+    the merged config and launching command saved next to the results, and seeding.
+
+    A training run (no ``args.eval_only``) locks OUTPUT_DIR for the life of the process and,
+    unless ``args.resume``, first moves an earlier run in it aside (usvid.engine.run_folder),
+    before anything of the new run is written there."""
     output_dir = cfg.OUTPUT_DIR
     rank = comm.get_rank()
+    moved = None
     if comm.is_main_process() and output_dir:
         os.makedirs(output_dir, exist_ok=True)
+        if not getattr(args, "eval_only", False):
+            RunFolderLock(output_dir).acquire()  # held until this process ends
+            if not getattr(args, "resume", False):
+                check_weights_outside_archived_run(output_dir, cfg.MODEL.WEIGHTS)
+                moved = move_previous_run(output_dir)
     comm.synchronize()  # the folder exists before any rank opens its log file there
     setup_logger(output_dir or None, distributed_rank=rank)
+    if moved is not None:
+        log_moved_run(output_dir, *moved)
     logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
     # Before the environment table, which lists torch's thread count.
     apply_thread_budget(cfg.CPU_THREADS, cfg.DATALOADER.NUM_WORKERS, comm.get_local_size())
@@ -116,13 +118,23 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
         torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
 
 
+def deterministic_kernels_wanted(cfg: CfgNode) -> bool:
+    """cfg.DETERMINISTIC, where None means: on for a CPU run, off for a CUDA one.
+
+    With several CPU threads the backward passes of convolutions and batch norms do not repeat
+    bitwise (weight gradients differ by ~1e-7 from pass to pass), so two runs drift apart;
+    deterministic kernels make runs (and exact resume) repeat bitwise. On the CPU they cost
+    about 0.5 % per iteration, so repeatable runs are the default there; on CUDA the cost is
+    the GPU's to measure, and the default stays off."""
+    if cfg.DETERMINISTIC is None:
+        return resolve_device(cfg.MODEL.DEVICE) == "cpu"
+    return bool(cfg.DETERMINISTIC)
+
+
 def _use_deterministic_kernels_if_asked(cfg: CfgNode) -> None:
-    """cfg.DETERMINISTIC: with several CPU threads the backward passes of convolutions and batch
-    norms do not repeat bitwise (weight gradients differ by ~1e-7 from pass to pass), so two
-    runs drift apart; deterministic kernels make runs (and exact resume) repeat bitwise."""
-    if not cfg.DETERMINISTIC:
+    if not deterministic_kernels_wanted(cfg):
         return
-    if cfg.CUDNN_BENCHMARK:
+    if cfg.CUDNN_BENCHMARK and cfg.DETERMINISTIC:
         raise ValueError(
             "DETERMINISTIC=True and CUDNN_BENCHMARK=True contradict each other (the cuDNN autotuner "
             "picks kernels by timing them); set CUDNN_BENCHMARK False or DETERMINISTIC False"
@@ -173,46 +185,6 @@ def verify_results(cfg: CfgNode, results: Mapping[str, Mapping[str, float]]) -> 
     return ok
 
 
-@contextmanager
-def _inference_mode(model: nn.Module) -> Iterator[None]:
-    """Evaluation mode and no autograd for the block; the previous training mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
-def archive_previous_metrics(output_dir: str) -> Optional[str]:
-    """Move the metrics of an earlier run out of the way of a new run in the same folder.
-
-    A new run (not a resume) writes ``metrics.json`` and TensorBoard events from iteration 0
-    again. Appended to the earlier run's files they would be skipped as already written (the
-    JSON writer) or drawn over the old curves (TensorBoard), so both go to a
-    ``previous_run_<time>`` subfolder, where TensorBoard still lists them as a run of their own.
-    Returns that folder, or None when there was nothing to move."""
-    if not os.path.isdir(output_dir):
-        return None
-    names = [n for n in sorted(os.listdir(output_dir)) if n == METRICS_FILE or n.startswith("events.out.tfevents.")]
-    if not names:
-        return None
-    stem = os.path.join(output_dir, time.strftime("previous_run_%Y%m%d_%H%M%S"))
-    archive, count = stem, 0
-    while os.path.exists(archive):  # two new runs within one second
-        count += 1
-        archive = f"{stem}_{count}"
-    os.makedirs(archive)
-    for name in names:
-        os.replace(os.path.join(output_dir, name), os.path.join(archive, name))
-    logger.warning(
-        f"{output_dir} held the metrics of an earlier run ({', '.join(names)}); moved them to {archive}. "
-        f"To continue that run instead of starting a new one, resume it (tools/train_net.py --resume)."
-    )
-    return archive
-
-
 # (key, smallest valid value) of the schedule: a value below it would fail deep inside a hook or
 # the solver with a message that does not name the key, or make training silently do nothing.
 SCHEDULE_MINIMUMS = (("SOLVER.MAX_ITER", 1), ("SOLVER.CHECKPOINT_PERIOD", 1), ("SOLVER.BASE_LR", 0.0), ("TEST.EVAL_PERIOD", 0))
@@ -228,309 +200,11 @@ def check_schedule_config(cfg: CfgNode) -> None:
             raise ConfigError(f"{key} must be a number >= {minimum}, got {node!r}")
 
 
-class DefaultTrainer(TrainerBase):
-    """A trainer with the standard training logic, built from a config:
+def __getattr__(name: str) -> Any:
+    """``usvid.engine.defaults.DefaultTrainer``, where detectron2 users look for it (imported
+    on first use: default_trainer.py itself builds on this module)."""
+    if name == "DefaultTrainer":
+        from .default_trainer import DefaultTrainer
 
-    model, optimizer, LR scheduler and train loader from the ``build_*`` classmethods; DDP when
-    the world size is > 1; ``SimpleTrainer`` (or ``AMPTrainer`` with SOLVER.AMP.ENABLED) doing
-    the steps; a ``Checkpointer`` over OUTPUT_DIR holding the model, this trainer (iteration,
-    optimizer, every stateful hook) and the train loader's sampler position; the hooks of
-    :meth:`build_hooks`.
-    """
-
-    def __init__(self, cfg: CfgNode):
-        super().__init__()
-        if not logging.getLogger("usvid").isEnabledFor(logging.INFO):  # default_setup not called
-            setup_logger(distributed_rank=comm.get_rank())
-        check_schedule_config(cfg)
-        cfg = self.auto_scale_workers(cfg, comm.get_world_size())
-        model = self.build_model(cfg)
-        optimizer = self.build_optimizer(cfg, model)
-        data_loader = self.build_train_loader(cfg)
-        model = create_ddp_model(model)
-        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
-        trainer_kwargs = {}
-        if cfg.SOLVER.AMP.ENABLED:
-            trainer_kwargs["precision"] = AMP_PRECISIONS[cfg.SOLVER.AMP.PRECISION]
-        self._trainer = trainer_cls(
-            model,
-            data_loader,
-            optimizer,
-            grad_accum_steps=cfg.SOLVER.GRAD_ACCUM_STEPS,
-            clip_grad_norm=get_clip_grad_norm(cfg),
-            **trainer_kwargs,
-        )
-        # The inner trainer runs the step, but hooks are registered here: route its
-        # after_backward callback to this trainer's hooks (a proxy avoids a reference cycle).
-        outer = weakref.proxy(self)
-        self._trainer.after_backward = lambda: outer.after_backward()
-        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
-        sampler = getattr(data_loader, "sampler", None)
-        if hasattr(sampler, "state_dict") and hasattr(sampler, "load_state_dict"):
-            self.checkpointer.add_checkpointable("train_sampler", sampler)
-        self.start_iter = 0
-        self.max_iter = cfg.SOLVER.MAX_ITER
-        self.cfg = cfg
-        self.register_hooks(self.build_hooks())
-        # Always present (not in build_hooks, which applications override): SIGTERM / SIGINT
-        # end training with a checkpoint of the finished step, kept in the periodic
-        # checkpointer's MAX_TO_KEEP rotation when build_hooks made one.
-        periodic = next((h for h in self.hooks if isinstance(h, hooks.PeriodicCheckpointer)), None)
-        self._preemption = PreemptionHook(self.checkpointer, periodic_checkpointer=periodic)
-        self.register_hooks([self._preemption])
-
-    # The step is the inner trainer's; hooks reach its parts through these names.
-    @property
-    def model(self) -> nn.Module:
-        return self._trainer.model
-
-    @property
-    def optimizer(self) -> torch.optim.Optimizer:
-        return self._trainer.optimizer
-
-    @property
-    def data_loader(self) -> Iterable:
-        return self._trainer.data_loader
-
-    def reset_data_loader(self, data_loader_builder: Callable[[], Iterable]) -> None:
-        """See ``SimpleTrainer.reset_data_loader``."""
-        self._trainer.reset_data_loader(data_loader_builder)
-
-    def resume_or_load(self, resume: bool = True) -> None:
-        """Continue from the last checkpoint in OUTPUT_DIR when ``resume`` and there is one;
-        otherwise load MODEL.WEIGHTS (model weights only) and start at iteration 0."""
-        self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
-        if resume and self.checkpointer.has_checkpoint():
-            # The checkpoint was written after iteration self.iter finished.
-            self.start_iter = self.iter + 1
-        elif comm.is_main_process():
-            archive_previous_metrics(self.cfg.OUTPUT_DIR)
-
-    def build_hooks(self) -> List[Optional[hooks.HookBase]]:
-        """IterationTimer, LRScheduler, EMA and PreciseBN (if enabled), PeriodicCheckpointer,
-        EvalHook, and PeriodicWriter (main process) — the order detectron2 uses; priorities then fix the
-        order that correctness depends on."""
-        cfg = self.cfg.clone()
-        cfg.defrost()
-        cfg.DATALOADER.NUM_WORKERS = 0  # PreciseBN's loader needs no workers of its own
-
-        def test_and_save_results():
-            self._last_eval_results = self.test(self.cfg, self.model)
-            return self._last_eval_results
-
-        precise_bn = None
-        if cfg.TEST.PRECISE_BN.ENABLED and _has_batch_norm(self.model):
-            precise_bn = hooks.PreciseBN(
-                cfg.TEST.EVAL_PERIOD, self.model, self.build_train_loader(cfg), cfg.TEST.PRECISE_BN.NUM_ITER
-            )
-        ret: List[Optional[hooks.HookBase]] = [
-            hooks.IterationTimer(),
-            hooks.LRScheduler(),
-            hooks.EMA(cfg.MODEL_EMA.DECAY) if cfg.MODEL_EMA.ENABLED else None,
-            precise_bn,
-            # On every rank: a save gathers the RNG state of every rank.
-            hooks.PeriodicCheckpointer(
-                self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, max_to_keep=cfg.SOLVER.MAX_TO_KEEP
-            ),
-            hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results),
-        ]
-        if comm.is_main_process():
-            ret.append(hooks.PeriodicWriter(self.build_writers(), period=METRICS_WRITE_PERIOD))
-        return ret
-
-    def build_writers(self) -> List[EventWriter]:
-        return default_writers(self.cfg.OUTPUT_DIR, self.max_iter)
-
-    def train(self) -> Optional[Dict[str, Any]]:
-        """Train from ``start_iter`` to MAX_ITER; returns the last evaluation results (None when
-        nothing was evaluated). Returns at once when resumed from a finished run. Raises
-        :class:`~usvid.engine.preemption.TrainingPreempted` (a SystemExit) when SIGTERM/SIGINT
-        stopped training early, after saving a checkpoint of the last finished step."""
-        if self.start_iter >= self.max_iter:
-            # Resuming a finished run: running the loop would evaluate again and write a
-            # duplicate line for iteration max_iter + 1.
-            logger.info(
-                f"Training already finished: the checkpoint is at iteration {self.start_iter - 1} "
-                f"of SOLVER.MAX_ITER={self.max_iter}; nothing to do."
-            )
-            return getattr(self, "_last_eval_results", None)
-        self._trainer.max_iter = self.max_iter  # it gathers metrics on the last iteration
-        super().train(self.start_iter, self.max_iter)
-        stopped_after = self._preemption.stopped_after
-        if stopped_after is not None and stopped_after < self.max_iter - 1:  # else it finished anyway
-            error = self._preemption.preempted_error()
-            logger.warning(error.message)
-            raise error
-        results = getattr(self, "_last_eval_results", None)
-        if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
-            if results is None:
-                raise RuntimeError("TEST.EXPECTED_RESULTS is set but no evaluation ran during training")
-            if not verify_results(self.cfg, results):
-                raise RuntimeError("Evaluation results differ from TEST.EXPECTED_RESULTS (see the log)")
-        return results
-
-    def run_step(self) -> None:
-        self._trainer.iter = self.iter
-        self._trainer.run_step()
-
-    def state_dict(self) -> Dict[str, Any]:
-        state = super().state_dict()
-        state["_trainer"] = self._trainer.state_dict()
-        return state
-
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        self._trainer.load_state_dict(state_dict["_trainer"])
-
-    # ------------------------------------------------------ builders to override
-    @classmethod
-    def build_model(cls, cfg: CfgNode) -> nn.Module:
-        """The model to train, on cfg.MODEL.DEVICE, returning a dict of losses in training."""
-        raise _override_error(cls, "build_model")
-
-    @classmethod
-    def build_optimizer(cls, cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
-        return build_optimizer(cfg, model)
-
-    @classmethod
-    def build_lr_scheduler(cls, cfg: CfgNode, optimizer: torch.optim.Optimizer):
-        return build_lr_scheduler(cfg, optimizer)
-
-    @classmethod
-    def build_train_loader(cls, cfg: CfgNode) -> Iterable:
-        """An endless iterable of batches; a ``.sampler`` with state_dict/load_state_dict makes
-        its position part of every checkpoint."""
-        raise _override_error(cls, "build_train_loader")
-
-    @classmethod
-    def build_test_loader(cls, cfg: CfgNode, dataset_name: str) -> Iterable:
-        raise _override_error(cls, "build_test_loader")
-
-    @classmethod
-    def build_evaluator(cls, cfg: CfgNode, dataset_name: str):
-        """An object with reset(), process(inputs, outputs) and evaluate() -> dict."""
-        raise _override_error(cls, "build_evaluator")
-
-    # ------------------------------------------------------------- evaluation
-    @classmethod
-    def load_trained_weights(cls, cfg: CfgNode, model: nn.Module, resume: bool = False) -> None:
-        """Load into ``model`` the weights an evaluation of a trained run (``--eval-only``) must
-        measure: the last checkpoint of OUTPUT_DIR with ``resume``, else MODEL.WEIGHTS.
-
-        Every weight must fit the model, and some weights must be given: an initialisation would
-        print meaningless numbers. With MODEL_EMA.ENABLED the checkpoint's EMA weights are used,
-        the ones training's evaluations (EvalHook) and BestCheckpointer measured."""
-        checkpointer = Checkpointer(model, save_dir=cfg.OUTPUT_DIR)
-        if not cfg.MODEL.WEIGHTS and not (resume and checkpointer.has_checkpoint()):
-            raise ConfigError(
-                "Evaluating needs trained weights: set MODEL.WEIGHTS (e.g. MODEL.WEIGHTS "
-                f"{os.path.join(cfg.OUTPUT_DIR, 'model_final.pth')}), or pass --resume to evaluate the "
-                f"last checkpoint of OUTPUT_DIR={cfg.OUTPUT_DIR} (which has none)"
-            )
-        extra = checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=resume, strict=True)
-        if not cfg.MODEL_EMA.ENABLED:
-            return
-        ema_state = extra.get("trainer", {}).get("hooks", {}).get(hooks.EMA.__qualname__)
-        if ema_state:
-            comm.unwrap_model(model).load_state_dict(ema_state["weights"])
-            logger.info("MODEL_EMA.ENABLED: evaluating the checkpoint's EMA weights, as training did")
-        else:
-            logger.warning("MODEL_EMA.ENABLED, but the checkpoint holds no EMA weights: evaluating its weights as saved")
-
-    @classmethod
-    def test(cls, cfg: CfgNode, model: nn.Module, evaluators: Optional[Sequence[Any]] = None):
-        """Evaluate ``model`` on every dataset of DATASETS.TEST; returns ``{dataset: results}``,
-        or the results themselves when there is a single dataset."""
-        if evaluators is not None and len(evaluators) != len(cfg.DATASETS.TEST):
-            raise ValueError(
-                f"{len(evaluators)} evaluators given for {len(cfg.DATASETS.TEST)} datasets in DATASETS.TEST"
-            )
-        results: Dict[str, Any] = OrderedDict()
-        for index, dataset_name in enumerate(cfg.DATASETS.TEST):
-            data_loader = cls.build_test_loader(cfg, dataset_name)
-            if evaluators is not None:
-                evaluator = evaluators[index]
-            else:
-                try:
-                    evaluator = cls.build_evaluator(cfg, dataset_name)
-                except NotImplementedError:
-                    logger.warning(
-                        f"No evaluator for {dataset_name}: override DefaultTrainer.build_evaluator "
-                        "or pass evaluators to DefaultTrainer.test()."
-                    )
-                    results[dataset_name] = {}
-                    continue
-            results[dataset_name] = cls.inference(model, data_loader, evaluator)
-            if comm.is_main_process():
-                logger.info(f"Evaluation results for {dataset_name}: {results[dataset_name]}")
-        if len(results) == 1:
-            return next(iter(results.values()))
-        return results
-
-    @classmethod
-    def inference(cls, model: nn.Module, data_loader: Iterable, evaluator) -> Dict[str, Any]:
-        """Run ``model`` over ``data_loader`` in eval mode without gradients, feeding every
-        batch and its outputs to ``evaluator``; the model's training mode is restored after.
-        Applications override this (e.g. streaming video inference)."""
-        evaluator.reset()
-        start = time.perf_counter()
-        num_batches = 0
-        with _inference_mode(model):
-            for inputs in data_loader:
-                evaluator.process(inputs, model(inputs))
-                num_batches += 1
-        seconds = time.perf_counter() - start
-        logger.info(f"Inference on {num_batches} batches took {seconds:.2f} s")
-        results = evaluator.evaluate()
-        return {} if results is None else results
-
-    # The SOLVER keys holding a batch size, which auto_scale_workers scales with the world size;
-    # an application whose loader reads another key (e.g. clips per batch) adds it.
-    BATCH_SIZE_KEYS: Tuple[str, ...] = ("IMS_PER_BATCH",)
-
-    @classmethod
-    def auto_scale_workers(cls, cfg: CfgNode, num_workers: int) -> CfgNode:
-        """Rescale batch size, LR and schedule linearly from SOLVER.REFERENCE_WORLD_SIZE to
-        ``num_workers`` (detectron2's linear scaling rule), so a config tuned on N processes
-        keeps the same per-process batch and the same number of epochs on M. Unchanged when
-        REFERENCE_WORLD_SIZE is 0 or already ``num_workers``."""
-        old_world_size = cfg.SOLVER.REFERENCE_WORLD_SIZE
-        if old_world_size == 0 or old_world_size == num_workers:
-            return cfg
-        cfg = cfg.clone()
-        frozen = cfg.is_frozen()
-        cfg.defrost()
-        scale = num_workers / old_world_size
-        for key in cls.BATCH_SIZE_KEYS:
-            if key in cfg.SOLVER:
-                if cfg.SOLVER[key] % old_world_size != 0:
-                    raise ValueError(
-                        f"SOLVER.{key}={cfg.SOLVER[key]} is not divisible by SOLVER.REFERENCE_WORLD_SIZE={old_world_size}"
-                    )
-                cfg.SOLVER[key] = int(round(cfg.SOLVER[key] * scale))
-        cfg.SOLVER.BASE_LR = cfg.SOLVER.BASE_LR * scale
-        cfg.SOLVER.MAX_ITER = int(round(cfg.SOLVER.MAX_ITER / scale))
-        cfg.SOLVER.WARMUP_ITERS = int(round(cfg.SOLVER.WARMUP_ITERS / scale))
-        cfg.SOLVER.STEPS = tuple(int(round(s / scale)) for s in cfg.SOLVER.STEPS)
-        cfg.TEST.EVAL_PERIOD = int(round(cfg.TEST.EVAL_PERIOD / scale))
-        cfg.SOLVER.CHECKPOINT_PERIOD = int(round(cfg.SOLVER.CHECKPOINT_PERIOD / scale))
-        cfg.SOLVER.REFERENCE_WORLD_SIZE = num_workers
-        logger.info(
-            f"Auto-scaling the config to world size {num_workers}: BASE_LR={cfg.SOLVER.BASE_LR}, "
-            f"MAX_ITER={cfg.SOLVER.MAX_ITER}, WARMUP_ITERS={cfg.SOLVER.WARMUP_ITERS}, STEPS={cfg.SOLVER.STEPS}"
-        )
-        if frozen:
-            cfg.freeze()
-        return cfg
-
-
-def _has_batch_norm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
-def _override_error(cls: type, method: str) -> NotImplementedError:
-    return NotImplementedError(
-        f"{cls.__name__}.{method} is not implemented: the engine knows no datasets or models. "
-        f"Subclass DefaultTrainer and override {method} (see tools/train_net.py)."
-    )
+        return DefaultTrainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

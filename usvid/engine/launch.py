@@ -22,6 +22,7 @@ import torch.multiprocessing as mp
 
 from ..utils import comm
 from ..utils.cpu_budget import apply_process_share
+from .lost_ranks import RankWatch, rendezvous_host
 from .preemption import TrainingPreempted
 
 __all__ = ["DEFAULT_TIMEOUT", "launch"]
@@ -72,7 +73,7 @@ def launch(
         return
     if _launched_by_torchrun():
         _init_from_torchrun_environment(num_gpus_per_machine, timeout)
-        _run_and_leave_group(main_func, args)
+        _run_and_leave_group(main_func, args, rendezvous_host(None))
         return
     world_size = num_machines * num_gpus_per_machine
     if world_size <= 1:
@@ -164,7 +165,7 @@ def _distributed_worker(local_rank: int, main_func, world_size: int, num_gpus_pe
         raise RuntimeError(f"Process group initialisation at {dist_url} failed (rank {global_rank} of {world_size})") from e
     comm.create_local_process_group(num_gpus_per_machine)
     apply_process_share(num_gpus_per_machine)
-    _run_and_leave_group(main_func, args)
+    _run_and_leave_group(main_func, args, rendezvous_host(dist_url))
 
 
 def _end_with_the_launcher() -> None:
@@ -190,20 +191,35 @@ def _init_from_torchrun_environment(num_gpus_per_machine: int, timeout: timedelt
     apply_process_share(local_world_size)
 
 
-def _run_and_leave_group(main_func, args) -> None:
+def _run_and_leave_group(main_func, args, reach_host: str = "127.0.0.1") -> None:
     comm.synchronize()
+    watch = RankWatch(reach_host) if comm.get_world_size() > 1 else None
     try:
         main_func(*args)
     except TrainingPreempted as stopped:
         preempted = stopped.with_traceback(None)  # its frames hold the trainer and its DDP model
+    except Exception as error:
+        # A rank (or machine) that died shows up here as a connection error of the backend:
+        # name it. The group is left untouched, as for any failure (see below).
+        lost = watch.explain(error) if watch is not None else None
+        if lost is not None:
+            raise lost from error
+        raise
     else:
         # A failing rank does not get here and leaves the group untouched: its peers may be
         # blocked in a collective, and the launcher (or torchrun) terminates them instead.
         comm.synchronize()
+        _close(watch)
         comm.destroy_process_groups()
         return
     # Every rank stopped after the same step and saved together; leave the group before
     # exiting with 128 + signal. A group left to interpreter shutdown can abort the process
     # (exit code -6), which the launcher would report as a failure.
+    _close(watch)
     comm.destroy_process_groups()
     raise preempted
+
+
+def _close(watch: Optional[RankWatch]) -> None:
+    if watch is not None:
+        watch.close()

@@ -48,12 +48,13 @@ class TrainingPreempted(SystemExit):
         self.message = message
 
 
-def resume_command() -> str:
-    """The command line of this process with ``--resume`` added (once)."""
+def resume_command(*flags: str) -> str:
+    """The command line of this process with ``--resume`` (and ``flags``) added, each once."""
     argv = list(sys.argv)
-    if "--resume" not in argv:
-        # Before the trailing KEY VALUE overrides, where argparse still reads options.
-        argv.insert(1, "--resume")
+    for flag in ("--resume",) + flags:
+        if flag not in argv:
+            # Before the trailing KEY VALUE overrides, where argparse still reads options.
+            argv.insert(1, flag)
     return shlex.join([sys.executable] + argv)
 
 
@@ -80,6 +81,8 @@ class PreemptionHook(HookBase):
         self._file_prefix = file_prefix
         self._periodic_checkpointer = periodic_checkpointer
         self._pending: Optional[int] = None  # set by the handler, read after each step
+        self._steps_done = False  # the loop has ended: a signal now stops after_train's work
+        self._last_iteration = -1  # the last step done (when _steps_done)
         self._previous_handlers: Dict[int, Any] = {}
         self.signal_received: Optional[int] = None
         self.stopped_after: Optional[int] = None  # the iteration the checkpoint holds
@@ -87,6 +90,7 @@ class PreemptionHook(HookBase):
 
     def before_train(self):
         self._pending = self.signal_received = self.stopped_after = self.checkpoint_path = None
+        self._steps_done = False
         if threading.current_thread() is not threading.main_thread():
             logger.warning("Training runs outside the main thread: SIGTERM/SIGINT cannot be caught for a graceful stop")
             return
@@ -108,6 +112,10 @@ class PreemptionHook(HookBase):
                 child.kill()
             os._exit(128 + signum)
         self._pending = signum
+        if self._steps_done:
+            # No step is running: the last checkpoint is saved, and the work left (the final
+            # evaluation) is what the user wants to stop. The exception leaves it at once.
+            raise self._stopped_after_training(signum)
         sys.stderr.write(
             f"\n{name} received: finishing the current step, then saving a checkpoint "
             f"(send it again to exit at once).\n"
@@ -116,9 +124,11 @@ class PreemptionHook(HookBase):
 
     def after_step(self):
         signum = self._agreed_signal()
-        if signum is None:
-            return
         iteration = self.trainer.iter
+        last_step = self.trainer.should_stop or iteration >= self.trainer.max_iter - 1
+        if signum is None:
+            self._steps_done, self._last_iteration = last_step, iteration
+            return
         if self._periodic_checkpointer is not None:
             self.checkpoint_path = self._periodic_checkpointer.save_iteration(iteration)
         else:
@@ -127,6 +137,23 @@ class PreemptionHook(HookBase):
             self.checkpoint_path = os.path.join(self._checkpointer.save_dir, basename + ".pth")
         self.signal_received, self.stopped_after = signum, iteration
         self.trainer.should_stop = True
+        if last_step:
+            # Training is complete: stop here, before the final evaluation in after_train
+            # (which runs only when the loop finished), as the user asked.
+            raise self._stopped_after_training(signum)
+
+    def _stopped_after_training(self, signum: int) -> TrainingPreempted:
+        """The exception for a signal once every step is done: training is complete and its
+        last checkpoint saved, and what remains (the final evaluation) is skipped."""
+        name = signal.Signals(signum).name
+        checkpoint = self.checkpoint_path or self._checkpointer.get_checkpoint_file() or "none"
+        last_iteration = self._last_iteration if self.stopped_after is None else self.stopped_after
+        message = (
+            f"{name} received after the last training iteration ({last_iteration}): the final evaluation "
+            f"is skipped (or stopped), the trained weights are kept in {checkpoint}. Evaluate them with:\n"
+            f"  {resume_command('--eval-only')}"
+        )
+        return TrainingPreempted(signum, last_iteration, message)
 
     def _agreed_signal(self) -> Optional[int]:
         """This rank's pending signal, or -- with several ranks -- any rank's (one small

@@ -18,6 +18,7 @@ from torch import nn
 
 from usvid.utils import comm
 from usvid.utils.events import EventStorage, get_event_storage
+from usvid.utils.periodic import fires_after
 
 __all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "AMPTrainer"]
 
@@ -33,7 +34,7 @@ class HookBase:
     priorities in registration order); the same order applies to every callback.
     """
 
-    trainer: "TrainerBase"
+    trainer: Optional["TrainerBase"] = None  # set by register_hooks
     priority: int = 50
 
     def before_train(self) -> None:
@@ -148,8 +149,20 @@ class TrainerBase:
     def after_train(self) -> None:
         # Values put in after_train (e.g. the final evaluation) belong to iteration `iter`.
         self.storage.iter = self.iter
+        # Every hook's after_train runs even when one of them fails (or a signal stops the final
+        # evaluation): writers still flush and close, handlers are still restored. The first
+        # error is raised afterwards.
+        error: Optional[BaseException] = None
         for callback in self._dispatch["after_train"]:
-            callback()
+            try:
+                callback()
+            except BaseException as e:  # noqa: B036 (re-raised below)
+                if error is None:
+                    error = e
+                else:
+                    logger.exception(f"A second error in after_train ({callback.__qualname__}):")
+        if error is not None:
+            raise error
 
     def before_step(self) -> None:
         self.storage.iter = self.iter
@@ -253,8 +266,7 @@ class SimpleTrainer(TrainerBase):
         loss_dict, data_time = self._forward_backward()
         self.after_backward()
         grad_norm = self._clip_gradients()
-        next_iter = self.iter + 1
-        if next_iter % self.gather_metric_period == 0 or next_iter == self.max_iter:
+        if fires_after(self.iter, self.gather_metric_period, self.max_iter):
             self._write_metrics(loss_dict, data_time, grad_norm)
         self._optimizer_step()
 
@@ -291,10 +303,15 @@ class SimpleTrainer(TrainerBase):
             return {k: sum(d[k] for d in loss_dicts) / steps for k in loss_dicts[0]}, data_time
 
     def _compute_losses(self, data: Any) -> Dict[str, torch.Tensor]:
+        """The model's losses as a dict; a model that returns one loss tensor gets it as
+        ``{"total_loss": loss}`` (as detectron2 does)."""
         loss_dict = self.model(data)
+        if isinstance(loss_dict, torch.Tensor):
+            return {"total_loss": loss_dict}
         if not isinstance(loss_dict, dict):
             raise TypeError(
-                f"The model must return a dict of scalar loss tensors in training mode, got {type(loss_dict).__name__}"
+                "The model must return a dict of scalar loss tensors (or one loss tensor) in training "
+                f"mode, got {type(loss_dict).__name__}"
             )
         return loss_dict
 
@@ -326,14 +343,16 @@ class SimpleTrainer(TrainerBase):
             metrics["data_time"] = data_time
             if grad_norm is not None:
                 metrics["grad_norm"] = float(grad_norm)
-        total_loss = sum([metrics[name] for name in loss_dict])
-        if not math.isfinite(total_loss):
+        # First, as it is the headline of the console line. (A model returning a bare loss tensor
+        # has it as "total_loss" already: the sum is that value.)
+        metrics = {"total_loss": sum([metrics[name] for name in loss_dict]), **metrics}
+        if not math.isfinite(metrics["total_loss"]):
             raise FloatingPointError(
                 f"Loss became infinite or NaN at iteration={self.iter}!\n"
                 f"metrics (mean over {self._world_size} rank(s)) = {metrics}\n"
                 f"loss_dict (rank {comm.get_rank()}) = {({k: v.item() for k, v in loss_dict.items()})}"
             )
-        get_event_storage().put_scalars(cur_iter=self.iter, total_loss=total_loss, **metrics)
+        get_event_storage().put_scalars(cur_iter=self.iter, **metrics)
 
     def _mean_over_ranks(
         self, loss_dict: Dict[str, torch.Tensor], data_time: float, grad_norm: Optional[torch.Tensor]

@@ -6,7 +6,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import torch
 from torch import nn
 
-from .lr_scheduler import WarmupCosineLR, WarmupMultiStepLR
+from ..config import ConfigError
+from .lr_scheduler import WarmupCosineLR, WarmupMultiStepLR, WarmupStepWithFixedGammaLR
 
 __all__ = ["build_optimizer", "build_lr_scheduler", "get_default_optimizer_params", "get_clip_grad_norm"]
 
@@ -142,7 +143,20 @@ def build_lr_scheduler(cfg, optimizer: torch.optim.Optimizer) -> torch.optim.lr_
             )
         return WarmupMultiStepLR(optimizer, steps, solver.GAMMA, **warmup)
     if solver.LR_SCHEDULER_NAME == "WarmupCosineLR":
-        return WarmupCosineLR(optimizer, solver.MAX_ITER, **warmup)
+        return WarmupCosineLR(optimizer, solver.MAX_ITER, end_factor=_cosine_end_factor(solver), **warmup)
+    if solver.LR_SCHEDULER_NAME == "WarmupStepWithFixedGammaLR":
+        return WarmupStepWithFixedGammaLR(optimizer, solver.GAMMA, solver.NUM_DECAYS, solver.MAX_ITER, **warmup)
     raise ValueError(
-        f"Unknown SOLVER.LR_SCHEDULER_NAME {solver.LR_SCHEDULER_NAME!r}; valid: 'WarmupMultiStepLR', 'WarmupCosineLR'"
+        f"Unknown SOLVER.LR_SCHEDULER_NAME {solver.LR_SCHEDULER_NAME!r}; valid: 'WarmupMultiStepLR', "
+        "'WarmupCosineLR', 'WarmupStepWithFixedGammaLR'"
     )
+
+
+def _cosine_end_factor(solver) -> float:
+    """SOLVER.BASE_LR_END as a fraction of SOLVER.BASE_LR, checked to lie in [0, BASE_LR]."""
+    if not 0.0 <= solver.BASE_LR_END <= solver.BASE_LR:
+        raise ConfigError(
+            f"SOLVER.BASE_LR_END={solver.BASE_LR_END} must lie between 0 and SOLVER.BASE_LR={solver.BASE_LR} "
+            "(the cosine schedule ends there)"
+        )
+    return solver.BASE_LR_END / solver.BASE_LR if solver.BASE_LR > 0 else 0.0

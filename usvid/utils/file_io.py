@@ -12,6 +12,7 @@ __all__ = ["atomic_write"]
 @contextlib.contextmanager
 def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success flush, fsync and ``os.replace`` it.
+    The file gets the permissions of a plain ``open(path, "w")`` (0666 less the umask).
 
     The temporary file lives in the same folder so the final rename never crosses file systems
     (``os.replace`` is atomic only within one). On error the temporary file is removed and
@@ -22,6 +23,9 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
     os.makedirs(folder, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        # mkstemp creates the file private (0600); the result gets the mode open() would give
+        # it, so colleagues on a shared server can read what the user's umask lets them.
+        os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -32,6 +36,21 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
             os.remove(tmp_path)
         raise
     _fsync_folder(folder)
+
+
+def _current_umask() -> int:
+    """The process's umask, read without changing it where Linux reports it (setting it to
+    read it back would briefly affect files other threads create)."""
+    try:
+        with open("/proc/self/status", "r") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: str) -> None:

@@ -7,14 +7,16 @@ from typing import Sequence
 
 from ..config import CfgNode, get_cfg
 from .data import add_data_config
+from .engine_values import set_engine_key_values
 from .flow import add_training_flow_config
 from .hard_negatives import add_hard_negative_config
 from .model import add_model_config
 
 
 def add_ultrasound_config(cfg: CfgNode) -> CfgNode:
-    """Add every application key (data, models, training flow, hard-negative mining) to ``cfg``
-    in place; returns it."""
+    """Add every application key (data, models, training flow, hard-negative mining) to ``cfg`` in
+    place, and set the application's values of the engine's model and input keys; returns it."""
+    set_engine_key_values(cfg)
     add_data_config(cfg)
     add_model_config(cfg)
     add_training_flow_config(cfg)
