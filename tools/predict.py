@@ -28,14 +28,24 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True, help="the config the weights were trained with")
     parser.add_argument("--weights", required=True, help="trained weights, e.g. OUTPUT_DIR/model_final.pth")
-    parser.add_argument("--input", required=True, action="append",
-                        help="a video file, frame folder, DICOM file or folder of those (repeatable)")
+    parser.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        help="a video file, frame folder, DICOM file or folder of those (repeatable)",
+    )
     parser.add_argument("--output", default="predictions", help="output folder (default: predictions/)")
     threshold = parser.add_mutually_exclusive_group()
     threshold.add_argument("--score-threshold", type=float, default=None, help="draw boxes scoring above this")
-    threshold.add_argument("--operating-point", default="", metavar="RUN_DIR",
-                           help="draw at the score threshold where RUN_DIR's evaluation reached recall 0.8")
-    parser.add_argument("--crop", choices=("auto", "none"), default="none", help="auto: detect on the imaging region only")
+    threshold.add_argument(
+        "--operating-point",
+        default="",
+        metavar="RUN_DIR",
+        help="draw at the score threshold where RUN_DIR's evaluation reached recall 0.8",
+    )
+    parser.add_argument(
+        "--crop", choices=("auto", "none"), default="none", help="auto: detect on the imaging region only"
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ... (after the options)")
     return parser.parse_args(argv)
 

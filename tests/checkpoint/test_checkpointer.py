@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from usvid.checkpoint import CheckpointLoadError, Checkpointer, DetectionCheckpointer, PeriodicCheckpointer
+from usvid.checkpoint import Checkpointer, CheckpointLoadError, DetectionCheckpointer, PeriodicCheckpointer
 from usvid.checkpoint.checkpointer import RNG_STATES_KEY
 from usvid.data.samplers import TrainingSampler
 
@@ -63,7 +63,9 @@ def test_round_trip_restores_model_optimizer_sampler_checkpointables_and_rng(tmp
     for a, b in zip(model.state_dict().values(), model2.state_dict().values()):
         assert torch.equal(a, b)
     momentum = [opt2.state[p]["momentum_buffer"] for p in model2.parameters()]
-    assert all(torch.equal(m1, m2) for m1, m2 in zip([opt.state[p]["momentum_buffer"] for p in model.parameters()], momentum))
+    assert all(
+        torch.equal(m1, m2) for m1, m2 in zip([opt.state[p]["momentum_buffer"] for p in model.parameters()], momentum)
+    )
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected_draws
 
 
@@ -98,7 +100,7 @@ def test_failed_save_leaves_previous_file_intact_and_no_temp_file(tmp_path):
     model = _model()
     Checkpointer(model, str(tmp_path)).save("model_final")
     before = (tmp_path / "model_final.pth").read_bytes()
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever pickling raises, the old file must stay
         Checkpointer(model, str(tmp_path), broken=Broken()).save("model_final")
     assert (tmp_path / "model_final.pth").read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_final.pth"]
@@ -153,7 +155,9 @@ def test_a_resume_that_cannot_restore_a_checkpointable_says_so(tmp_path, caplog)
 def test_unreadable_checkpoint_messages_name_the_problem_without_unsafe_advice(tmp_path):
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(bytes(range(256)) * 8)
-    with pytest.raises(CheckpointLoadError, match="garbage.pth: the file is truncated or not a torch checkpoint") as info:
+    with pytest.raises(
+        CheckpointLoadError, match="garbage.pth: the file is truncated or not a torch checkpoint"
+    ) as info:
         Checkpointer(_model()).load(str(garbage))
     assert "weights_only" not in str(info.value)  # torch's advice to unpickle anyway is not passed on
     with pytest.raises(FileNotFoundError, match="is a folder, not a checkpoint file"):
@@ -228,7 +232,12 @@ def test_periodic_checkpointer_keeps_recent_files_across_resume(tmp_path):
     assert resumed.recent_checkpoints == ["model_0000003.pth", "model_0000005.pth"]
     for it in range(6, 9):
         resumed.step(it)
-    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000005.pth", "model_0000007.pth", "model_final.pth"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "last_checkpoint",
+        "model_0000005.pth",
+        "model_0000007.pth",
+        "model_final.pth",
+    ]
     assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
 
 

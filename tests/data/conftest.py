@@ -25,8 +25,9 @@ FILE_NAME_STYLES = {
 }
 
 
-def write_coco_video_dataset(root, videos, height=32, width=48, json_name="trainval.json",
-                             file_names="root", folders=("benign",), **top_level):
+def write_coco_video_dataset(
+    root, videos, height=32, width=48, json_name="trainval.json", file_names="root", folders=("benign",), **top_level
+):
     """Write frames under root/rawframes/<category>/video_NN/ and a CVA-BUS style JSON.
 
     ``videos``: list of lists of per-frame box lists in XYWH, e.g. [[[[1, 2, 10, 8]], []], ...]
@@ -43,16 +44,33 @@ def write_coco_video_dataset(root, videos, height=32, width=48, json_name="train
         os.makedirs(os.path.join(root, "rawframes", name), exist_ok=True)
         for f, boxes in enumerate(frames):
             file_name = FILE_NAME_STYLES[file_names](name, f)
-            cv2.imwrite(os.path.join(root, "rawframes", name, f"{f:06d}.png"),
-                        frame_image(height, width, seed=v * 1000 + f))
+            cv2.imwrite(
+                os.path.join(root, "rawframes", name, f"{f:06d}.png"), frame_image(height, width, seed=v * 1000 + f)
+            )
             image_id += 1
-            data["images"].append({"id": image_id, "video_id": v + 1, "frame_id": f, "file_name": file_name,
-                                   "height": height, "width": width})
+            data["images"].append(
+                {
+                    "id": image_id,
+                    "video_id": v + 1,
+                    "frame_id": f,
+                    "file_name": file_name,
+                    "height": height,
+                    "width": width,
+                }
+            )
             for track, box in enumerate(boxes):
                 annotation_id += 1
-                data["annotations"].append({"id": annotation_id, "image_id": image_id, "video_id": v + 1,
-                                            "bbox": list(box), "instance_id": track, "category_id": 1,
-                                            "iscrowd": 0})
+                data["annotations"].append(
+                    {
+                        "id": annotation_id,
+                        "image_id": image_id,
+                        "video_id": v + 1,
+                        "bbox": list(box),
+                        "instance_id": track,
+                        "category_id": 1,
+                        "iscrowd": 0,
+                    }
+                )
     data.update(top_level)
     path = os.path.join(root, json_name)
     with open(path, "w") as f:

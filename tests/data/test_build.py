@@ -38,8 +38,11 @@ def toy_cfg(tmp_path, coco_writer, clean_catalog):
 
 def summary(batches):
     """What identifies a stream of batches: per clip, its frames and pixel sums."""
-    return [[(f["dataset"], f["video_id"], f["frame_idx"], int(f["image"].sum()), f["image"].shape[1:])
-             for f in clip] for batch in batches for clip in batch]
+    return [
+        [(f["dataset"], f["video_id"], f["frame_idx"], int(f["image"].sum()), f["image"].shape[1:]) for f in clip]
+        for batch in batches
+        for clip in batch
+    ]
 
 
 def test_train_batches_are_lists_of_clips(toy_cfg):
@@ -182,8 +185,14 @@ def test_loader_workers_survive_a_signal_to_the_whole_process_group(tmp_path):
     script = tmp_path / "group_signal.py"
     script.write_text(GROUP_SIGNAL_SCRIPT)
     tests_data = str(pathlib.Path(__file__).parent)
-    process = subprocess.Popen([sys.executable, str(script), tests_data], cwd=tmp_path, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, str(script), tests_data],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         assert process.stdout.readline().strip() == "ready", process.stderr.read()
         os.killpg(process.pid, signal.SIGINT)

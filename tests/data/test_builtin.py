@@ -5,11 +5,15 @@ import pytest
 
 import usvid.data.phantom as phantom_package
 from usvid.config import add_ultrasound_config, get_cfg
-from usvid.data import DatasetCatalog, MetadataCatalog, phantom_root, prepare_phantom, register_builtin_datasets
-from usvid.data import check_dataset_names
 from usvid.data import (
+    DatasetCatalog,
+    MetadataCatalog,
     build_video_detection_test_loader,
     build_video_detection_train_loader,
+    check_dataset_names,
+    phantom_root,
+    prepare_phantom,
+    register_builtin_datasets,
     register_cva_bus,
     register_phantom,
 )

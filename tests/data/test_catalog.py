@@ -37,6 +37,6 @@ def test_metadata_attributes(clean_catalog):
     with pytest.raises(ValueError, match="thing_classes"):
         meta.thing_classes = ["other"]
     with pytest.raises(AttributeError, match="image_root.*evaluator_type"):
-        meta.image_root
+        _ = meta.image_root
     MetadataCatalog.remove("toy_meta")
     assert MetadataCatalog.get("toy_meta").get("thing_classes") is None

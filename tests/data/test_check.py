@@ -1,7 +1,5 @@
 """usvid.data.check on real files: the frame problems training would otherwise meet late."""
 
-import os
-
 import cv2
 import numpy as np
 import pytest
@@ -47,5 +45,7 @@ def test_check_dataset_reports_every_video_and_every_bad_frame(tmp_path, coco_wr
     assert cv2.imread(str(plot)).shape[:2] == (400, 960)
     rows = video_summary_rows(videos, problems)
     assert [(r["video"], r["frames"], r["lesion frames"], r["boxes"], r["lesions"], r["bad frames"]) for r in rows] == [
-        ("benign/video_00", 3, 2, 3, 2, 0), ("benign/video_01", 2, 0, 0, 0, 1)]
+        ("benign/video_00", 3, 2, 3, 2, 0),
+        ("benign/video_01", 2, 0, 0, 0, 1),
+    ]
     assert rows[0]["median box side"] == pytest.approx(6.0) and rows[1]["median box side"] == "-"

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from usvid.data.datasets import DatasetFormatError, load_coco_video_json
 from usvid.data import register_coco_video
 from usvid.data.catalog import DatasetCatalog, MetadataCatalog
+from usvid.data.datasets import DatasetFormatError, load_coco_video_json
 
 
 def test_loads_video_dicts(tmp_path, coco_writer, clean_catalog):
@@ -29,12 +29,17 @@ def test_loads_video_dicts(tmp_path, coco_writer, clean_catalog):
 
 
 def test_repairs_known_defects_with_one_warning(tmp_path, coco_writer, caplog):
-    path = coco_writer(tmp_path, [[
-        [[12, 10, -8, -4]],          # negative width/height: corners normalised
-        [[40, 20, 20, 20]],          # sticks out of the 48x32 frame: clipped
-        [[50, 5, 10, 10], [3, 3, 0, 5]],  # entirely outside, zero width: dropped
-        [],                           # no annotation: kept lesion-free
-    ]])
+    path = coco_writer(
+        tmp_path,
+        [
+            [
+                [[12, 10, -8, -4]],  # negative width/height: corners normalised
+                [[40, 20, 20, 20]],  # sticks out of the 48x32 frame: clipped
+                [[50, 5, 10, 10], [3, 3, 0, 5]],  # entirely outside, zero width: dropped
+                [],  # no annotation: kept lesion-free
+            ]
+        ],
+    )
     data = json.load(open(path))
     data["images"] = data["images"][::-1]  # frames out of order
     json.dump(data, open(path, "w"))
@@ -43,8 +48,14 @@ def test_repairs_known_defects_with_one_warning(tmp_path, coco_writer, caplog):
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     message = warnings[0].getMessage()
-    for expected in ("negative size boxes: 1", "clipped boxes: 2", "dropped empty boxes: 2",
-                     "unsorted videos: 1", "lesion free frames: 2", path):
+    for expected in (
+        "negative size boxes: 1",
+        "clipped boxes: 2",
+        "dropped empty boxes: 2",
+        "unsorted videos: 1",
+        "lesion free frames: 2",
+        path,
+    ):
         assert expected in message
     frames = video["frames"]
     assert [f["frame_idx"] for f in frames] == [0, 1, 2, 3]
@@ -70,9 +81,12 @@ def test_imagenet_vid_key_variants(tmp_path, coco_writer):
     assert video["frames"][0]["annotations"][0]["track_id"] == 0
 
 
-def test_categories_are_contiguous_and_class_agnostic_merges_them(tmp_path, coco_writer, clean_catalog, caplog, monkeypatch):
-    path = coco_writer(tmp_path, [[[[1, 1, 5, 5]]]],
-                       categories=[{"id": 3, "name": "malignant"}, {"id": 1, "name": "benign"}])
+def test_categories_are_contiguous_and_class_agnostic_merges_them(
+    tmp_path, coco_writer, clean_catalog, caplog, monkeypatch
+):
+    path = coco_writer(
+        tmp_path, [[[[1, 1, 5, 5]]]], categories=[{"id": 3, "name": "malignant"}, {"id": 1, "name": "benign"}]
+    )
     data = json.load(open(path))
     data["annotations"][0]["category_id"] = 3
     json.dump(data, open(path, "w"))
@@ -107,12 +121,13 @@ def test_missing_frame_file_names_it_and_every_rule_tried(tmp_path, coco_writer)
     message = str(error.value)
     assert message.startswith(f"{path}: frame files not found under image_root={tmp_path}")
     root = str(tmp_path)
-    for line in (f"image_root/file_name: 1 of 2 frame file(s) do not exist, e.g. "
-                 f"{root}/rawframes/benign/video_00/000001.png",
-                 f"image_root/rawframes/file_name: 2 of 2 frame file(s) do not exist, e.g. "
-                 f"{root}/rawframes/rawframes/benign/video_00/000000.png",
-                 f"image_root/rawframes/<video name>/<basename(file_name)>: 1 of 2 frame file(s) do "
-                 f"not exist, e.g. {root}/rawframes/benign/video_00/000001.png"):
+    for line in (
+        f"image_root/file_name: 1 of 2 frame file(s) do not exist, e.g. {root}/rawframes/benign/video_00/000001.png",
+        f"image_root/rawframes/file_name: 2 of 2 frame file(s) do not exist, e.g. "
+        f"{root}/rawframes/rawframes/benign/video_00/000000.png",
+        f"image_root/rawframes/<video name>/<basename(file_name)>: 1 of 2 frame file(s) do "
+        f"not exist, e.g. {root}/rawframes/benign/video_00/000001.png",
+    ):
         assert line in message
 
 
@@ -131,7 +146,9 @@ def test_image_ids_restarting_in_every_video_are_an_error_not_moved_boxes(tmp_pa
             image["id"] = image["frame_id"]  # 0, 1 in video 1, again 0, 1 in video 2
 
     _edit(path, restart_ids_per_video)
-    with pytest.raises(DatasetFormatError, match=r"images\[2\] \(id=0\): image id 0 is already used by images\[0\] \(video_id 1\)"):
+    with pytest.raises(
+        DatasetFormatError, match=r"images\[2\] \(id=0\): image id 0 is already used by images\[0\] \(video_id 1\)"
+    ):
         load_coco_video_json(path, str(tmp_path))
 
 
@@ -149,12 +166,15 @@ def test_malformed_json_names_line_and_column(tmp_path):
         load_coco_video_json(str(path), str(tmp_path))
 
 
-@pytest.mark.parametrize("entry, key, pattern", [
-    ("images", "video_id", r"images\[0\] \(id=1\): missing required key\(s\) \['video_id'\]"),
-    ("images", "frame_id", r"images\[0\] \(id=1\): missing the frame index"),
-    ("annotations", "bbox", r"annotations\[0\] \(id=1\): missing required key\(s\) \['bbox'\]"),
-    (None, "annotations", r"missing required key\(s\) \['annotations'\]"),
-])
+@pytest.mark.parametrize(
+    "entry, key, pattern",
+    [
+        ("images", "video_id", r"images\[0\] \(id=1\): missing required key\(s\) \['video_id'\]"),
+        ("images", "frame_id", r"images\[0\] \(id=1\): missing the frame index"),
+        ("annotations", "bbox", r"annotations\[0\] \(id=1\): missing required key\(s\) \['bbox'\]"),
+        (None, "annotations", r"missing required key\(s\) \['annotations'\]"),
+    ],
+)
 def test_missing_keys_name_the_entry(tmp_path, coco_writer, entry, key, pattern):
     path = coco_writer(tmp_path, [[[[1, 1, 5, 5]]]])
     _edit(path, lambda d: (d[entry][0] if entry else d).pop(key))

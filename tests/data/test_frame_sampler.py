@@ -6,8 +6,11 @@ from usvid.data.frame_sampler import WindowFrameSampler, build_frame_sampler
 
 
 def toy_video(num_frames, video_id=7, dataset="toy", first_idx=100):
-    return {"video_id": video_id, "dataset": dataset,
-            "frames": [{"frame_idx": first_idx + i, "annotations": []} for i in range(num_frames)]}
+    return {
+        "video_id": video_id,
+        "dataset": dataset,
+        "frames": [{"frame_idx": first_idx + i, "annotations": []} for i in range(num_frames)],
+    }
 
 
 @pytest.mark.parametrize("num_frames", [1, 3, 12, 50])

@@ -12,8 +12,13 @@ def write_clip(tmp_path, make_frame, num_frames=3, size=(40, 60), boxes=((10, 5,
     for i in range(num_frames):
         path = str(tmp_path / f"{i}.png")
         cv2.imwrite(path, make_frame(*size, seed=i))
-        frames.append({"file_name": path, "frame_idx": i,
-                       "annotations": [{"bbox": list(b), "track_id": 0, "category_id": 0} for b in boxes]})
+        frames.append(
+            {
+                "file_name": path,
+                "frame_idx": i,
+                "annotations": [{"bbox": list(b), "track_id": 0, "category_id": 0} for b in boxes],
+            }
+        )
     video = {"video_id": "v", "dataset": "toy", "height": size[0], "width": size[1], "frames": frames}
     return video, frames
 
@@ -43,15 +48,25 @@ def test_test_mapper_output_format(tmp_path, make_frame):
 @pytest.mark.parametrize("image_format", ["RGB", "BGR"])
 def test_color_formats_have_three_channels(tmp_path, make_frame, image_format):
     video, frames = write_clip(tmp_path, make_frame, num_frames=1)
-    (out,) = ClipMapper(is_train=False, image_format=image_format, fixed_area=40 * 60, size_divisibility=1)(video, frames)
+    (out,) = ClipMapper(is_train=False, image_format=image_format, fixed_area=40 * 60, size_divisibility=1)(
+        video, frames
+    )
     assert tuple(out["image"].shape) == (3, 40, 60)
     assert torch.equal(out["image"][0], out["image"][2])  # a gray file replicated
 
 
 def test_same_augmentation_for_every_frame_of_a_clip(tmp_path, make_frame):
     video, frames = write_clip(tmp_path, make_frame, num_frames=4)
-    mapper = ClipMapper(is_train=True, fixed_area=40 * 60, size_divisibility=4, scale_range=(0.5, 2.0),
-                        flip_prob=0.5, contrast=(0.5, 1.5), brightness=(0.7, 1.3), gamma=(0.6, 1.6))
+    mapper = ClipMapper(
+        is_train=True,
+        fixed_area=40 * 60,
+        size_divisibility=4,
+        scale_range=(0.5, 2.0),
+        flip_prob=0.5,
+        contrast=(0.5, 1.5),
+        brightness=(0.7, 1.3),
+        gamma=(0.6, 1.6),
+    )
     seen_flips = set()
     for seed in range(8):
         clip = mapper(video, frames, np.random.default_rng(seed))

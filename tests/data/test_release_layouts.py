@@ -23,18 +23,23 @@ def usvid_logs(caplog, monkeypatch):
     return caplog
 
 
-@pytest.mark.parametrize("style, rule", [
-    ("root", "image_root/file_name"),
-    ("rawframes", "image_root/rawframes/file_name"),
-    ("basename", "image_root/rawframes/<video name>/<basename(file_name)>"),
-])
-def test_every_file_name_convention_loads_the_same_frames_and_logs_its_rule(tmp_path, coco_writer, usvid_logs,
-                                                                            style, rule):
+@pytest.mark.parametrize(
+    "style, rule",
+    [
+        ("root", "image_root/file_name"),
+        ("rawframes", "image_root/rawframes/file_name"),
+        ("basename", "image_root/rawframes/<video name>/<basename(file_name)>"),
+    ],
+)
+def test_every_file_name_convention_loads_the_same_frames_and_logs_its_rule(
+    tmp_path, coco_writer, usvid_logs, style, rule
+):
     path = coco_writer(tmp_path, BOXES, file_names=style, folders=("benign", "malignant"))
     first, second = load_coco_video_json(path, str(tmp_path))
     root = str(tmp_path)
     assert [f["file_name"] for f in first["frames"]] == [
-        os.path.join(root, "rawframes", "benign", "video_00", f"{i:06d}.png") for i in range(2)]
+        os.path.join(root, "rawframes", "benign", "video_00", f"{i:06d}.png") for i in range(2)
+    ]
     assert second["video_folder"] == os.path.join(root, "rawframes", "malignant", "video_01")
     assert first["frames"][0]["annotations"][0]["bbox"] == [2.0, 3.0, 12.0, 8.0]
     assert f"{path}: 5 frames found as {rule} (image_root={root})" in usvid_logs.text
@@ -57,7 +62,9 @@ def test_basename_rule_needs_video_names(tmp_path, coco_writer):
     del data["videos"]
     data["images"][0]["height"] = data["images"][0]["width"] = 32
     json.dump(data, open(path, "w"))
-    with pytest.raises(FileNotFoundError, match=r"<basename\(file_name\)>: not applicable, 1 frame\(s\) have no video name"):
+    with pytest.raises(
+        FileNotFoundError, match=r"<basename\(file_name\)>: not applicable, 1 frame\(s\) have no video name"
+    ):
         load_coco_video_json(path, str(tmp_path))
 
 
@@ -94,7 +101,9 @@ def test_register_cva_bus_on_the_release_layout(tmp_path, coco_writer, clean_cat
     trainval, test = DatasetCatalog.get("cva_bus_trainval"), DatasetCatalog.get("cva_bus_test")
     assert [len(v["frames"]) for v in trainval] == [2, 3] and len(test) == 1
     assert trainval[1]["frames"][1]["file_name"] == str(tmp_path / "rawframes/malignant/video_01/000001.png")
-    assert trainval[1]["frames"][1]["annotations"] == [{"bbox": [4.0, 4.0, 10.0, 10.0], "track_id": 0, "category_id": 0}]
+    assert trainval[1]["frames"][1]["annotations"] == [
+        {"bbox": [4.0, 4.0, 10.0, 10.0], "track_id": 0, "category_id": 0}
+    ]
 
 
 def test_register_buv_on_the_release_layout(tmp_path, coco_writer, clean_catalog):

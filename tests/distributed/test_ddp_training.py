@@ -38,7 +38,11 @@ def test_two_process_ddp_training_equals_one_process_on_the_same_global_batch(ru
 
     ddp_checkpoint = torch.load(tmp_path / "ddp" / "model_final.pth", weights_only=False)
     assert len(ddp_checkpoint["rng_states"]) == 2  # gathered from both ranks
-    assert ddp_checkpoint["train_sampler"]["global_position"] == 8 * 8 == single.data_loader.sampler.state_dict()["global_position"]
+    assert (
+        ddp_checkpoint["train_sampler"]["global_position"]
+        == 8 * 8
+        == single.data_loader.sampler.state_dict()["global_position"]
+    )
     for name, value in single.model.state_dict().items():
         torch.testing.assert_close(ddp_checkpoint["model"][name], value, rtol=0, atol=1e-6)
     assert single.model.net[0].weight.grad is not None  # it really trained

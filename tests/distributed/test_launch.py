@@ -64,9 +64,9 @@ def _check_two_rank_results(tmp_path):
     assert ranks[0]["seed"] == ranks[1]["seed"] and ranks[0]["sampler_seed"] == ranks[1]["sampler_seed"]
 
     # The ranks interleave one global stream: the same stream a single process would see.
-    from usvid.data.samplers import TrainingSampler
-
     import itertools
+
+    from usvid.data.samplers import TrainingSampler
 
     single = list(itertools.islice(iter(TrainingSampler(7, seed=ranks[0]["sampler_seed"])), 20))
     assert ranks[0]["train_indices"] == single[0::2] and ranks[1]["train_indices"] == single[1::2]
@@ -127,7 +127,9 @@ def test_single_process_is_a_plain_call_and_comm_is_a_no_op():
     from usvid.utils import comm
 
     calls = []
-    launch(lambda *args: calls.append((args, comm.get_world_size(), comm.all_gather("x"), comm.gather(3))), 1, args=(1, 2))
+    launch(
+        lambda *args: calls.append((args, comm.get_world_size(), comm.all_gather("x"), comm.gather(3))), 1, args=(1, 2)
+    )
     assert calls == [((1, 2), 1, ["x"], [3])]
     assert comm.reduce_dict({"a": torch.tensor(2.0)}) == {"a": torch.tensor(2.0)}
     comm.synchronize()

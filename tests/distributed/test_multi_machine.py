@@ -58,8 +58,14 @@ def _start(tmp_path, *args, launcher=(), log="run", new_session=False):
     script.write_text(textwrap.dedent(TRAIN_SCRIPT))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(REPO), str(TOY_TRAINING_DIR)]))
     with open(tmp_path / f"{log}.out", "w") as out:
-        return subprocess.Popen([sys.executable, *launcher, str(script), *map(str, args)], cwd=tmp_path, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=new_session)
+        return subprocess.Popen(
+            [sys.executable, *launcher, str(script), *map(str, args)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+        )
 
 
 def _finish(processes, tmp_path, timeout=240):
@@ -91,8 +97,18 @@ def _assert_same_weights(weights, reference):
 def test_two_machines_train_the_weights_of_two_local_processes(tmp_path, two_local_processes):
     url = f"tcp://127.0.0.1:{_free_port()}"
     machines = {
-        f"machine{rank}": _start(tmp_path, "--num-machines", 2, "--machine-rank", rank, "--dist-url", url,
-                                 "OUTPUT_DIR", "out", log=f"machine{rank}")
+        f"machine{rank}": _start(
+            tmp_path,
+            "--num-machines",
+            2,
+            "--machine-rank",
+            rank,
+            "--dist-url",
+            url,
+            "OUTPUT_DIR",
+            "out",
+            log=f"machine{rank}",
+        )
         for rank in (0, 1)
     }
     _finish(machines, tmp_path)
@@ -101,8 +117,10 @@ def test_two_machines_train_the_weights_of_two_local_processes(tmp_path, two_loc
 
 def test_two_torchrun_nodes_train_the_weights_of_two_local_processes(tmp_path, two_local_processes):
     rendezvous = ("--rdzv_endpoint", f"127.0.0.1:{_free_port()}", "--rdzv_id", "usvid-test")
-    nodes = {f"node{n}": _start(tmp_path, "OUTPUT_DIR", "out", launcher=TORCHRUN + rendezvous, log=f"node{n}")
-             for n in (0, 1)}
+    nodes = {
+        f"node{n}": _start(tmp_path, "OUTPUT_DIR", "out", launcher=TORCHRUN + rendezvous, log=f"node{n}")
+        for n in (0, 1)
+    }
     _finish(nodes, tmp_path)
     _assert_same_weights(_weights(tmp_path / "out" / "model_final.pth"), two_local_processes)
 

@@ -12,7 +12,7 @@ def _take(sampler, n):
 def test_training_sampler_is_an_endless_sequence_of_permutations():
     indices = _take(TrainingSampler(6, seed=1), 18)
     for epoch in range(3):
-        assert sorted(indices[6 * epoch: 6 * (epoch + 1)]) == list(range(6))
+        assert sorted(indices[6 * epoch : 6 * (epoch + 1)]) == list(range(6))
     assert indices[:6] != indices[6:12]  # a fresh permutation each pass
     assert _take(TrainingSampler(4, shuffle=False, seed=0), 6) == [0, 1, 2, 3, 0, 1]
 

@@ -61,9 +61,7 @@ def test_nan_on_one_rank_raises_on_every_rank_without_hanging(tmp_path):
     # each. That includes torch._dynamo, which the first optimizer step imports lazily (~5 s).
     import torch._dynamo  # noqa: F401
 
-    context = mp.start_processes(
-        _worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="fork"
-    )
+    context = mp.start_processes(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="fork")
     deadline = time.monotonic() + 60
     while not context.join(timeout=1):
         if time.monotonic() > deadline:

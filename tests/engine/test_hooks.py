@@ -23,8 +23,8 @@ from usvid.engine import (
     TorchProfiler,
     update_bn_stats,
 )
-from usvid.utils.periodic import fires_after, last_scheduled_firing
 from usvid.utils.events import EventWriter, JSONWriter, get_event_storage
+from usvid.utils.periodic import fires_after, last_scheduled_firing
 
 
 def metrics_lines(path):
@@ -79,7 +79,9 @@ class RecordingWriter(EventWriter):
 
 
 @pytest.mark.parametrize("start_iter, kept, first_write", [(0, None, 9), (5, -1, 9), (10, 9, 19), (33, 29, 39)])
-def test_periodic_writer_tells_its_writers_where_a_resumed_run_rewrites_from(make_trainer, start_iter, kept, first_write):
+def test_periodic_writer_tells_its_writers_where_a_resumed_run_rewrites_from(
+    make_trainer, start_iter, kept, first_write
+):
     trainer = make_trainer()
     writer = RecordingWriter()
     trainer.register_hooks([PeriodicWriter([writer], period=10)])
@@ -115,7 +117,9 @@ def test_no_final_evaluation_after_a_failed_run(make_trainer):
             raise RuntimeError("stop here")
 
     trainer = make_trainer()
-    trainer.register_hooks([EvalHook(2, lambda: evaluated.append(trainer.iter) or {}), CallbackHook(before_step=fail_at_4)])
+    trainer.register_hooks(
+        [EvalHook(2, lambda: evaluated.append(trainer.iter) or {}), CallbackHook(before_step=fail_at_4)]
+    )
     with pytest.raises(RuntimeError):
         trainer.train(0, 10)
     assert evaluated == [1, 3]  # the periodic ones only

@@ -171,9 +171,7 @@ def test_gradient_accumulation_equals_one_large_batch(make_trainer, toy_batches)
         trainer.register_hooks(
             [
                 CallbackHook(
-                    after_backward=lambda t: grads.update(
-                        {n: p.grad.clone() for n, p in t.model.named_parameters()}
-                    )
+                    after_backward=lambda t: grads.update({n: p.grad.clone() for n, p in t.model.named_parameters()})
                 )
             ]
         )

@@ -55,7 +55,9 @@ def test_stopped_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
 
     first, first_results = _train(toy_cfg(tmp_path / "resumed"), extra_hooks=[StopAfter(19)])
     assert first_results == {"toy": {"mse": pytest.approx(first_results["toy"]["mse"])}}  # the eval at 19
-    assert first.iter == 20 and (tmp_path / "resumed" / "last_checkpoint").read_text() == "model_final.pth"  # stopped by a hook
+    assert (
+        first.iter == 20 and (tmp_path / "resumed" / "last_checkpoint").read_text() == "model_final.pth"
+    )  # stopped by a hook
 
     resumed, resumed_results = _train(toy_cfg(tmp_path / "resumed"), resume=True)
     assert resumed.start_iter == 20
@@ -129,7 +131,8 @@ def test_evaluating_a_trained_run_uses_its_ema_weights_as_training_did(tmp_path)
 
 
 @pytest.mark.parametrize(
-    "key, value", [("SOLVER.MAX_ITER", 0), ("SOLVER.CHECKPOINT_PERIOD", 0), ("SOLVER.BASE_LR", -0.1), ("TEST.EVAL_PERIOD", -1)]
+    "key, value",
+    [("SOLVER.MAX_ITER", 0), ("SOLVER.CHECKPOINT_PERIOD", 0), ("SOLVER.BASE_LR", -0.1), ("TEST.EVAL_PERIOD", -1)],
 )
 def test_a_schedule_value_out_of_range_is_an_error_naming_the_key(tmp_path, key, value):
     with pytest.raises(ConfigError, match=rf"{key} must be a number >= .*got {value}"):
@@ -189,7 +192,14 @@ def test_hooks_in_detectron2_order_and_weights_only_load(tmp_path):
     cfg = toy_cfg(tmp_path / "a", "SOLVER.MAX_ITER", 2)
     trainer = ToyTrainer(cfg)
     names = [type(h).__name__ for h in trainer.hooks]
-    assert names == ["IterationTimer", "LRScheduler", "EvalHook", "PeriodicWriter", "PeriodicCheckpointer", "PreemptionHook"]
+    assert names == [
+        "IterationTimer",
+        "LRScheduler",
+        "EvalHook",
+        "PeriodicWriter",
+        "PeriodicCheckpointer",
+        "PreemptionHook",
+    ]
     trainer.resume_or_load(resume=True)
     trainer.train()
 
@@ -202,8 +212,19 @@ def test_hooks_in_detectron2_order_and_weights_only_load(tmp_path):
 
 def test_amp_bf16_grad_accumulation_and_clipping_are_wired(tmp_path):
     cfg = toy_cfg(
-        tmp_path, "SOLVER.MAX_ITER", 2, "SOLVER.AMP.ENABLED", True, "SOLVER.AMP.PRECISION", "bfloat16",
-        "SOLVER.GRAD_ACCUM_STEPS", 2, "SOLVER.CLIP_GRADIENTS.ENABLED", True, "TEST.EVAL_PERIOD", 0,
+        tmp_path,
+        "SOLVER.MAX_ITER",
+        2,
+        "SOLVER.AMP.ENABLED",
+        True,
+        "SOLVER.AMP.PRECISION",
+        "bfloat16",
+        "SOLVER.GRAD_ACCUM_STEPS",
+        2,
+        "SOLVER.CLIP_GRADIENTS.ENABLED",
+        True,
+        "TEST.EVAL_PERIOD",
+        0,
     )
     trainer = ToyTrainer(cfg)
     assert isinstance(trainer._trainer, AMPTrainer) and trainer._trainer.precision == torch.bfloat16

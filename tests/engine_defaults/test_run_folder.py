@@ -38,13 +38,22 @@ def test_a_new_run_moves_the_whole_earlier_run_aside_before_writing_anything(tmp
     default_setup(second, default_argument_parser().parse_args([]))
     (archive,) = tmp_path.glob("previous_run_*")
     assert (archive / "model_final.pth").read_bytes() == first_weights
-    assert {"model_0000001.pth", "last_checkpoint", "metrics.json", "config.yaml", "command.txt", "log.txt",
-            "inference"} <= {p.name for p in archive.iterdir()}
+    assert {
+        "model_0000001.pth",
+        "last_checkpoint",
+        "metrics.json",
+        "config.yaml",
+        "command.txt",
+        "log.txt",
+        "inference",
+    } <= {p.name for p in archive.iterdir()}
     assert "BASE_LR: 0.05" in (archive / "config.yaml").read_text()
     # Left in the folder: the new run's own files. (Its log.txt appears in a new process; this
     # process's log stream moved along with the earlier run's file.)
     left = {p.name for p in tmp_path.iterdir() if not p.name.startswith(".")}
-    assert {"command.txt", "config.yaml", archive.name} <= left <= {"command.txt", "config.yaml", "log.txt", archive.name}
+    assert (
+        {"command.txt", "config.yaml", archive.name} <= left <= {"command.txt", "config.yaml", "log.txt", archive.name}
+    )
     assert "BASE_LR: 0.01" in (tmp_path / "config.yaml").read_text()
     _train(second)  # the new run's checkpoints and metrics start afresh
     assert (archive / "model_final.pth").read_bytes() == first_weights
@@ -86,11 +95,14 @@ time.sleep(120)
 
 def test_a_second_live_run_is_refused_and_a_killed_one_leaves_nothing_stuck(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.getcwd())
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(HOLD_LOCK), str(tmp_path)], env=env,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLD_LOCK), str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(RunFolderInUseError, match=f"in use by another run that is still alive \\(pid {holder.pid} "):
+        with pytest.raises(
+            RunFolderInUseError, match=f"in use by another run that is still alive \\(pid {holder.pid} "
+        ):
             ToyTrainer(toy_cfg(tmp_path, *QUICK))
         assert issubclass(RunFolderInUseError, ConfigError)  # the tools end it with exit code 2
     finally:
@@ -103,14 +115,27 @@ def test_a_second_live_run_is_refused_and_a_killed_one_leaves_nothing_stuck(tmp_
 def test_train_net_in_a_folder_of_a_live_run_ends_with_exit_code_2_naming_it(tmp_path):
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS="1")
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(HOLD_LOCK), str(tmp_path)], env=env,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLD_LOCK), str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         tool = subprocess.run(
-            [sys.executable, "tools/train_net.py", "--config-file", "configs/phantom/ultradet.yaml",
-             "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(tmp_path)],
-            cwd=repo, env=env, capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "tools/train_net.py",
+                "--config-file",
+                "configs/phantom/ultradet.yaml",
+                "MODEL.DEVICE",
+                "cpu",
+                "OUTPUT_DIR",
+                str(tmp_path),
+            ],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     finally:
         holder.kill()
@@ -124,7 +149,11 @@ def test_the_lock_is_reentrant_within_a_process_and_released_by_its_last_holder(
     first.acquire()
     second.acquire()
     first.release()
-    probe = [sys.executable, "-c", f"from usvid.engine import RunFolderLock; RunFolderLock({str(tmp_path)!r}).acquire()"]
+    probe = [
+        sys.executable,
+        "-c",
+        f"from usvid.engine import RunFolderLock; RunFolderLock({str(tmp_path)!r}).acquire()",
+    ]
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     assert subprocess.run(probe, env=env, capture_output=True).returncode != 0  # still held by `second`
     second.release()

@@ -4,8 +4,17 @@ contact sheet with its colour legend."""
 import av
 import numpy as np
 
-from usvid.evaluation.drawing import (FP_COLOR, GT_COLOR, HEADER_HEIGHT, LEGEND_HEIGHT, contact_sheet, legend_strip,
-                                      render_frame, score_color, write_mp4)
+from usvid.evaluation.drawing import (
+    FP_COLOR,
+    GT_COLOR,
+    HEADER_HEIGHT,
+    LEGEND_HEIGHT,
+    contact_sheet,
+    legend_strip,
+    render_frame,
+    score_color,
+    write_mp4,
+)
 
 LESION = [10.0, 10.0, 30.0, 30.0]
 DECOY = [40.0, 40.0, 56.0, 56.0]
@@ -14,10 +23,11 @@ DECOY = [40.0, 40.0, 56.0, 56.0]
 def test_render_frame_draws_ground_truth_green_and_false_alarms_red():
     image = np.full((64, 64), 128, np.uint8)
     detections = np.array([LESION + [0.9], DECOY + [0.8]])
-    frame = render_frame(image, np.array([LESION]), detections, np.array([False, True]),
-                                   "caption", threshold=0.5, scale=2.0)
+    frame = render_frame(
+        image, np.array([LESION]), detections, np.array([False, True]), "caption", threshold=0.5, scale=2.0
+    )
     assert frame.shape == (HEADER_HEIGHT + 128, 128, 3)
-    body = frame[HEADER_HEIGHT :]
+    body = frame[HEADER_HEIGHT:]
     # The false alarm's left edge (x = 80 at scale 2) is red; the lesion box is not red.
     assert tuple(body[100, 80]) == FP_COLOR
     assert tuple(body[40, 20]) != FP_COLOR

@@ -144,7 +144,9 @@ def test_streaming_inference_writes_the_report(dataset, tmp_path, caplog):
     # Files of the report.
     on_disk = json.load(open(os.path.join(output_dir, "metrics.json")))
     assert on_disk["lesion_detection"]["AP50"] == 1.0 and on_disk["dataset"] == name
-    assert on_disk["score_thresholds"] == pytest.approx({"R70": 0.9, "R80": 0.9, "R90": 0.9})  # operating points (float32 scores)
+    assert on_disk["score_thresholds"] == pytest.approx(
+        {"R70": 0.9, "R80": 0.9, "R90": 0.9}
+    )  # operating points (float32 scores)
     rows = list(csv.DictReader(open(os.path.join(output_dir, "per_video.csv"))))
     assert [row["video_id"] for row in rows] == ["0", "b"] and rows[1]["gt_boxes"] == "4"
     plots = ["precision_recall", "fp_per_minute_vs_recall", "per_video_recall"]

@@ -51,10 +51,13 @@ def test_fp_axis_is_logarithmic_and_zero_bars_are_marked():
     # Video "found": every lesion detected plus a far decoy every 6th frame (FP80 > 0);
     # video "missed": its lesion is never detected (recall 0, a bar of height zero).
     frames = 30
-    found = [np.array([LESION + [0.5 + 0.01 * i]] + ([[50, 50, 60, 60, 0.9]] if i % 6 == 0 else [])) for i in range(frames)]
+    found = [
+        np.array([LESION + [0.5 + 0.01 * i]] + ([[50, 50, 60, 60, 0.9]] if i % 6 == 0 else [])) for i in range(frames)
+    ]
     missed = [np.zeros((0, 5))] * 4
-    evaluation = VideoDetectionEvaluation({"found": found, "missed": missed},
-                                          {"found": [np.array([LESION])] * frames, "missed": [np.array([LESION])] * 4})
+    evaluation = VideoDetectionEvaluation(
+        {"found": found, "missed": missed}, {"found": [np.array([LESION])] * frames, "missed": [np.array([LESION])] * 4}
+    )
     fp_axes = _axes_after(_draw_fp_vs_recall, evaluation)
     assert fp_axes.get_yscale() == "symlog"
     fp80 = evaluation.summary()["FP80"]

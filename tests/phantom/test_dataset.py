@@ -69,7 +69,9 @@ def test_json_schema_paths_and_labels(datasets):
         for image in split["images"]:
             assert set(image) == {"id", "video_id", "frame_id", "file_name", "height", "width"}
             video = videos[image["video_id"]]
-            assert image["file_name"] == f"{video['name']}/{image['frame_id']:06d}.png"  # relative to rawframes, as released
+            assert (
+                image["file_name"] == f"{video['name']}/{image['frame_id']:06d}.png"
+            )  # relative to rawframes, as released
             frame = cv2.imread(str(root / "rawframes" / image["file_name"]), cv2.IMREAD_UNCHANGED)
             assert frame.shape == (image["height"], image["width"]) == (96, 96)
             images[image["id"]] = image

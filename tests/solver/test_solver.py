@@ -5,8 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from usvid.config import get_cfg
-from usvid.config import ConfigError
+from usvid.config import ConfigError, get_cfg
 from usvid.solver import LRMultiplier, WarmupParamScheduler, build_lr_scheduler, build_optimizer, get_clip_grad_norm
 
 
@@ -174,8 +173,14 @@ def test_warmup_cosine_ends_at_base_lr_end():
 
 
 def test_warmup_step_with_fixed_gamma_decays_num_decays_times_evenly():
-    cfg = _cfg(LR_SCHEDULER_NAME="WarmupStepWithFixedGammaLR", WARMUP_ITERS=2, WARMUP_FACTOR=0.5,
-               MAX_ITER=12, GAMMA=0.5, NUM_DECAYS=2)
+    cfg = _cfg(
+        LR_SCHEDULER_NAME="WarmupStepWithFixedGammaLR",
+        WARMUP_ITERS=2,
+        WARMUP_FACTOR=0.5,
+        MAX_ITER=12,
+        GAMMA=0.5,
+        NUM_DECAYS=2,
+    )
     scheduler = build_lr_scheduler(cfg, build_optimizer(cfg, Net()))
     # Three stages of 4 iterations: 1, 0.5, 0.25; the warm-up ramps the first 2 iterations.
     expected = [0.5, 0.75, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.25]

@@ -60,8 +60,7 @@ def as_opts(overrides):
 def _run_tool(script, *args, timeout=240, expect_code=0):
     """Run ``tools/<script>`` with ``args`` from the repository root; fail with its output
     unless it exits with ``expect_code``."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
-               PYTHONPATH=str(REPO))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(REPO))
     result = subprocess.run(
         [sys.executable, str(TOOLS / script), *map(str, args)],
         cwd=REPO,

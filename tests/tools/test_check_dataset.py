@@ -7,8 +7,16 @@ import shutil
 
 
 def test_check_a_registered_dataset(tiny_opts, run_tool, phantom_config, tmp_path):
-    result = run_tool("check_dataset.py", "--dataset", "phantom_test", "--config-file", phantom_config,
-                      "--output", tmp_path, *tiny_opts)
+    result = run_tool(
+        "check_dataset.py",
+        "--dataset",
+        "phantom_test",
+        "--config-file",
+        phantom_config,
+        "--output",
+        tmp_path,
+        *tiny_opts,
+    )
     assert "\n| video " in result.stdout and "/phantom_00" in result.stdout
     assert "phantom_test: 2 videos, 32 frames" in result.stdout
     assert "all 32 frames readable, with the size the annotations give" in result.stdout
@@ -23,4 +31,7 @@ def test_a_corrupt_frame_is_listed_and_the_exit_code_is_1(tiny_phantom_root, run
     broken = copy / "rawframes" / test_json["images"][3]["file_name"]
     broken.write_bytes(broken.read_bytes()[:100])
     result = run_tool("check_dataset.py", "--dataset-json", copy / "test.json", "--output", tmp_path, expect_code=1)
-    assert f"1 frame(s) with a problem:\n  video {test_json['images'][3]['video_id']} frame 3: {broken}: corrupt" in result.stdout
+    assert (
+        f"1 frame(s) with a problem:\n  video {test_json['images'][3]['video_id']} frame 3: {broken}: corrupt"
+        in result.stdout
+    )

@@ -24,8 +24,17 @@ US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"  # Ultrasound Multi-frame Image St
 def eval_only(trained_run, tiny_opts, phantom_config, run_tool, tmp_path_factory):
     """OUTPUT_DIR of train_net.py --eval-only on the trained run's final weights."""
     output = tmp_path_factory.mktemp("eval_only")
-    run_tool("train_net.py", "--config-file", phantom_config, "--eval-only", *tiny_opts,
-              "MODEL.WEIGHTS", os.path.join(trained_run, "model_final.pth"), "OUTPUT_DIR", output)
+    run_tool(
+        "train_net.py",
+        "--config-file",
+        phantom_config,
+        "--eval-only",
+        *tiny_opts,
+        "MODEL.WEIGHTS",
+        os.path.join(trained_run, "model_final.pth"),
+        "OUTPUT_DIR",
+        output,
+    )
     return output
 
 
@@ -40,10 +49,22 @@ def phantom_video(tiny_phantom_root):
 
 def _predictor_runner(trained_run, tiny_opts, phantom_config, run_tool, output):
     def run(path, *extra, expect_code=0):
-        result = run_tool("predict.py", "--config-file", phantom_config, "--weights",
-                          os.path.join(trained_run, "model_final.pth"), "--input", path, "--output", output,
-                          *extra, *tiny_opts, expect_code=expect_code)
+        result = run_tool(
+            "predict.py",
+            "--config-file",
+            phantom_config,
+            "--weights",
+            os.path.join(trained_run, "model_final.pth"),
+            "--input",
+            path,
+            "--output",
+            output,
+            *extra,
+            *tiny_opts,
+            expect_code=expect_code,
+        )
         return result, output
+
     return run
 
 
@@ -74,15 +95,20 @@ def test_a_frame_folder_gives_exactly_what_eval_only_wrote(eval_only, phantom_vi
     folder, frames, video_id = phantom_video
     result, output = folder_prediction
     name = folder.name
-    evaluated = next(v for v in json.load(open(eval_only / "inference" / "phantom_test" / "predictions.json"))["videos"]
-                     if v["video_id"] == video_id)["frames"]
+    evaluated = next(
+        v
+        for v in json.load(open(eval_only / "inference" / "phantom_test" / "predictions.json"))["videos"]
+        if v["video_id"] == video_id
+    )["frames"]
     predicted = frames_of(output / f"{name}_predictions.json")
     assert [f["frame_idx"] for f in predicted] == list(range(len(frames))) == [f["frame_idx"] for f in evaluated]
     assert sum(len(f["boxes"]) for f in predicted) > 0
     for mine, theirs in zip(predicted, evaluated):
         assert mine["boxes"] == theirs["boxes"] and mine["scores"] == theirs["scores"]
     assert len(decoded_frames(output / f"{name}_detections.mp4")) == len(frames)
-    assert f"{name}: {len(frames)} frames at " in result.stdout and str(output / f"{name}_detections.mp4") in result.stdout
+    assert (
+        f"{name}: {len(frames)} frames at " in result.stdout and str(output / f"{name}_detections.mp4") in result.stdout
+    )
     assert "FPS" in result.stdout and "fps=" in result.stderr  # the last line and the progress bar
 
 
@@ -103,8 +129,9 @@ def write_multiframe_dicom(path, frames, photometric="MONOCHROME2", frame_time_m
     return path
 
 
-def test_a_multiframe_dicom_cine_is_read_with_its_frame_rate_and_photometry(phantom_video, folder_prediction,
-                                                                          predict, tmp_path):
+def test_a_multiframe_dicom_cine_is_read_with_its_frame_rate_and_photometry(
+    phantom_video, folder_prediction, predict, tmp_path
+):
     folder, frames, _ = phantom_video
     _, by_folder = folder_prediction
     expected = frames_of(by_folder / f"{folder.name}_predictions.json")
@@ -124,7 +151,9 @@ def write_video_with_pyav(path, frames, codec):
         stream = container.add_stream(codec, rate=30)
         stream.height, stream.width, stream.pix_fmt = frames[0].shape[0], frames[0].shape[1], "yuv420p"
         for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), format="bgr24")))
+            container.mux(
+                stream.encode(av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), format="bgr24"))
+            )
         container.mux(stream.encode())
     return path
 
@@ -157,8 +186,11 @@ def test_crop_auto_runs_on_the_moving_image_and_maps_boxes_back(phantom_video, f
     cropped = frames_of(output / "screen_predictions.json")
     for mine, theirs in zip(cropped, expected):
         assert mine["scores"] == theirs["scores"]
-        np.testing.assert_allclose(np.array(mine["boxes"]).reshape(-1, 4),
-                                   np.array(theirs["boxes"]).reshape(-1, 4) + [40, 30, 40, 30], atol=1e-4)
+        np.testing.assert_allclose(
+            np.array(mine["boxes"]).reshape(-1, 4),
+            np.array(theirs["boxes"]).reshape(-1, 4) + [40, 30, 40, 30],
+            atol=1e-4,
+        )
 
 
 def _bad_dicoms(tmp_path, frames):
@@ -178,25 +210,42 @@ def _bad_dicoms(tmp_path, frames):
     return tmp_path / "report.dcm", compressed
 
 
-def test_bad_input_is_one_error_line_exit_code_2_and_no_output(phantom_video, predict, tmp_path, tiny_opts,
-                                                               trained_run, phantom_config, run_tool):
+def test_bad_input_is_one_error_line_exit_code_2_and_no_output(
+    phantom_video, predict, tmp_path, tiny_opts, trained_run, phantom_config, run_tool
+):
     _, frames, _ = phantom_video
     truncated = tmp_path / "cut.mp4"
     good = write_video_with_pyav(tmp_path / "good.mp4", frames, "mpeg4")
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     (tmp_path / "empty").mkdir()
     report, j2k = _bad_dicoms(tmp_path, frames)
-    cases = [(truncated, "cut.mp4"), (tmp_path / "empty", "a folder without frame images"),
-             (report, "a DICOM file without an image"), (j2k, "pip install pylibjpeg pylibjpeg-openjpeg")]
+    cases = [
+        (truncated, "cut.mp4"),
+        (tmp_path / "empty", "a folder without frame images"),
+        (report, "a DICOM file without an image"),
+        (j2k, "pip install pylibjpeg pylibjpeg-openjpeg"),
+    ]
     for path, message in cases:
         result, output = predict(path, expect_code=2)
-        (line,) = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
+        (line,) = [text for text in result.stderr.splitlines() if text.startswith("error: ")]
         assert message in line, (path, line)
         assert not output.exists() or not os.listdir(output), os.listdir(output)
     # Weights that do not fit the config (another width) are an error too.
-    result = run_tool("predict.py", "--config-file", phantom_config, "--weights",
-                      os.path.join(trained_run, "model_final.pth"), "--input", phantom_video[0], "--output",
-                      tmp_path / "wide", *tiny_opts, "MODEL.RESNETS.STEM_OUT_CHANNELS", 16, expect_code=2)
+    result = run_tool(
+        "predict.py",
+        "--config-file",
+        phantom_config,
+        "--weights",
+        os.path.join(trained_run, "model_final.pth"),
+        "--input",
+        phantom_video[0],
+        "--output",
+        tmp_path / "wide",
+        *tiny_opts,
+        "MODEL.RESNETS.STEM_OUT_CHANNELS",
+        16,
+        expect_code=2,
+    )
     assert "error: " in result.stderr and not (tmp_path / "wide").exists()
 
 
@@ -204,8 +253,10 @@ def test_operating_point_is_the_evaluation_s_recall_80_threshold(tmp_path, eval_
     # An evaluation whose detections reach recall 0.8: 10 lesion frames found with falling scores.
     lesion = [10.0, 10.0, 30.0, 30.0]
     video = {"video_id": 1, "frames": [{"frame_idx": i, "annotations": [{"bbox": lesion}]} for i in range(10)]}
-    predictions = {(1, i): {"boxes": np.array([lesion]), "scores": np.array([1.0 - 0.05 * i]), "classes": np.zeros(1, int)}
-                   for i in range(10)}
+    predictions = {
+        (1, i): {"boxes": np.array([lesion]), "scores": np.array([1.0 - 0.05 * i]), "classes": np.zeros(1, int)}
+        for i in range(10)
+    }
     evaluate_frame_predictions(predictions, [video], "toy", output_dir=str(tmp_path / "inference" / "toy"))
     threshold, where = operating_point_threshold(str(tmp_path))
     assert threshold == pytest.approx(0.65) and where == str(tmp_path / "inference" / "toy" / "metrics.json")

@@ -48,7 +48,9 @@ def test_the_model_printout_goes_to_the_file_and_one_line_to_the_console(tmp_pat
 
     logger = setup_logger(str(tmp_path), 0, name="usvid_test_model", color=False)
     try:
-        log_model(logging.getLogger("usvid_test_model.train"), torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU()))
+        log_model(
+            logging.getLogger("usvid_test_model.train"), torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+        )
         console = capsys.readouterr().out
         log_text = (tmp_path / "log.txt").read_text()
         assert "(0): Linear(in_features=3, out_features=2, bias=True)" in log_text

@@ -30,8 +30,9 @@ class ProgressBar(HookBase):
     """A tqdm bar over the training iterations with the smoothed total loss."""
 
     def before_train(self):
-        self._bar = tqdm(total=self.trainer.max_iter, initial=self.trainer.iter, desc="training",
-                         unit="it", dynamic_ncols=True)
+        self._bar = tqdm(
+            total=self.trainer.max_iter, initial=self.trainer.iter, desc="training", unit="it", dynamic_ncols=True
+        )
 
     def after_step(self):
         self._bar.update(1)
@@ -59,9 +60,12 @@ def quiet_console():
 
 def render_test_video(cfg, dataset_name):
     """Render the test video with the most lesion frames from the evaluator's predictions.json."""
-    (paths,) = visualize_predictions(os.path.join(inference_dir(cfg, dataset_name), "predictions.json"),
-                                     DatasetCatalog.get(dataset_name), dataset_name,
-                                     os.path.join(cfg.OUTPUT_DIR, "visualization"))
+    (paths,) = visualize_predictions(
+        os.path.join(inference_dir(cfg, dataset_name), "predictions.json"),
+        DatasetCatalog.get(dataset_name),
+        dataset_name,
+        os.path.join(cfg.OUTPUT_DIR, "visualization"),
+    )
     return paths
 
 
@@ -82,8 +86,7 @@ def print_summary(cfg, results, visual_paths, seconds, check_quote=False):
     lines += [
         "",
         f"  trained weights     {os.path.join(cfg.OUTPUT_DIR, 'model_final.pth')}",
-        f"  training curves     {os.path.join(cfg.OUTPUT_DIR, 'metrics.json')} "
-        f"(tensorboard --logdir {cfg.OUTPUT_DIR})",
+        f"  training curves     {os.path.join(cfg.OUTPUT_DIR, 'metrics.json')} (tensorboard --logdir {cfg.OUTPUT_DIR})",
         f"  test metrics        {os.path.join(test_dir, 'metrics.json')}",
         f"  plots               {test_dir}/*.png",
         f"  predictions         {os.path.join(test_dir, 'predictions.json')}",

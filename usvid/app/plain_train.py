@@ -18,12 +18,12 @@ from usvid.checkpoint import Checkpointer, PeriodicCheckpointer
 from usvid.data import build_video_detection_train_loader
 from usvid.engine import archive_previous_run, default_writers
 from usvid.engine.hooks import flatten_results_dict
-from usvid.utils.periodic import last_scheduled_firing
 from usvid.modeling import build_model
 from usvid.solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm
 from usvid.utils import comm
 from usvid.utils.events import EventStorage
 from usvid.utils.logger import log_model
+from usvid.utils.periodic import last_scheduled_firing
 
 from .setup import setup
 from .trainer import Trainer

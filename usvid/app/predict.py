@@ -39,7 +39,9 @@ def operating_point_threshold(run_dir: str, recall_key: str = "R80") -> Tuple[fl
     """(score threshold, metrics.json it came from): the threshold at which the evaluation of the
     training run ``run_dir`` reached recall 0.8, as its metrics.json records it (a run folder
     with one evaluated test set, or that test set's inference folder)."""
-    candidates = [os.path.join(run_dir, "metrics.json")] + sorted(glob.glob(os.path.join(run_dir, "inference", "*", "metrics.json")))
+    candidates = [os.path.join(run_dir, "metrics.json")] + sorted(
+        glob.glob(os.path.join(run_dir, "inference", "*", "metrics.json"))
+    )
     found = []
     for path in candidates:
         if os.path.isfile(path):
@@ -50,15 +52,20 @@ def operating_point_threshold(run_dir: str, recall_key: str = "R80") -> Tuple[fl
     if not found:
         raise FileNotFoundError(
             f"--operating-point {run_dir}: no evaluation metrics.json with 'score_thresholds' in it or in "
-            f"{os.path.join(run_dir, 'inference', '<dataset>')}; evaluate the run first (train_net.py --eval-only)")
+            f"{os.path.join(run_dir, 'inference', '<dataset>')}; evaluate the run first (train_net.py --eval-only)"
+        )
     if len(found) > 1:
-        raise ConfigError(f"--operating-point {run_dir}: {len(found)} evaluations ({', '.join(p for p, _ in found)}); "
-                          "name one of their folders")
+        raise ConfigError(
+            f"--operating-point {run_dir}: {len(found)} evaluations ({', '.join(p for p, _ in found)}); "
+            "name one of their folders"
+        )
     path, thresholds = found[0]
     threshold = float(thresholds.get(recall_key, math.nan))
     if math.isnan(threshold):
-        raise ConfigError(f"{path}: the evaluation never reached recall 0.8, so it has no operating point; "
-                          "pass --score-threshold instead")
+        raise ConfigError(
+            f"{path}: the evaluation never reached recall 0.8, so it has no operating point; "
+            "pass --score-threshold instead"
+        )
     return threshold, path
 
 
@@ -68,23 +75,28 @@ def _region_frames(source: FrameSource) -> List[np.ndarray]:
     return [frame for i, frame in enumerate(source.frames()) if i % stride == 0]
 
 
-def predict_source(predictor: VideoPredictor, source: FrameSource, output_dir: str, threshold: float,
-                   crop: str = "none") -> Dict[str, object]:
+def predict_source(
+    predictor: VideoPredictor, source: FrameSource, output_dir: str, threshold: float, crop: str = "none"
+) -> Dict[str, object]:
     """Run ``predictor`` over ``source`` and write its two files; returns their paths, the
     number of frames and the model's frames per second."""
     region = find_imaging_region(_region_frames(source)) if crop == "auto" else None
     x0, y0 = (region[0], region[1]) if region else (0, 0)
-    paths = {"video": os.path.join(output_dir, f"{source.name}_detections.mp4"),
-             "predictions": os.path.join(output_dir, f"{source.name}_predictions.json")}
+    paths = {
+        "video": os.path.join(output_dir, f"{source.name}_detections.mp4"),
+        "predictions": os.path.join(output_dir, f"{source.name}_predictions.json"),
+    }
     temporary = {key: f"{os.path.splitext(p)[0]}.tmp-{os.getpid()}{os.path.splitext(p)[1]}" for key, p in paths.items()}
     frame_predictions, model_seconds = {}, 0.0
     predictor.reset()
     try:
-        with Mp4Writer(temporary["video"], source.fps) as writer, \
-                tqdm(total=source.num_frames, desc=source.name, unit="frame", dynamic_ncols=True) as bar:
+        with (
+            Mp4Writer(temporary["video"], source.fps) as writer,
+            tqdm(total=source.num_frames, desc=source.name, unit="frame", dynamic_ncols=True) as bar,
+        ):
             for index, frame in enumerate(source.frames()):
                 start = time.perf_counter()
-                view = frame if region is None else frame[region[1]:region[3], region[0]:region[2]]
+                view = frame if region is None else frame[region[1] : region[3], region[0] : region[2]]
                 prediction = frame_prediction_from_instances(predictor(view)["instances"])
                 model_seconds += time.perf_counter() - start
                 prediction["boxes"] = prediction["boxes"] + np.array([x0, y0, x0, y0], dtype=np.float64)
@@ -102,20 +114,34 @@ def predict_source(predictor: VideoPredictor, source: FrameSource, output_dir: s
     return {**paths, "frames": len(frame_predictions), "fps": len(frame_predictions) / max(model_seconds, 1e-9)}
 
 
-def _drawn(frame: np.ndarray, prediction: dict, threshold: float, caption: str,
-           region: Optional[Tuple[int, int, int, int]]) -> np.ndarray:
+def _drawn(
+    frame: np.ndarray, prediction: dict, threshold: float, caption: str, region: Optional[Tuple[int, int, int, int]]
+) -> np.ndarray:
     detections = np.hstack([prediction["boxes"], prediction["scores"][:, None]])
     kept = detections[detections[:, 4] > threshold]
     scale = max(1.0, MIN_DRAWN_SIDE / min(frame.shape[:2]))
     image = frame if frame.dtype == np.uint8 else (frame >> 8).astype(np.uint8)
-    drawn = render_frame(image, np.zeros((0, 4)), kept, np.zeros(len(kept), bool),
-                         f"{caption}  thr {threshold:.2f}  boxes {len(kept)}" + ("  (cropped)" if region else ""),
-                         threshold, scale)
+    drawn = render_frame(
+        image,
+        np.zeros((0, 4)),
+        kept,
+        np.zeros(len(kept), bool),
+        f"{caption}  thr {threshold:.2f}  boxes {len(kept)}" + ("  (cropped)" if region else ""),
+        threshold,
+        scale,
+    )
     return with_legend(drawn, threshold, ground_truth=False, false_positives=False)
 
 
-def predict_inputs(cfg, weights: str, inputs: List[str], output_dir: str, threshold: Optional[float] = None,
-                   operating_point: str = "", crop: str = "none") -> List[Dict[str, object]]:
+def predict_inputs(
+    cfg,
+    weights: str,
+    inputs: List[str],
+    output_dir: str,
+    threshold: Optional[float] = None,
+    operating_point: str = "",
+    crop: str = "none",
+) -> List[Dict[str, object]]:
     """Check every input and the threshold, load the weights once, then predict each input in
     turn, printing a last line per input with its frames, speed and files."""
     sources = [open_frame_source(path) for path in inputs]
@@ -129,7 +155,9 @@ def predict_inputs(cfg, weights: str, inputs: List[str], output_dir: str, thresh
     results = []
     for source in sources:
         result = predict_source(predictor, source, output_dir, threshold, crop)
-        print(f"{source.name}: {result['frames']} frames at {result['fps']:.1f} FPS -> {result['video']}, "
-              f"{result['predictions']}")
+        print(
+            f"{source.name}: {result['frames']} frames at {result['fps']:.1f} FPS -> {result['video']}, "
+            f"{result['predictions']}"
+        )
         results.append(result)
     return results

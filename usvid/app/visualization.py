@@ -29,8 +29,10 @@ from usvid.evaluation.video_metrics import VideoDetectionEvaluation
 
 from .saved_predictions import ground_truth_for
 
-def false_positive_flags(detections: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray],
-                         threshold: float) -> List[np.ndarray]:
+
+def false_positive_flags(
+    detections: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray], threshold: float
+) -> List[np.ndarray]:
     """Per frame of one video, per detection: kept (``score > threshold``) and part of a
     false-positive sequence — computed by the FP metric itself, so the red boxes are exactly the
     ones FP_r counts."""

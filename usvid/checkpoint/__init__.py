@@ -1,9 +1,15 @@
 from .checkpointer import (
-    CheckpointLoadError,
     Checkpointer,
+    CheckpointLoadError,
     CheckpointSaveError,
     DetectionCheckpointer,
     PeriodicCheckpointer,
 )
 
-__all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]
+__all__ = [
+    "Checkpointer",
+    "DetectionCheckpointer",
+    "PeriodicCheckpointer",
+    "CheckpointLoadError",
+    "CheckpointSaveError",
+]

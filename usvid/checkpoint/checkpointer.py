@@ -23,7 +23,13 @@ from ..utils import comm
 from ..utils.file_io import atomic_write
 from ..utils.periodic import fires_after
 
-__all__ = ["Checkpointer", "DetectionCheckpointer", "PeriodicCheckpointer", "CheckpointLoadError", "CheckpointSaveError"]
+__all__ = [
+    "Checkpointer",
+    "DetectionCheckpointer",
+    "PeriodicCheckpointer",
+    "CheckpointLoadError",
+    "CheckpointSaveError",
+]
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 RNG_STATES_KEY = "rng_states"
@@ -79,7 +85,7 @@ def _strip_prefix_if_present(state_dict: Dict[str, Any], prefix: str) -> Dict[st
     """Drop ``prefix`` when every key has it (weights saved from a wrapped model)."""
     if not state_dict or not all(k.startswith(prefix) for k in state_dict):
         return state_dict
-    return {k[len(prefix):]: v for k, v in state_dict.items()}
+    return {k[len(prefix) :]: v for k, v in state_dict.items()}
 
 
 def _shared_tensor_names(model: nn.Module) -> List[set]:
@@ -102,7 +108,9 @@ class Checkpointer:
     only the ranks with ``save_to_disk`` (default: the main process) write the file.
     """
 
-    def __init__(self, model: nn.Module, save_dir: str = "", *, save_to_disk: Optional[bool] = None, **checkpointables: Any):
+    def __init__(
+        self, model: nn.Module, save_dir: str = "", *, save_to_disk: Optional[bool] = None, **checkpointables: Any
+    ):
         self.model = comm.unwrap_model(model)
         self.save_dir = save_dir
         self.save_to_disk = comm.is_main_process() if save_to_disk is None else save_to_disk
@@ -266,7 +274,13 @@ class Checkpointer:
                 and not nn.parameter.is_lazy(expected)
                 and value.shape != expected.shape
             ):
-                rows.append([key, "shape mismatch (skipped)", f"checkpoint {tuple(value.shape)} vs model {tuple(expected.shape)}"])
+                rows.append(
+                    [
+                        key,
+                        "shape mismatch (skipped)",
+                        f"checkpoint {tuple(value.shape)} vs model {tuple(expected.shape)}",
+                    ]
+                )
             else:
                 loadable[key] = value
         mismatched = {row[0] for row in rows}
@@ -319,9 +333,7 @@ class Checkpointer:
         """Every ``.pth`` file in save_dir, sorted by name."""
         if not os.path.isdir(self.save_dir):
             return []
-        return sorted(
-            os.path.join(self.save_dir, f) for f in os.listdir(self.save_dir) if f.endswith(".pth")
-        )
+        return sorted(os.path.join(self.save_dir, f) for f in os.listdir(self.save_dir) if f.endswith(".pth"))
 
     def resume_or_load(self, path: str, resume: bool = True, strict: bool = False) -> Dict[str, Any]:
         """Resume from the last checkpoint in save_dir when asked and present; otherwise load only
@@ -341,9 +353,7 @@ class Checkpointer:
         crash, a disk error, a file truncated by a copy) warn and fall back to the newest
         readable ``.pth`` in save_dir, so that one bad file costs some iterations, not the run."""
         tagged = self.get_checkpoint_file()
-        others = sorted(
-            (f for f in self.get_all_checkpoint_files() if f != tagged), key=os.path.getmtime, reverse=True
-        )
+        others = sorted((f for f in self.get_all_checkpoint_files() if f != tagged), key=os.path.getmtime, reverse=True)
         problems = []
         for candidate in [tagged] + others:
             try:
@@ -376,7 +386,14 @@ class PeriodicCheckpointer:
     files written before the interruption.
     """
 
-    def __init__(self, checkpointer: Checkpointer, period: int, max_iter: Optional[int] = None, max_to_keep: Optional[int] = None, file_prefix: str = "model"):
+    def __init__(
+        self,
+        checkpointer: Checkpointer,
+        period: int,
+        max_iter: Optional[int] = None,
+        max_to_keep: Optional[int] = None,
+        file_prefix: str = "model",
+    ):
         if int(period) <= 0:
             raise ValueError(f"Checkpoint period must be a positive number of iterations, got {period}")
         if max_to_keep is not None and int(max_to_keep) <= 0:
@@ -416,7 +433,7 @@ class PeriodicCheckpointer:
         if self.max_to_keep is None or len(self.recent_checkpoints) <= self.max_to_keep:
             return []
         expired = self.recent_checkpoints[: -self.max_to_keep]
-        self.recent_checkpoints = self.recent_checkpoints[-self.max_to_keep:]
+        self.recent_checkpoints = self.recent_checkpoints[-self.max_to_keep :]
         return expired
 
     def _delete(self, basenames: List[str]) -> None:

@@ -15,8 +15,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["FrameProblem", "check_frame_file", "check_video_frames", "video_summary_rows",
-           "save_box_statistics_plot"]
+__all__ = ["FrameProblem", "check_frame_file", "check_video_frames", "video_summary_rows", "save_box_statistics_plot"]
 
 
 @dataclass(frozen=True)
@@ -71,16 +70,18 @@ def video_summary_rows(videos: Sequence[dict], problems: Sequence[FrameProblem])
     for video in videos:
         boxes = [a["bbox"] for f in video["frames"] for a in f["annotations"]]
         sides = _box_sides(boxes)
-        rows.append({
-            "video": video.get("video_name", video["video_id"]),
-            "size": f"{video['width']}x{video['height']}",
-            "frames": len(video["frames"]),
-            "lesion frames": sum(1 for f in video["frames"] if f["annotations"]),
-            "boxes": len(boxes),
-            "lesions": len({a["track_id"] for f in video["frames"] for a in f["annotations"]}),
-            "median box side": round(float(np.median(sides)), 1) if len(sides) else "-",
-            "bad frames": bad_frames.get(video["video_id"], 0),
-        })
+        rows.append(
+            {
+                "video": video.get("video_name", video["video_id"]),
+                "size": f"{video['width']}x{video['height']}",
+                "frames": len(video["frames"]),
+                "lesion frames": sum(1 for f in video["frames"] if f["annotations"]),
+                "boxes": len(boxes),
+                "lesions": len({a["track_id"] for f in video["frames"] for a in f["annotations"]}),
+                "median box side": round(float(np.median(sides)), 1) if len(sides) else "-",
+                "bad frames": bad_frames.get(video["video_id"], 0),
+            }
+        )
     return rows
 
 
@@ -134,7 +135,9 @@ def save_box_statistics_plot(videos: Sequence[dict], path: str, title: str = "")
     return path, numbers
 
 
-def check_dataset(videos: Sequence[dict], name: str, plot_path: str, max_listed: int = 20) -> Tuple[str, List[FrameProblem]]:
+def check_dataset(
+    videos: Sequence[dict], name: str, plot_path: str, max_listed: int = 20
+) -> Tuple[str, List[FrameProblem]]:
     """Check every frame of ``videos``, draw the box statistics to ``plot_path`` and return the
     report to print (per-video table, the problems, the plot's numbers) with the problems."""
     from tabulate import tabulate
@@ -146,13 +149,17 @@ def check_dataset(videos: Sequence[dict], name: str, plot_path: str, max_listed:
     _, numbers = save_box_statistics_plot(videos, plot_path, title=name)
     num_frames = sum(row["frames"] for row in rows)
     lines = [tabulate(rows, headers="keys", tablefmt="pipe"), ""]
-    lines.append(f"{name}: {len(videos)} videos, {num_frames} frames, {int(numbers['boxes'])} lesion boxes "
-                 f"(median side {numbers['median_box_side']:.1f} px), "
-                 f"{100 * numbers['lesion_free_frame_share']:.1f} % of frames lesion-free")
+    lines.append(
+        f"{name}: {len(videos)} videos, {num_frames} frames, {int(numbers['boxes'])} lesion boxes "
+        f"(median side {numbers['median_box_side']:.1f} px), "
+        f"{100 * numbers['lesion_free_frame_share']:.1f} % of frames lesion-free"
+    )
     lines.append(f"box sizes and lesions per frame: {plot_path}")
     if problems:
         lines.append(f"{len(problems)} frame(s) with a problem:")
-        lines += [f"  video {p.video_id} frame {p.frame_idx}: {p.file_name}: {p.problem}" for p in problems[:max_listed]]
+        lines += [
+            f"  video {p.video_id} frame {p.frame_idx}: {p.file_name}: {p.problem}" for p in problems[:max_listed]
+        ]
         if len(problems) > max_listed:
             lines.append(f"  ... and {len(problems) - max_listed} more")
     else:

@@ -97,8 +97,10 @@ def dicom_source(path: str) -> FrameSource:
         raise VideoInputError(f"{path}: not a readable DICOM file ({error})") from None
     if "PixelData" not in dataset:
         modality = dataset.get("Modality", "?")
-        raise VideoInputError(f"{path}: a DICOM file without an image (no PixelData; SOP class "
-                              f"{dataset.get('SOPClassUID', '?')}, modality {modality})")
+        raise VideoInputError(
+            f"{path}: a DICOM file without an image (no PixelData; SOP class "
+            f"{dataset.get('SOPClassUID', '?')}, modality {modality})"
+        )
     frames = _frames_array(path, dataset)
 
     def iterate() -> Iterator[np.ndarray]:

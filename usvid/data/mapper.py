@@ -28,8 +28,15 @@ import torch
 
 from ..structures import Boxes, Instances
 
-__all__ = ["ClipMapper", "ClipAugmentation", "PackedClip", "read_frame", "to_image_format", "inference_input",
-           "fixed_area_size"]
+__all__ = [
+    "ClipMapper",
+    "ClipAugmentation",
+    "PackedClip",
+    "read_frame",
+    "to_image_format",
+    "inference_input",
+    "fixed_area_size",
+]
 
 COLOR_FORMATS = ("L", "RGB", "BGR")
 

@@ -294,7 +294,9 @@ class DefaultTrainer(TrainerBase):
             comm.unwrap_model(model).load_state_dict(ema_state["weights"])
             logger.info("MODEL_EMA.ENABLED: evaluating the checkpoint's EMA weights, as training did")
         else:
-            logger.warning("MODEL_EMA.ENABLED, but the checkpoint holds no EMA weights: evaluating its weights as saved")
+            logger.warning(
+                "MODEL_EMA.ENABLED, but the checkpoint holds no EMA weights: evaluating its weights as saved"
+            )
 
     @classmethod
     def test(cls, cfg: CfgNode, model: nn.Module, evaluators: Optional[Sequence[Any]] = None):
@@ -364,7 +366,8 @@ class DefaultTrainer(TrainerBase):
             if key in cfg.SOLVER:
                 if cfg.SOLVER[key] % old_world_size != 0:
                     raise ValueError(
-                        f"SOLVER.{key}={cfg.SOLVER[key]} is not divisible by SOLVER.REFERENCE_WORLD_SIZE={old_world_size}"
+                        f"SOLVER.{key}={cfg.SOLVER[key]} is not divisible by "
+                        f"SOLVER.REFERENCE_WORLD_SIZE={old_world_size}"
                     )
                 cfg.SOLVER[key] = int(round(cfg.SOLVER[key] * scale))
         cfg.SOLVER.BASE_LR = cfg.SOLVER.BASE_LR * scale

@@ -46,9 +46,7 @@ METRICS_FILE = "metrics.json"
 def default_argument_parser(epilog: Optional[str] = None) -> argparse.ArgumentParser:
     """The command line shared by training scripts; trailing ``KEY VALUE`` pairs override the
     config (``SOLVER.BASE_LR 0.01``)."""
-    parser = argparse.ArgumentParser(
-        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to the config file")
     parser.add_argument(
         "--resume",
@@ -102,7 +100,7 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     logger.info(f"Command line arguments: {args}")
     config_file = getattr(args, "config_file", "")
     if config_file:
-        with open(config_file, "r") as f:
+        with open(config_file) as f:
             logger.info(f"Contents of args.config_file={config_file}:\n{f.read()}")
     if comm.is_main_process() and output_dir:
         config_path = os.path.join(output_dir, "config.yaml")
@@ -187,7 +185,12 @@ def verify_results(cfg: CfgNode, results: Mapping[str, Mapping[str, float]]) -> 
 
 # (key, smallest valid value) of the schedule: a value below it would fail deep inside a hook or
 # the solver with a message that does not name the key, or make training silently do nothing.
-SCHEDULE_MINIMUMS = (("SOLVER.MAX_ITER", 1), ("SOLVER.CHECKPOINT_PERIOD", 1), ("SOLVER.BASE_LR", 0.0), ("TEST.EVAL_PERIOD", 0))
+SCHEDULE_MINIMUMS = (
+    ("SOLVER.MAX_ITER", 1),
+    ("SOLVER.CHECKPOINT_PERIOD", 1),
+    ("SOLVER.BASE_LR", 0.0),
+    ("TEST.EVAL_PERIOD", 0),
+)
 
 
 def check_schedule_config(cfg: CfgNode) -> None:

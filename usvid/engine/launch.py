@@ -81,14 +81,21 @@ def launch(
         return
     if dist_url == "auto":
         if num_machines != 1:
-            raise ValueError('dist_url="auto" only works on one machine; give a tcp:// address reachable by all machines')
+            raise ValueError(
+                'dist_url="auto" only works on one machine; give a tcp:// address reachable by all machines'
+            )
         dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
     if not dist_url:
         raise ValueError(f"A dist_url (e.g. tcp://host:port or 'auto') is needed to start {world_size} processes")
     if torch.cuda.is_available() and num_gpus_per_machine > torch.cuda.device_count():
-        raise ValueError(f"{num_gpus_per_machine} processes per machine requested but only {torch.cuda.device_count()} GPUs are visible")
+        raise ValueError(
+            f"{num_gpus_per_machine} processes per machine requested but only "
+            f"{torch.cuda.device_count()} GPUs are visible"
+        )
     if not comm.is_picklable(main_func) or not comm.is_picklable(tuple(args)):
-        raise ValueError("launch() needs a picklable main_func (a module-level function) and picklable args to spawn processes")
+        raise ValueError(
+            "launch() needs a picklable main_func (a module-level function) and picklable args to spawn processes"
+        )
     context = mp.start_processes(
         _distributed_worker,
         nprocs=num_gpus_per_machine,
@@ -154,15 +161,28 @@ def _wait_for_preempted_workers(processes, preempted_code: int) -> None:
     raise SystemExit(preempted_code)
 
 
-def _distributed_worker(local_rank: int, main_func, world_size: int, num_gpus_per_machine: int, machine_rank: int, dist_url: str, args, timeout) -> None:
+def _distributed_worker(
+    local_rank: int,
+    main_func,
+    world_size: int,
+    num_gpus_per_machine: int,
+    machine_rank: int,
+    dist_url: str,
+    args,
+    timeout,
+) -> None:
     global_rank = machine_rank * num_gpus_per_machine + local_rank
     _end_with_the_launcher()
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
     try:
-        dist.init_process_group(_backend(), init_method=dist_url, world_size=world_size, rank=global_rank, timeout=timeout)
+        dist.init_process_group(
+            _backend(), init_method=dist_url, world_size=world_size, rank=global_rank, timeout=timeout
+        )
     except Exception as e:
-        raise RuntimeError(f"Process group initialisation at {dist_url} failed (rank {global_rank} of {world_size})") from e
+        raise RuntimeError(
+            f"Process group initialisation at {dist_url} failed (rank {global_rank} of {world_size})"
+        ) from e
     comm.create_local_process_group(num_gpus_per_machine)
     apply_process_share(num_gpus_per_machine)
     _run_and_leave_group(main_func, args, rendezvous_host(dist_url))

@@ -90,4 +90,3 @@ def rendezvous_host(dist_url: Optional[str]) -> str:
     if dist_url and dist_url.startswith("tcp://"):
         return urlparse(dist_url).hostname or "127.0.0.1"
     return os.environ.get("MASTER_ADDR", "127.0.0.1")
-

@@ -350,7 +350,7 @@ class SimpleTrainer(TrainerBase):
             raise FloatingPointError(
                 f"Loss became infinite or NaN at iteration={self.iter}!\n"
                 f"metrics (mean over {self._world_size} rank(s)) = {metrics}\n"
-                f"loss_dict (rank {comm.get_rank()}) = {({k: v.item() for k, v in loss_dict.items()})}"
+                f"loss_dict (rank {comm.get_rank()}) = { ({k: v.item() for k, v in loss_dict.items()}) }"
             )
         get_event_storage().put_scalars(cur_iter=self.iter, **metrics)
 
@@ -404,8 +404,13 @@ class AMPTrainer(SimpleTrainer):
         if precision not in (torch.float16, torch.bfloat16):
             raise ValueError(f"AMPTrainer precision must be torch.float16 or torch.bfloat16, got {precision}")
         super().__init__(
-            model, data_loader, optimizer, gather_metric_period, zero_grad_before_forward,
-            grad_accum_steps, clip_grad_norm,
+            model,
+            data_loader,
+            optimizer,
+            gather_metric_period,
+            zero_grad_before_forward,
+            grad_accum_steps,
+            clip_grad_norm,
         )
         self.precision = precision
         self.device_type = next(model.parameters()).device.type

@@ -14,8 +14,18 @@ import numpy as np
 
 from ..utils.image_grid import tile_grid
 
-__all__ = ["GT_COLOR", "FP_COLOR", "HEADER_HEIGHT", "score_color", "render_frame", "legend_strip",
-           "with_legend", "Mp4Writer", "write_mp4", "contact_sheet"]
+__all__ = [
+    "GT_COLOR",
+    "FP_COLOR",
+    "HEADER_HEIGHT",
+    "score_color",
+    "render_frame",
+    "legend_strip",
+    "with_legend",
+    "Mp4Writer",
+    "write_mp4",
+    "contact_sheet",
+]
 
 GT_COLOR = (60, 200, 60)  # BGR green
 FP_COLOR = (40, 40, 230)  # BGR red
@@ -65,11 +75,9 @@ def render_frame(
         color = FP_COLOR if is_fp else score_color(det[4], threshold)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 2 if is_fp else 1, cv2.LINE_AA)
         label = f"{'FP ' if is_fp else ''}{det[4]:.2f}"
-        cv2.putText(canvas, label, (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, color, 1,
-                    cv2.LINE_AA)
+        cv2.putText(canvas, label, (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, color, 1, cv2.LINE_AA)
     header = np.zeros((HEADER_HEIGHT, canvas.shape[1], 3), dtype=np.uint8)
-    cv2.putText(header, caption, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (235, 235, 235), 1,
-                cv2.LINE_AA)
+    cv2.putText(header, caption, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (235, 235, 235), 1, cv2.LINE_AA)
     return np.vstack([header, canvas])
 
 
@@ -109,7 +117,9 @@ def legend_strip(width: int, threshold: float, ground_truth: bool = True, false_
     return strip
 
 
-def with_legend(image: np.ndarray, threshold: float, ground_truth: bool = True, false_positives: bool = True) -> np.ndarray:
+def with_legend(
+    image: np.ndarray, threshold: float, ground_truth: bool = True, false_positives: bool = True
+) -> np.ndarray:
     """``image`` with ``legend_strip`` added below it."""
     return np.vstack([image, legend_strip(image.shape[1], threshold, ground_truth, false_positives)])
 
@@ -125,8 +135,9 @@ class Mp4Writer:
         self._size: Optional[tuple] = None
 
     def _open(self, height: int, width: int) -> None:
-        import av
         from fractions import Fraction
+
+        import av
 
         self._size = (height, width)
         try:
@@ -181,9 +192,15 @@ def write_mp4(frames: Sequence[np.ndarray], path: str, fps: float) -> str:
     return path
 
 
-def contact_sheet(frames: Sequence[np.ndarray], columns: int = 6, max_tiles: int = 24,
-                  tile_width: int = 320, threshold: Optional[float] = None, ground_truth: bool = True,
-                  false_positives: bool = True) -> np.ndarray:
+def contact_sheet(
+    frames: Sequence[np.ndarray],
+    columns: int = 6,
+    max_tiles: int = 24,
+    tile_width: int = 320,
+    threshold: Optional[float] = None,
+    ground_truth: bool = True,
+    false_positives: bool = True,
+) -> np.ndarray:
     """A grid of at most ``max_tiles`` frames spread evenly over the video (first and last
     included), each at most ``tile_width`` pixels wide, so one PNG shows how detections evolve
     through the whole video at a size an image viewer shows whole. With ``threshold``, the

@@ -95,7 +95,9 @@ def _draw_precision_recall(axes, evaluation: VideoDetectionEvaluation, metrics) 
         if math.isnan(precision):
             axes.plot([], [], " ", label=f"{name}: recall {r:.0%} never reached")
         else:
-            axes.plot([r], [precision], MARKERS[r], color="tab:red", markersize=7, label=f"{name} = {100 * precision:.1f} %")
+            axes.plot(
+                [r], [precision], MARKERS[r], color="tab:red", markersize=7, label=f"{name} = {100 * precision:.1f} %"
+            )
     axes.legend(loc="best")
 
 
@@ -136,8 +138,9 @@ def _draw_per_video_recall(axes, evaluation: VideoDetectionEvaluation, metrics) 
     at_threshold = np.nan_to_num(np.array([row["recall_at_r80_threshold"] for row in rows], dtype=float))
     axes.bar(positions - width / 2, r16, width, label="R@16", color="tab:blue")
     axes.bar(positions + width / 2, at_threshold, width, color="tab:green", label="at the pooled 80 %-recall threshold")
-    _mark_zero_bars(axes, np.concatenate([positions - width / 2, positions + width / 2]),
-                    np.concatenate([r16, at_threshold]))
+    _mark_zero_bars(
+        axes, np.concatenate([positions - width / 2, positions + width / 2]), np.concatenate([r16, at_threshold])
+    )
     axes.set_xlabel("video")
     if len(rows) <= 40:  # beyond that the labels overlap; the order is per_video.csv's
         axes.set_xticks(positions, [str(row["video_id"]) for row in rows], rotation=90, fontsize=7)
@@ -151,6 +154,11 @@ def _mark_zero_bars(axes, positions: np.ndarray, heights: np.ndarray) -> None:
     look like a missing bar."""
     zero = heights == 0
     if zero.any():
-        axes.plot(positions[zero], np.full(int(zero.sum()), ZERO_MARK_HEIGHT), "x", color="tab:red",
-                  markersize=6, label="recall 0")
-
+        axes.plot(
+            positions[zero],
+            np.full(int(zero.sum()), ZERO_MARK_HEIGHT),
+            "x",
+            color="tab:red",
+            markersize=6,
+            label="recall 0",
+        )

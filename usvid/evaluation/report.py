@@ -22,8 +22,14 @@ from .plots import save_metric_plots
 from .predictions_io import FramePrediction, align_with_videos, save_predictions_json
 from .video_metrics import VideoDetectionEvaluation
 
-__all__ = ["TASK", "evaluate_frame_predictions", "format_headline_metrics", "print_csv_format", "results_table",
-           "score_thresholds"]
+__all__ = [
+    "TASK",
+    "evaluate_frame_predictions",
+    "format_headline_metrics",
+    "print_csv_format",
+    "results_table",
+    "score_thresholds",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +75,16 @@ def evaluate_frame_predictions(
         os.makedirs(output_dir, exist_ok=True)
         save_predictions_json(os.path.join(output_dir, "predictions.json"), frame_predictions, dataset_name)
         with atomic_write(os.path.join(output_dir, "metrics.json"), "w") as f:
-            json.dump({"dataset": dataset_name, "fps": fps, TASK: results,
-                       SCORE_THRESHOLDS_KEY: score_thresholds(evaluation)}, f, indent=2)
+            json.dump(
+                {
+                    "dataset": dataset_name,
+                    "fps": fps,
+                    TASK: results,
+                    SCORE_THRESHOLDS_KEY: score_thresholds(evaluation),
+                },
+                f,
+                indent=2,
+            )
         _write_per_video_csv(os.path.join(output_dir, "per_video.csv"), evaluation)
         save_metric_plots(evaluation, results, output_dir, title=dataset_name)
         logger.info(f"Evaluation of {dataset_name} written to {output_dir}")

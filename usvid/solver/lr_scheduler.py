@@ -98,7 +98,9 @@ class _WarmupLR(ConfigFollowingLR):
         "warmup_method": "SOLVER.WARMUP_METHOD",
     }
 
-    def __init__(self, optimizer: Optimizer, warmup_factor: float, warmup_iters: int, warmup_method: str, last_epoch: int):
+    def __init__(
+        self, optimizer: Optimizer, warmup_factor: float, warmup_iters: int, warmup_method: str, last_epoch: int
+    ):
         if warmup_method not in WARMUP_METHODS:
             raise ValueError(f"Unknown warm-up method {warmup_method!r}; valid: {', '.join(WARMUP_METHODS)}")
         self.warmup_factor = warmup_factor
@@ -121,7 +123,16 @@ class WarmupMultiStepLR(_WarmupLR):
 
     CONFIG_KEYS = {**_WarmupLR.CONFIG_KEYS, "milestones": "SOLVER.STEPS", "gamma": "SOLVER.GAMMA"}
 
-    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1, warmup_factor: float = 0.001, warmup_iters: int = 1000, warmup_method: str = "linear", last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        milestones: Sequence[int],
+        gamma: float = 0.1,
+        warmup_factor: float = 0.001,
+        warmup_iters: int = 1000,
+        warmup_method: str = "linear",
+        last_epoch: int = -1,
+    ):
         if list(milestones) != sorted(milestones):
             raise ValueError(f"Milestones must be increasing, got {list(milestones)}")
         self.milestones = list(milestones)
@@ -138,7 +149,16 @@ class WarmupCosineLR(_WarmupLR):
 
     CONFIG_KEYS = {**_WarmupLR.CONFIG_KEYS, "max_iters": "SOLVER.MAX_ITER", "end_factor": "SOLVER.BASE_LR_END"}
 
-    def __init__(self, optimizer: Optimizer, max_iters: int, warmup_factor: float = 0.001, warmup_iters: int = 1000, warmup_method: str = "linear", last_epoch: int = -1, end_factor: float = 0.0):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_iters: int,
+        warmup_factor: float = 0.001,
+        warmup_iters: int = 1000,
+        warmup_method: str = "linear",
+        last_epoch: int = -1,
+        end_factor: float = 0.0,
+    ):
         if not 0.0 <= end_factor <= 1.0:
             raise ValueError(f"The cosine schedule's end factor must be in [0, 1], got {end_factor}")
         self.max_iters = max_iters
@@ -155,12 +175,25 @@ class WarmupStepWithFixedGammaLR(_WarmupLR):
     training is cut into ``num_decays + 1`` equal stages (detectron2's schedule of that name)."""
 
     CONFIG_KEYS = {
-        **_WarmupLR.CONFIG_KEYS, "gamma": "SOLVER.GAMMA", "num_decays": "SOLVER.NUM_DECAYS", "max_iters": "SOLVER.MAX_ITER",
+        **_WarmupLR.CONFIG_KEYS,
+        "gamma": "SOLVER.GAMMA",
+        "num_decays": "SOLVER.NUM_DECAYS",
+        "max_iters": "SOLVER.MAX_ITER",
     }
     # Progress is rounded up by this much so that a stage boundary computed as a float is not missed.
     _PROGRESS_EPSILON = 1e-6
 
-    def __init__(self, optimizer: Optimizer, gamma: float, num_decays: int, max_iters: int, warmup_factor: float = 0.001, warmup_iters: int = 1000, warmup_method: str = "linear", last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        gamma: float,
+        num_decays: int,
+        max_iters: int,
+        warmup_factor: float = 0.001,
+        warmup_iters: int = 1000,
+        warmup_method: str = "linear",
+        last_epoch: int = -1,
+    ):
         if num_decays < 0:
             raise ValueError(f"The number of decays must be >= 0, got {num_decays}")
         self.gamma = gamma

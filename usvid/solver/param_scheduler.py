@@ -77,4 +77,3 @@ class WarmupParamScheduler:
         if self.rescale_interval:
             where = (where - self.warmup_length) / (1.0 - self.warmup_length)
         return self.scheduler(where)
-

@@ -98,7 +98,7 @@ def synchronize() -> None:
         dist.barrier()
 
 
-@functools.lru_cache()
+@functools.lru_cache
 def _cpu_group() -> dist.ProcessGroup:
     """A gloo group for pickled objects, so object collectives never touch GPU memory.
 

@@ -144,9 +144,7 @@ class EventStorage:
         self._histograms: List[Dict[str, Any]] = []
 
     # ---- scalars -------------------------------------------------------------------------
-    def put_scalar(
-        self, name: str, value: Any, smoothing_hint: bool = True, cur_iter: Optional[int] = None
-    ) -> None:
+    def put_scalar(self, name: str, value: Any, smoothing_hint: bool = True, cur_iter: Optional[int] = None) -> None:
         """Record ``value`` for ``name`` at ``cur_iter`` (default: the current iteration).
 
         ``smoothing_hint`` tells writers whether a windowed median is meaningful (losses, times)

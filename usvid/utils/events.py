@@ -4,7 +4,5 @@ under the one name detectron2 users import them from.
 """
 
 from . import event_storage, event_writers
-from .event_storage import EventStorage, HistoryBuffer, active_event_storage, get_event_storage, has_event_storage
-from .event_writers import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
 
 __all__ = event_storage.__all__ + event_writers.__all__

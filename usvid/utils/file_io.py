@@ -42,7 +42,7 @@ def _current_umask() -> int:
     """The process's umask, read without changing it where Linux reports it (setting it to
     read it back would briefly affect files other threads create)."""
     try:
-        with open("/proc/self/status", "r") as f:
+        with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)

@@ -105,8 +105,13 @@ def _is_complete(root: str) -> bool:
 def _phantom_arguments(cfg) -> dict:
     p = cfg.DATASETS.PHANTOM
     size = p.IMAGE_SIZE if isinstance(p.IMAGE_SIZE, int) else tuple(p.IMAGE_SIZE)
-    return dict(num_videos=p.NUM_VIDEOS, frames_per_video=p.FRAMES_PER_VIDEO, image_size=size,
-                seed=p.SEED, test_fraction=p.TEST_FRACTION)
+    return dict(
+        num_videos=p.NUM_VIDEOS,
+        frames_per_video=p.FRAMES_PER_VIDEO,
+        image_size=size,
+        seed=p.SEED,
+        test_fraction=p.TEST_FRACTION,
+    )
 
 
 def _stale_reason(root: str, cfg) -> Optional[str]:
@@ -184,7 +189,9 @@ def register_builtin_datasets(cfg) -> None:
     register_buv(os.path.join(cfg.DATASETS.ROOT, "buv"))
 
 
-def load_ground_truth(cfg, dataset_name: str = "", dataset_json: str = "", image_root: str = "") -> Tuple[str, List[dict]]:
+def load_ground_truth(
+    cfg, dataset_name: str = "", dataset_json: str = "", image_root: str = ""
+) -> Tuple[str, List[dict]]:
     """``(name, video dicts)`` that saved predictions are evaluated or drawn against, for tools
     that work without the model: a COCO-video JSON file (lesions of every category; frame file
     names relative to ``image_root``, default the JSON's folder; named ``dataset_name`` or after
@@ -192,7 +199,9 @@ def load_ground_truth(cfg, dataset_name: str = "", dataset_json: str = "", image
     phantom described by overrides such as DATASETS.PHANTOM.* is the one trained on)."""
     if dataset_json:
         name = dataset_name or os.path.splitext(os.path.basename(dataset_json))[0]
-        return name, load_coco_video_json(dataset_json, image_root or os.path.dirname(os.path.abspath(dataset_json)), name, class_agnostic=True)
+        return name, load_coco_video_json(
+            dataset_json, image_root or os.path.dirname(os.path.abspath(dataset_json)), name, class_agnostic=True
+        )
     if not dataset_name:
         raise ValueError("Name the ground truth: a registered dataset name or a COCO-video JSON file")
     register_builtin_datasets(cfg)

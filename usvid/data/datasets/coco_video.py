@@ -35,9 +35,9 @@ from .frame_paths import FrameRef, resolve_frame_paths
 from .validation import (
     DatasetFormatError,
     RepairCounts,
+    check_box_numbers,
     check_id,
     check_int,
-    check_box_numbers,
     check_str,
     field_list,
     read_json,
@@ -73,8 +73,13 @@ def _category_mapping(data: dict, annotations: List[dict], json_file: str, class
         categories = sorted(categories, key=lambda c: c["id"])
         ids, names = [c["id"] for c in categories], [c["name"] for c in categories]
     else:
-        ids = sorted({check_int(a["category_id"], "category_id", f"{json_file}: annotations[{i}]")
-                      for i, a in enumerate(annotations) if isinstance(a, dict) and "category_id" in a})
+        ids = sorted(
+            {
+                check_int(a["category_id"], "category_id", f"{json_file}: annotations[{i}]")
+                for i, a in enumerate(annotations)
+                if isinstance(a, dict) and "category_id" in a
+            }
+        )
         names = [f"category_{i}" for i in ids] if len(ids) != 1 else ["lesion"]
     if class_agnostic:
         return {dataset_id: 0 for dataset_id in ids}, ["lesion"]
@@ -189,9 +194,7 @@ def load_coco_video_json(
         if ann["image_id"] not in frame_by_image_id:
             raise DatasetFormatError(f"{where}: image_id {ann['image_id']!r} is not in 'images'")
         if ann["category_id"] not in id_map:
-            raise DatasetFormatError(
-                f"{where}: category_id {ann['category_id']!r} is not one of {sorted(id_map)}"
-            )
+            raise DatasetFormatError(f"{where}: category_id {ann['category_id']!r} is not one of {sorted(id_map)}")
         bbox = ann["bbox"]
         if not isinstance(bbox, list) or len(bbox) != 4:
             raise DatasetFormatError(f"{where}: bbox {bbox!r} must be [x, y, width, height]")
@@ -201,17 +204,18 @@ def load_coco_video_json(
         if box is None:
             continue
         frame_by_image_id[ann["image_id"]]["annotations"].append(
-            {"bbox": box, "track_id": check_id(_first_present(ann, TRACK_ID_KEYS, -1), "instance_id", where),
-             "category_id": id_map[ann["category_id"]]}
+            {
+                "bbox": box,
+                "track_id": check_id(_first_present(ann, TRACK_ID_KEYS, -1), "instance_id", where),
+                "category_id": id_map[ann["category_id"]],
+            }
         )
 
     dataset_dicts = []
     for video_id, video in videos.items():
         frames = frames_by_video.get(video_id)
         if not frames:
-            raise DatasetFormatError(
-                f"{json_file}: video id={video_id!r} (name={video.get('name')!r}) has no images"
-            )
+            raise DatasetFormatError(f"{json_file}: video id={video_id!r} (name={video.get('name')!r}) has no images")
         order = [f["frame_idx"] for f in frames]
         if order != sorted(order):
             counts.unsorted_videos += 1
@@ -220,16 +224,18 @@ def load_coco_video_json(
             raise DatasetFormatError(f"{json_file}: video id={video_id!r} lists a frame index twice")
         counts.lesion_free_frames += sum(1 for f in frames if not f["annotations"])
         height, width = size_by_video_id[video_id]
-        dataset_dicts.append({
-            "video_id": video_id,
-            "video_name": _first_present(video, ("name", "file_name"), str(video_id)),
-            "dataset": dataset_name,
-            "video_folder": None,  # set below, once the frame paths are resolved
-            "height": height,
-            "width": width,
-            "is_negative": not any(f["annotations"] for f in frames),
-            "frames": frames,
-        })
+        dataset_dicts.append(
+            {
+                "video_id": video_id,
+                "video_name": _first_present(video, ("name", "file_name"), str(video_id)),
+                "dataset": dataset_name,
+                "video_folder": None,  # set below, once the frame paths are resolved
+                "height": height,
+                "width": width,
+                "is_negative": not any(f["annotations"] for f in frames),
+                "frames": frames,
+            }
+        )
 
     for frame, path in zip(all_frames, resolve_frame_paths(frame_refs, image_root, json_file)):
         frame["file_name"] = path

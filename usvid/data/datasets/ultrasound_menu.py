@@ -75,12 +75,17 @@ def _read_menu(menu_csv: str) -> List[Dict[str, str]]:
             missing = [c for c in MENU_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
                 raise DatasetFormatError(
-                    f"{menu_csv}: missing column(s) {missing}; expected {list(MENU_COLUMNS)}, "
-                    f"found {reader.fieldnames}"
+                    f"{menu_csv}: missing column(s) {missing}; expected {list(MENU_COLUMNS)}, found {reader.fieldnames}"
                 )
             # restkey/None: cells beyond the header (a row with too many commas) are kept apart.
-            rows = [{k: (v or "").strip() for k, v in row.items() if isinstance(k, str) and isinstance(v, (str, type(None)))}
-                    for row in reader]
+            rows = [
+                {
+                    k: (v or "").strip()
+                    for k, v in row.items()
+                    if isinstance(k, str) and isinstance(v, (str, type(None)))
+                }
+                for row in reader
+            ]
     except (UnicodeDecodeError, csv.Error) as e:
         raise DatasetFormatError(f"{menu_csv}: not a readable UTF-8 CSV menu ({e})") from None
     for line, row in enumerate(rows, start=2):
@@ -109,8 +114,9 @@ def _annotation_json_path(root: str, pkl_file: str) -> str:
     return os.path.join(root, stem + ".json" if ext.lower() == ".pkl" else pkl_file)
 
 
-def _frame_boxes(row: dict, root: str, num_frames: int, counts: RepairCounts,
-                 height: int, width: int) -> List[List[dict]]:
+def _frame_boxes(
+    row: dict, root: str, num_frames: int, counts: RepairCounts, height: int, width: int
+) -> List[List[dict]]:
     """Per frame, the list of annotation dicts of one menu row."""
     where = row["_where"]
     if not row["pkl_file"]:
@@ -163,11 +169,13 @@ def _load_video(row: dict, root: str, dataset_name: str, counts: RepairCounts) -
     counts.static_frames += len(static & set(range(num_frames)))
     frames = [
         {"file_name": os.path.join(video_folder, f"{i}.jpg"), "frame_idx": i, "annotations": boxes[i]}
-        for i in range(num_frames) if i not in static
+        for i in range(num_frames)
+        if i not in static
     ]
     if not frames:
-        raise DatasetFormatError(f"{info_path}: the video has no frames left (num_frames={num_frames}, "
-                                 f"{len(static)} static)")
+        raise DatasetFormatError(
+            f"{info_path}: the video has no frames left (num_frames={num_frames}, {len(static)} static)"
+        )
     check_files_exist((f["file_name"] for f in frames), info_path)
     counts.lesion_free_frames += sum(1 for f in frames if not f["annotations"])
     return {
@@ -184,8 +192,9 @@ def _load_video(row: dict, root: str, dataset_name: str, counts: RepairCounts) -
     }
 
 
-def load_ultrasound_menu(menu_csv: str, root: str, dataset_name: str,
-                         keep: Callable[[dict], bool] = lambda row: True) -> List[dict]:
+def load_ultrasound_menu(
+    menu_csv: str, root: str, dataset_name: str, keep: Callable[[dict], bool] = lambda row: True
+) -> List[dict]:
     """Video dicts of the menu rows for which ``keep(row)`` is true."""
     counts = RepairCounts()
     videos = [_load_video(row, root, dataset_name, counts) for row in _read_menu(menu_csv) if keep(row)]
@@ -195,7 +204,7 @@ def load_ultrasound_menu(menu_csv: str, root: str, dataset_name: str,
 
 def _names_to_filters(rows: List[dict], organ: str) -> Dict[str, Callable[[dict], bool]]:
     """Dataset name -> row filter, for every name the menu defines (in first-seen order)."""
-    filters: "OrderedDict[str, tuple]" = OrderedDict()
+    filters: OrderedDict[str, tuple] = OrderedDict()
 
     def add(name: str, key: tuple) -> None:
         if filters.setdefault(name, key) != key:
@@ -212,8 +221,11 @@ def _names_to_filters(rows: List[dict], organ: str) -> Dict[str, Callable[[dict]
 
     def make_filter(key: tuple) -> Callable[[dict], bool]:
         kind, *values = key
-        fields = {"hospital+db_key": ("hospital", "db_key"), "hospital+device": ("hospital", "device"),
-                  "db_key": ("db_key",)}[kind]
+        fields = {
+            "hospital+db_key": ("hospital", "db_key"),
+            "hospital+device": ("hospital", "device"),
+            "db_key": ("db_key",),
+        }[kind]
         return lambda row: all(row[f] == v for f, v in zip(fields, values))
 
     return {name: make_filter(key) for name, key in filters.items()}
@@ -232,9 +244,7 @@ def register_ultrasound_menu(root: str, organ: str, menu_csv: Optional[str] = No
     for name, keep in filters.items():
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
-        DatasetCatalog.register(
-            name, lambda name=name, keep=keep: load_ultrasound_menu(menu_csv, root, name, keep)
-        )
+        DatasetCatalog.register(name, lambda name=name, keep=keep: load_ultrasound_menu(menu_csv, root, name, keep))
         MetadataCatalog.get(name).set(
             thing_classes=["lesion"], menu_csv=menu_csv, image_root=root, evaluator_type="ultrasound_video"
         )

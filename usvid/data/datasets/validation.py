@@ -25,16 +25,14 @@ def read_json(path: str, what: str = "annotation file") -> Any:
     """Parse a JSON file; malformed JSON is reported with the file, line and column."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} {path} does not exist")
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         try:
             return json.load(f)
         except json.JSONDecodeError as e:
-            raise DatasetFormatError(
-                f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}"
-            ) from None
+            raise DatasetFormatError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
         except UnicodeDecodeError as e:
             raise DatasetFormatError(
-                f"{path}: not a UTF-8 text file (byte {e.start} is {e.object[e.start:e.start + 1]!r}); "
+                f"{path}: not a UTF-8 text file (byte {e.start} is {e.object[e.start : e.start + 1]!r}); "
                 f"expected a JSON {what}"
             ) from None
 
@@ -45,9 +43,7 @@ def require_keys(entry: Any, keys: Sequence[str], where: str) -> None:
         raise DatasetFormatError(f"{where}: expected a JSON object, got {type(entry).__name__}")
     missing = [k for k in keys if k not in entry]
     if missing:
-        raise DatasetFormatError(
-            f"{where}: missing required key(s) {missing}; it has {sorted(entry)}"
-        )
+        raise DatasetFormatError(f"{where}: missing required key(s) {missing}; it has {sorted(entry)}")
 
 
 def field_list(entry: dict, key: str, where: str) -> list:
@@ -87,9 +83,7 @@ def check_files_exist(paths: Iterable[str], source: str) -> None:
     """Raise naming the first missing frame file (and how many are missing) of ``source``."""
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
-        raise FileNotFoundError(
-            f"{source}: {len(missing)} frame file(s) do not exist, e.g. {missing[0]}"
-        )
+        raise FileNotFoundError(f"{source}: {len(missing)} frame file(s) do not exist, e.g. {missing[0]}")
 
 
 @dataclass
@@ -110,15 +104,16 @@ class RepairCounts:
         if not any(getattr(self, f.name) for f in fields(self) if f.name != "lesion_free_frames"):
             logger.info(f"{source}: {self.lesion_free_frames} lesion-free frames")
             return
-        parts = [f"{f.name.replace('_', ' ')}: {getattr(self, f.name)}" for f in fields(self)
-                 if getattr(self, f.name)]
+        parts = [f"{f.name.replace('_', ' ')}: {getattr(self, f.name)}" for f in fields(self) if getattr(self, f.name)]
         logger.warning(f"{source}: repaired annotations ({', '.join(parts)})")
 
 
 def check_box_numbers(box: Any, where: str) -> List[float]:
     """The 4 coordinates of a box as floats; anything but 4 finite numbers is an error."""
-    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in box
+    if (
+        not isinstance(box, (list, tuple))
+        or len(box) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
     ):
         raise DatasetFormatError(f"{where}: box {box!r} must be 4 numbers")
     values = [float(v) for v in box]
@@ -137,8 +132,7 @@ def sanitize_xyxy(
         counts.negative_size_boxes += 1
         x1, x2 = min(x1, x2), max(x1, x2)
         y1, y2 = min(y1, y2), max(y1, y2)
-    clipped = [min(max(x1, 0.0), width), min(max(y1, 0.0), height),
-               min(max(x2, 0.0), width), min(max(y2, 0.0), height)]
+    clipped = [min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height)]
     if clipped != [x1, y1, x2, y2]:
         counts.clipped_boxes += 1
     if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:

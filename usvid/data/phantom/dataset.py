@@ -41,24 +41,31 @@ def _limit_worker_threads() -> None:
 def _check_root(root: Path) -> None:
     frames = root / "rawframes"
     if frames.is_dir() and any(frames.iterdir()):
-        raise FileExistsError(f"{frames} already holds frames; delete it or choose another root "
-                              "(stale frames from an earlier run would be mixed in)")
+        raise FileExistsError(
+            f"{frames} already holds frames; delete it or choose another root "
+            "(stale frames from an earlier run would be mixed in)"
+        )
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"phantom root {root} exists and is not a folder")
 
 
-def generate_phantom_dataset(root, num_videos: int = 60, frames_per_video: int = 80,
-                             image_size: ImageSize = 256, seed: int = 0,
-                             test_fraction: float = 0.25, num_workers: Optional[int] = None,
-                             progress: bool = True) -> dict:
+def generate_phantom_dataset(
+    root,
+    num_videos: int = 60,
+    frames_per_video: int = 80,
+    image_size: ImageSize = 256,
+    seed: int = 0,
+    test_fraction: float = 0.25,
+    num_workers: Optional[int] = None,
+    progress: bool = True,
+) -> dict:
     """Writes the synthetic ultrasound video dataset under `root` (CVA-BUS layout, COCO-video
     JSON) and returns a summary: the JSON paths and the counts.
 
     The files are byte-identical for the same parameters whatever `num_workers` is (default
     min(2, cpu count)); image_size is an int (square) or (height, width).
     """
-    params = PhantomParams.from_arguments(num_videos, frames_per_video, image_size, seed,
-                                          test_fraction)
+    params = PhantomParams.from_arguments(num_videos, frames_per_video, image_size, seed, test_fraction)
     if num_workers is None:
         num_workers = default_num_workers()
     if not isinstance(num_workers, int) or num_workers < 1:
@@ -84,8 +91,7 @@ def generate_phantom_dataset(root, num_videos: int = 60, frames_per_video: int =
 
     test_indices = choose_test_videos(categories, params.test_fraction, params.seed)
     trainval, test = build_coco_splits(records, test_indices, params)
-    paths = {"trainval_json": root / TRAINVAL_FILE, "test_json": root / TEST_FILE,
-             "meta_json": root / META_FILE}
+    paths = {"trainval_json": root / TRAINVAL_FILE, "test_json": root / TEST_FILE, "meta_json": root / META_FILE}
     write_json(paths["trainval_json"], trainval)
     write_json(paths["test_json"], test)
     counts = {
@@ -98,5 +104,9 @@ def generate_phantom_dataset(root, num_videos: int = 60, frames_per_video: int =
     }
     # Written last: its presence marks a complete dataset.
     write_json(paths["meta_json"], {**params.to_meta(), "counts": counts})
-    return {"root": str(root), **{k: str(v) for k, v in paths.items()}, **counts,
-            "seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "root": str(root),
+        **{k: str(v) for k, v in paths.items()},
+        **counts,
+        "seconds": round(time.perf_counter() - started, 2),
+    }

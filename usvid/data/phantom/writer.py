@@ -59,7 +59,7 @@ def write_video(root: str, params: PhantomParams, index: int, category: str) -> 
         path = folder / f"{frame_id:06d}.png"
         if not cv2.imwrite(str(path), frame.image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]):
             raise OSError(f"could not write phantom frame {path} (is the folder writable?)")
-        frames.append(FrameRecord(relative, tuple((l.bbox, l.instance_id) for l in frame.lesions)))
+        frames.append(FrameRecord(relative, tuple((lesion.bbox, lesion.instance_id) for lesion in frame.lesions)))
     return VideoRecord(index, name, category, tuple(frames))
 
 
@@ -68,8 +68,7 @@ def write_video_task(task: tuple) -> VideoRecord:
     return write_video(*task)
 
 
-def build_coco_splits(records: list[VideoRecord], test_indices: set[int],
-                      params: PhantomParams) -> tuple[dict, dict]:
+def build_coco_splits(records: list[VideoRecord], test_indices: set[int], params: PhantomParams) -> tuple[dict, dict]:
     """(trainval, test) COCO-video dicts; ids are unique across both files and follow video
     order (video id = index + 1)."""
     splits = {"trainval": _empty_split(), "test": _empty_split()}
@@ -77,20 +76,43 @@ def build_coco_splits(records: list[VideoRecord], test_indices: set[int],
     for record in sorted(records, key=lambda r: r.index):
         split = splits["test" if record.index in test_indices else "trainval"]
         video_id = record.index + 1
-        split["videos"].append({"id": video_id, "name": record.name, "category": record.category,
-                                "fps": FPS, "num_frames": len(record.frames),
-                                "height": params.height, "width": params.width})
+        split["videos"].append(
+            {
+                "id": video_id,
+                "name": record.name,
+                "category": record.category,
+                "fps": FPS,
+                "num_frames": len(record.frames),
+                "height": params.height,
+                "width": params.width,
+            }
+        )
         for frame_id, frame in enumerate(record.frames):
             image_id += 1
-            split["images"].append({"id": image_id, "video_id": video_id, "frame_id": frame_id,
-                                    "file_name": frame.file_name, "height": params.height,
-                                    "width": params.width})
+            split["images"].append(
+                {
+                    "id": image_id,
+                    "video_id": video_id,
+                    "frame_id": frame_id,
+                    "file_name": frame.file_name,
+                    "height": params.height,
+                    "width": params.width,
+                }
+            )
             for (x, y, w, h), instance_id in frame.boxes:
                 annotation_id += 1
-                split["annotations"].append({
-                    "id": annotation_id, "image_id": image_id, "video_id": video_id,
-                    "bbox": [x, y, w, h], "area": w * h, "instance_id": instance_id,
-                    "category_id": LESION_CATEGORY_ID, "iscrowd": 0})
+                split["annotations"].append(
+                    {
+                        "id": annotation_id,
+                        "image_id": image_id,
+                        "video_id": video_id,
+                        "bbox": [x, y, w, h],
+                        "area": w * h,
+                        "instance_id": instance_id,
+                        "category_id": LESION_CATEGORY_ID,
+                        "iscrowd": 0,
+                    }
+                )
     return splits["trainval"], splits["test"]
 
 

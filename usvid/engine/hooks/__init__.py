@@ -17,7 +17,7 @@ order) fix the order that correctness depends on, whatever order the hooks were 
   exactly; metrics of the saved iteration are already written, so none are lost or duplicated.
 """
 
-from ..train_loop import HookBase
+from ..train_loop import HookBase  # noqa: F401 - hooks.HookBase, as in detectron2
 from .batch_norm import PreciseBN, update_bn_stats
 from .checkpointing import BestCheckpointer, PeriodicCheckpointer, PeriodicWriter
 from .common import CallbackHook, IterationTimer, LRScheduler, TorchProfiler

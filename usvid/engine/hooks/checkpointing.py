@@ -84,7 +84,9 @@ class BestCheckpointer(HookBase):
 
     priority = 60
 
-    def __init__(self, eval_period: int, checkpointer, val_metric: str, mode: str = "max", file_prefix: str = "model_best"):
+    def __init__(
+        self, eval_period: int, checkpointer, val_metric: str, mode: str = "max", file_prefix: str = "model_best"
+    ):
         self._period = eval_period
         self._checkpointer = checkpointer
         self._val_metric = val_metric
