@@ -26,7 +26,7 @@ from usvid.data import load_coco_video_json  # noqa: E402
 from usvid.evaluation import VideoDetectionEvaluation, load_predictions_json  # noqa: E402
 from usvid.evaluation.predictions_io import align_with_videos  # noqa: E402
 
-SIZE_EDGES = (0, 8, 12, 16, 24, 32, float("inf"))
+SIZE_EDGES = (0, 16, 24, 32, 48, 64, float("inf"))
 
 
 def found_flags(pred_path: str, videos, dataset_name: str):
