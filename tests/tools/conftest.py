@@ -94,9 +94,30 @@ def train_opts():
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, tiny_opts):
+def run_tiny(tiny_opts):
+    """``run_tiny(script, *args, opts=(), expect_code=0)``: ``run_tool`` on the tiny config, i.e.
+    ``tools/<script> *args --config-file configs/phantom/tiny.yaml *tiny_opts *opts``, so ``opts``
+    are config overrides that come after (and win over) the tiny phantom's."""
+
+    def run(script, *args, opts=(), expect_code=0):
+        return _run_tool(script, *args, "--config-file", CONFIG, *tiny_opts, *opts, expect_code=expect_code)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, run_tiny):
     """OUTPUT_DIR of one tools/train_net.py run on the tiny phantom (TRAIN_OPTS), shared by the
     tests that check its files, resume from it, re-evaluate or visualise it."""
     output_dir = tmp_path_factory.mktemp("train_net")
-    _run_tool("train_net.py", "--config-file", CONFIG, *tiny_opts, *TRAIN_OPTS, "OUTPUT_DIR", output_dir)
+    run_tiny("train_net.py", opts=[*TRAIN_OPTS, "OUTPUT_DIR", output_dir])
     return output_dir
+
+
+@pytest.fixture(scope="session")
+def eval_only(trained_run, run_tiny, tmp_path_factory):
+    """OUTPUT_DIR of train_net.py --eval-only on the trained run's final weights."""
+    output = tmp_path_factory.mktemp("eval_only")
+    weights = os.path.join(trained_run, "model_final.pth")
+    run_tiny("train_net.py", "--eval-only", opts=["MODEL.WEIGHTS", weights, "OUTPUT_DIR", output])
+    return output
