@@ -8,13 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 import torch
-
-from .conftest import REPO, TOY_TRAINING_DIR
+from toy_scripts import script_env, write_script
 
 TRAIN_SCRIPT = """
 import os, time
@@ -54,9 +52,8 @@ def _free_port():
 def _start(tmp_path, *args, launcher=(), log="run", new_session=False):
     """Start the training script as one machine would (its own process group with
     ``new_session``, so that the whole "machine" can be killed at once)."""
-    script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(TRAIN_SCRIPT))
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(REPO), str(TOY_TRAINING_DIR)]))
+    script = write_script(tmp_path, "train.py", TRAIN_SCRIPT)
+    env = script_env()
     with open(tmp_path / f"{log}.out", "w") as out:
         return subprocess.Popen(
             [sys.executable, *launcher, str(script), *map(str, args)],

@@ -27,6 +27,22 @@ class ToyRegressor(nn.Module):
         return {"loss_mse": nn.functional.mse_loss(pred, y), "loss_l1": 0.1 * nn.functional.l1_loss(pred, y)}
 
 
+class ScriptedLossModel(nn.Module):
+    """A linear model whose losses for its n-th forward call (from 1) are ``losses(n, loss)`` (loss:
+    the mean squared output on the batch's first element), so a test makes a chosen iteration fail
+    or go NaN."""
+
+    def __init__(self, losses, in_features=4):
+        super().__init__()
+        self.linear = nn.Linear(in_features, 1)
+        self.losses = losses
+        self.calls = 0
+
+    def forward(self, batch):
+        self.calls += 1
+        return self.losses(self.calls, self.linear(batch[0]).pow(2).mean())
+
+
 def toy_batches(batch_size=8, seed=0):
     generator = torch.Generator().manual_seed(seed)
     while True:
@@ -37,6 +53,12 @@ def toy_batches(batch_size=8, seed=0):
 @pytest.fixture(name="toy_batches")
 def toy_batches_fixture():
     return toy_batches
+
+
+@pytest.fixture
+def scripted_loss_model():
+    """``scripted_loss_model(losses, in_features=4)`` -> a ScriptedLossModel."""
+    return ScriptedLossModel
 
 
 @pytest.fixture(name="toy_model")

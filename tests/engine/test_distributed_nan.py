@@ -8,37 +8,26 @@ import time
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from usvid.engine import SimpleTrainer
 from usvid.utils import comm
 
 
-class NanOnRank1(nn.Module):
-    def __init__(self, rank):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-        self.rank = rank
-        self.calls = 0
-
-    def forward(self, batch):
-        self.calls += 1
-        loss = self.linear(batch).pow(2).mean()
-        if self.rank == 1 and self.calls == 3:
-            loss = loss * float("nan")
-        return {"loss_a": loss, "loss_b": 0.5 * loss.detach()}
-
-
 def _batches():
     generator = torch.Generator().manual_seed(0)
     while True:
-        yield torch.randn(4, 2, generator=generator)
+        yield (torch.randn(4, 2, generator=generator),)
 
 
-def _worker(rank, port, out_dir):
+def _worker(rank, port, out_dir, model_class):
+    def losses(call, loss):  # NaN on rank 1 at its 3rd call, i.e. iteration 2
+        if rank == 1 and call == 3:
+            loss = loss * float("nan")
+        return {"loss_a": loss, "loss_b": 0.5 * loss.detach()}
+
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    model = DistributedDataParallel(NanOnRank1(rank))
+    model = DistributedDataParallel(model_class(losses, in_features=2))
     trainer = SimpleTrainer(model, _batches(), torch.optim.SGD(model.parameters(), lr=0.1))
     try:
         trainer.train(0, 20)
@@ -56,12 +45,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_nan_on_one_rank_raises_on_every_rank_without_hanging(tmp_path):
+def test_nan_on_one_rank_raises_on_every_rank_without_hanging(scripted_loss_model, tmp_path):
     # fork: the workers inherit the imported modules, so the test takes seconds, not a re-import
     # each. That includes torch._dynamo, which the first optimizer step imports lazily (~5 s).
     import torch._dynamo  # noqa: F401
 
-    context = mp.start_processes(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="fork")
+    context = mp.start_processes(
+        _worker, args=(_free_port(), str(tmp_path), scripted_loss_model), nprocs=2, join=False, start_method="fork"
+    )
     deadline = time.monotonic() + 60
     while not context.join(timeout=1):
         if time.monotonic() > deadline:

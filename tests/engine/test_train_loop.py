@@ -54,21 +54,14 @@ def test_hook_call_order_and_iteration_numbering(make_trainer):
     assert trainer.iter == 7 and trainer.start_iter == 5 and trainer.max_iter == 7
 
 
-def test_exception_runs_after_train_and_propagates(make_trainer, usvid_logs):
-    class FailingModel(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(4, 1)
-            self.calls = 0
-
-        def forward(self, batch):
-            self.calls += 1
-            if self.calls == 4:
-                raise RuntimeError("boom in forward")
-            return {"loss": self.linear(batch[0]).pow(2).mean()}
+def test_exception_runs_after_train_and_propagates(make_trainer, scripted_loss_model, usvid_logs):
+    def losses(call, loss):
+        if call == 4:
+            raise RuntimeError("boom in forward")
+        return {"loss": loss}
 
     log = []
-    trainer = make_trainer(model=FailingModel())
+    trainer = make_trainer(model=scripted_loss_model(losses))
     trainer.register_hooks([RecordingHook(log)])
     with pytest.raises(RuntimeError, match="boom in forward"):
         trainer.train(0, 10)
@@ -122,20 +115,11 @@ def test_state_round_trip_keeps_two_hooks_of_one_class(make_trainer, usvid_logs)
     assert "EarlyStopping#1" in usvid_logs.text and "will not be restored" in usvid_logs.text
 
 
-def test_nan_loss_raises_naming_iteration_and_every_loss_before_the_step(make_trainer):
-    class NanAtIteration2(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(4, 1)
-            self.calls = 0
+def test_nan_loss_raises_naming_iteration_and_every_loss_before_the_step(make_trainer, scripted_loss_model):
+    def losses(call, loss):  # NaN at the 3rd call, i.e. iteration 2
+        return {"loss_good": loss, "loss_bad": loss * float("nan") if call == 3 else loss * 0.5}
 
-        def forward(self, batch):
-            self.calls += 1
-            loss = self.linear(batch[0]).pow(2).mean()
-            bad = loss * float("nan") if self.calls == 3 else loss * 0.5
-            return {"loss_good": loss, "loss_bad": bad}
-
-    model = NanAtIteration2()
+    model = scripted_loss_model(losses)
     snapshots = []
     trainer = make_trainer(model=model)
     trainer.register_hooks([CallbackHook(after_step=lambda t: snapshots.append(model.linear.weight.clone()))])

@@ -2,10 +2,8 @@
 and process exit are real; the toy DefaultTrainer application of tests/engine_defaults is on
 their path."""
 
-import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,13 +13,7 @@ TOY_TRAINING_DIR = REPO / "tests" / "engine_defaults"
 sys.path.insert(0, str(TOY_TRAINING_DIR))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # process_checks
 
-from toy_training import preserved_usvid_logger  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def restore_usvid_logger():
-    with preserved_usvid_logger():
-        yield
+from toy_scripts import restore_usvid_logger, script_env, write_script  # noqa: E402,F401
 
 
 @pytest.fixture
@@ -31,13 +23,11 @@ def start_script(tmp_path):
     started = []
 
     def start(source, *args, name="script.py"):
-        script = tmp_path / name
-        script.write_text(textwrap.dedent(source))
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(REPO), str(TOY_TRAINING_DIR)]))
+        script = write_script(tmp_path, name, source)
         stdout = open(tmp_path / f"{script.stem}.out", "w")
         stderr = open(tmp_path / f"{script.stem}.err", "w")
         process = subprocess.Popen(
-            [sys.executable, str(script), *map(str, args)], cwd=tmp_path, env=env, stdout=stdout, stderr=stderr
+            [sys.executable, str(script), *map(str, args)], cwd=tmp_path, env=script_env(), stdout=stdout, stderr=stderr
         )
         stdout.close()
         stderr.close()

@@ -1,6 +1,6 @@
-"""Shared fixtures of the tools tests: a tiny phantom generated once per session, the overrides
-that shrink the shipped phantom configs to it, and a helper that runs a tool as a user would
-(a subprocess from the repository root) and reports its output when it fails."""
+"""Shared fixtures of the tools tests: the tiny phantom of configs/phantom/tiny.yaml generated once
+per session, the overrides that point that config at it, and a helper that runs a tool as a user
+would (a subprocess from the repository root) and reports its output when it fails."""
 
 import os
 import subprocess
@@ -12,32 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / "tools"
 
-# 4 videos of 16 frames at 64 px: 2 train, 2 test. Small enough for ~20 iterations in seconds.
-TINY_PHANTOM = {
-    "DATASETS.PHANTOM.NUM_VIDEOS": 4,
-    "DATASETS.PHANTOM.FRAMES_PER_VIDEO": 16,
-    "DATASETS.PHANTOM.IMAGE_SIZE": 64,
-    "DATASETS.PHANTOM.SEED": 0,
-    "DATASETS.PHANTOM.TEST_FRACTION": 0.5,
-}
-# The shipped UltraDet config at a width and input size a test can afford.
-TINY_MODEL = {
-    "MODEL.DEVICE": "cpu",
-    "MODEL.RESNETS.STEM_OUT_CHANNELS": 8,
-    "MODEL.RESNETS.RES2_OUT_CHANNELS": 8,
-    "MODEL.FCOS.CONV_CHANNELS": 16,
-    "MODEL.ROI_BOX_HEAD.FC_DIM": 32,
-    "MODEL.ROI_BOX_HEAD.NUM_HEADS": 4,
-    "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION": 7,
-    "INPUT.FIXED_AREA_TRAIN": 64 * 64,
-    "INPUT.FIXED_AREA_TEST": 64 * 64,
-    "INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES": 3,
-    "SOLVER.SEGS_PER_BATCH": 2,
-    "SOLVER.WARMUP_ITERS": 0,
-    "DATALOADER.NUM_WORKERS": 0,
-    "SEED": 7,
-}
-CONFIG = "configs/phantom/ultradet.yaml"
+# The shipped smoke-run config: UltraDet on 4 phantom videos of 16 frames at 64 px (2 train,
+# 2 test) at a width that trains ~20 iterations in seconds.
+CONFIG = "configs/phantom/tiny.yaml"
 # The shared training run: 10 iterations, evaluation and a checkpoint every 5, hard-negative
 # mining after iteration 4 (the 5th).
 TRAIN_OPTS = [
@@ -85,7 +62,7 @@ def run_tool():
 
 @pytest.fixture(scope="session")
 def phantom_config():
-    """The shipped config the tests shrink with ``tiny_opts``."""
+    """The shipped smoke-run config the tests train and evaluate (with ``tiny_opts``)."""
     return CONFIG
 
 
@@ -97,15 +74,17 @@ def tiny_phantom_root(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("datasets")
     cfg = add_ultrasound_config(get_cfg())
-    cfg.merge_from_list(as_opts({"DATASETS.ROOT": root, **TINY_PHANTOM}))
+    cfg.merge_from_file(str(REPO / CONFIG))
+    cfg.DATASETS.ROOT = str(root)
     prepare_phantom(cfg)
     return root
 
 
 @pytest.fixture(scope="session")
 def tiny_opts(tiny_phantom_root):
-    """Command-line overrides that point the phantom config at the tiny phantom and model."""
-    return as_opts({"DATASETS.ROOT": tiny_phantom_root, **TINY_PHANTOM, **TINY_MODEL})
+    """Command-line overrides that point ``phantom_config`` at the tiny phantom of this session,
+    read in the test process (no loader workers)."""
+    return as_opts({"DATASETS.ROOT": tiny_phantom_root, "DATALOADER.NUM_WORKERS": 0})
 
 
 @pytest.fixture(scope="session")
@@ -115,9 +94,30 @@ def train_opts():
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, tiny_opts):
+def run_tiny(tiny_opts):
+    """``run_tiny(script, *args, opts=(), expect_code=0)``: ``run_tool`` on the tiny config, i.e.
+    ``tools/<script> *args --config-file configs/phantom/tiny.yaml *tiny_opts *opts``, so ``opts``
+    are config overrides that come after (and win over) the tiny phantom's."""
+
+    def run(script, *args, opts=(), expect_code=0):
+        return _run_tool(script, *args, "--config-file", CONFIG, *tiny_opts, *opts, expect_code=expect_code)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, run_tiny):
     """OUTPUT_DIR of one tools/train_net.py run on the tiny phantom (TRAIN_OPTS), shared by the
     tests that check its files, resume from it, re-evaluate or visualise it."""
     output_dir = tmp_path_factory.mktemp("train_net")
-    _run_tool("train_net.py", "--config-file", CONFIG, *tiny_opts, *TRAIN_OPTS, "OUTPUT_DIR", output_dir)
+    run_tiny("train_net.py", opts=[*TRAIN_OPTS, "OUTPUT_DIR", output_dir])
     return output_dir
+
+
+@pytest.fixture(scope="session")
+def eval_only(trained_run, run_tiny, tmp_path_factory):
+    """OUTPUT_DIR of train_net.py --eval-only on the trained run's final weights."""
+    output = tmp_path_factory.mktemp("eval_only")
+    weights = os.path.join(trained_run, "model_final.pth")
+    run_tiny("train_net.py", "--eval-only", opts=["MODEL.WEIGHTS", weights, "OUTPUT_DIR", output])
+    return output

@@ -6,17 +6,8 @@ import os
 import shutil
 
 
-def test_check_a_registered_dataset(tiny_opts, run_tool, phantom_config, tmp_path):
-    result = run_tool(
-        "check_dataset.py",
-        "--dataset",
-        "phantom_test",
-        "--config-file",
-        phantom_config,
-        "--output",
-        tmp_path,
-        *tiny_opts,
-    )
+def test_check_a_registered_dataset(run_tiny, tmp_path):
+    result = run_tiny("check_dataset.py", "--dataset", "phantom_test", "--output", tmp_path)
     assert "\n| video " in result.stdout and "/phantom_00" in result.stdout
     assert "phantom_test: 2 videos, 32 frames" in result.stdout
     assert "all 32 frames readable, with the size the annotations give" in result.stdout

@@ -7,8 +7,8 @@ import re
 from usvid.app import demo
 
 
-def test_demo_runs_the_whole_flow_and_says_where_the_results_are(tiny_opts, run_tool, tmp_path):
-    result = run_tool("demo.py", "--max-iter", 4, *tiny_opts, "OUTPUT_DIR", tmp_path)
+def test_demo_runs_the_whole_flow_and_says_where_the_results_are(run_tiny, tmp_path):
+    result = run_tiny("demo.py", "--max-iter", 4, opts=["OUTPUT_DIR", tmp_path])
     summary = result.stdout[result.stdout.index("usvid demo finished") :]
     for line_start, path in [
         ("trained weights", tmp_path / "model_final.pth"),

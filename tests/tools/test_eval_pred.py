@@ -10,23 +10,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_eval_pred_with_the_training_overrides_reproduces_the_run_s_test_metrics(
-    trained_run, tiny_opts, run_tool, phantom_config, tmp_path
-):
+def test_eval_pred_with_the_training_overrides_reproduces_the_run_s_test_metrics(trained_run, run_tiny, tmp_path):
     inference = os.path.join(trained_run, "inference", "phantom_test")
-    # The run trained on a phantom described by overrides: the same overrides name its test set.
-    run_tool(
-        "eval_pred.py",
-        "--pred",
-        os.path.join(inference, "predictions.json"),
-        "--dataset",
-        "phantom_test",
-        "--config-file",
-        phantom_config,
-        "--output",
-        tmp_path,
-        *tiny_opts,
-    )
+    # The run trained on a phantom described by its config and overrides: the same name its test set.
+    predictions = os.path.join(inference, "predictions.json")
+    run_tiny("eval_pred.py", "--pred", predictions, "--dataset", "phantom_test", "--output", tmp_path)
     original = json.load(open(os.path.join(inference, "metrics.json")))["lesion_detection"]
     again = json.load(open(tmp_path / "metrics.json"))["lesion_detection"]
     assert set(again) == set(original)

@@ -21,24 +21,6 @@ US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"  # Ultrasound Multi-frame Image St
 
 
 @pytest.fixture(scope="module")
-def eval_only(trained_run, tiny_opts, phantom_config, run_tool, tmp_path_factory):
-    """OUTPUT_DIR of train_net.py --eval-only on the trained run's final weights."""
-    output = tmp_path_factory.mktemp("eval_only")
-    run_tool(
-        "train_net.py",
-        "--config-file",
-        phantom_config,
-        "--eval-only",
-        *tiny_opts,
-        "MODEL.WEIGHTS",
-        os.path.join(trained_run, "model_final.pth"),
-        "OUTPUT_DIR",
-        output,
-    )
-    return output
-
-
-@pytest.fixture(scope="module")
 def phantom_video(tiny_phantom_root):
     """(folder of the first test video's frames, its frames as arrays, its video_id)."""
     (root,) = [p for p in tiny_phantom_root.iterdir() if p.name.startswith("phantom_v") and p.is_dir()]
@@ -47,38 +29,27 @@ def phantom_video(tiny_phantom_root):
     return folder, [cv2.imread(str(f), cv2.IMREAD_UNCHANGED) for f in sorted(folder.glob("*.png"))], video["id"]
 
 
-def _predictor_runner(trained_run, tiny_opts, phantom_config, run_tool, output):
-    def run(path, *extra, expect_code=0):
-        result = run_tool(
-            "predict.py",
-            "--config-file",
-            phantom_config,
-            "--weights",
-            os.path.join(trained_run, "model_final.pth"),
-            "--input",
-            path,
-            "--output",
-            output,
-            *extra,
-            *tiny_opts,
-            expect_code=expect_code,
-        )
-        return result, output
+def _predictor_runner(trained_run, run_tiny, output):
+    def run(path, *extra, opts=(), expect_code=0):
+        """predict.py on ``path`` with the flags ``extra`` and the config overrides ``opts``."""
+        weights = os.path.join(trained_run, "model_final.pth")
+        args = ("--weights", weights, "--input", path, "--output", output, *extra)
+        return run_tiny("predict.py", *args, opts=opts, expect_code=expect_code), output
 
     return run
 
 
 @pytest.fixture
-def predict(trained_run, tiny_opts, phantom_config, run_tool, tmp_path):
-    """``predict(input, *extra, expect_code=0)`` -> (completed process, output folder)."""
-    return _predictor_runner(trained_run, tiny_opts, phantom_config, run_tool, tmp_path / "out")
+def predict(trained_run, run_tiny, tmp_path):
+    """``predict(input, *extra, opts=(), expect_code=0)`` -> (completed process, output folder)."""
+    return _predictor_runner(trained_run, run_tiny, tmp_path / "out")
 
 
 @pytest.fixture(scope="module")
-def folder_prediction(trained_run, tiny_opts, phantom_config, run_tool, phantom_video, tmp_path_factory):
+def folder_prediction(trained_run, run_tiny, phantom_video, tmp_path_factory):
     """(completed process, output folder) of predict.py on the phantom video's frame folder."""
     output = tmp_path_factory.mktemp("folder_prediction")
-    return _predictor_runner(trained_run, tiny_opts, phantom_config, run_tool, output)(phantom_video[0])
+    return _predictor_runner(trained_run, run_tiny, output)(phantom_video[0])
 
 
 def frames_of(predictions_json):
@@ -210,9 +181,7 @@ def _bad_dicoms(tmp_path, frames):
     return tmp_path / "report.dcm", compressed
 
 
-def test_bad_input_is_one_error_line_exit_code_2_and_no_output(
-    phantom_video, predict, tmp_path, tiny_opts, trained_run, phantom_config, run_tool
-):
+def test_bad_input_is_one_error_line_exit_code_2_and_no_output(phantom_video, predict, tmp_path, trained_run, run_tiny):
     _, frames, _ = phantom_video
     truncated = tmp_path / "cut.mp4"
     good = write_video_with_pyav(tmp_path / "good.mp4", frames, "mpeg4")
@@ -231,22 +200,9 @@ def test_bad_input_is_one_error_line_exit_code_2_and_no_output(
         assert message in line, (path, line)
         assert not output.exists() or not os.listdir(output), os.listdir(output)
     # Weights that do not fit the config (another width) are an error too.
-    result = run_tool(
-        "predict.py",
-        "--config-file",
-        phantom_config,
-        "--weights",
-        os.path.join(trained_run, "model_final.pth"),
-        "--input",
-        phantom_video[0],
-        "--output",
-        tmp_path / "wide",
-        *tiny_opts,
-        "MODEL.RESNETS.STEM_OUT_CHANNELS",
-        16,
-        expect_code=2,
-    )
-    assert "error: " in result.stderr and not (tmp_path / "wide").exists()
+    wide = _predictor_runner(trained_run, run_tiny, tmp_path / "wide")
+    result, output = wide(phantom_video[0], opts=["MODEL.RESNETS.STEM_OUT_CHANNELS", 16], expect_code=2)
+    assert "error: " in result.stderr and not output.exists()
 
 
 def test_operating_point_is_the_evaluation_s_recall_80_threshold(tmp_path, eval_only, predict, phantom_video):

@@ -41,7 +41,7 @@ def test_training_writes_checkpoints_metrics_evaluation_and_a_code_backup(traine
     backup = [f for f in files if f.startswith("code_")]
     assert len(backup) == 1
     assert os.path.isfile(os.path.join(trained_run, backup[0], "tools", "train_net.py"))
-    assert os.path.isfile(os.path.join(trained_run, backup[0], "ultradet.yaml"))
+    assert os.path.isfile(os.path.join(trained_run, backup[0], "tiny.yaml"))
 
     lines = read_metrics(trained_run)
     assert [line["iteration"] for line in lines] == sorted({line["iteration"] for line in lines})
@@ -73,20 +73,8 @@ def test_hard_negative_mining_wrote_the_sampler_format_and_is_checkpointed(train
     assert hooks_state["RefreshDataloaderHook"] == {"latest_fp_json": "hard_negatives/fp_0000004.json"}
 
 
-def test_eval_only_reproduces_the_final_evaluation(trained_run, tiny_opts, tmp_path, run_tool, phantom_config):
-    weights = os.path.join(trained_run, "model_final.pth")
-    run_tool(
-        "train_net.py",
-        "--config-file",
-        phantom_config,
-        "--eval-only",
-        *tiny_opts,
-        "MODEL.WEIGHTS",
-        weights,
-        "OUTPUT_DIR",
-        tmp_path,
-    )
-    again, before = final_test_metrics(tmp_path), final_test_metrics(trained_run)
+def test_eval_only_reproduces_the_final_evaluation(trained_run, eval_only):
+    again, before = final_test_metrics(eval_only), final_test_metrics(trained_run)
     for key in ("AP50", "R@16", "FP80", "num_dets"):
         assert again[key] == pytest.approx(before[key], nan_ok=True), key
 
@@ -125,9 +113,7 @@ def test_a_mistake_in_the_input_ends_with_its_message_not_a_traceback(phantom_co
     assert "Traceback" in debug.stderr and "ConfigKeyError" in debug.stderr
 
 
-def test_resume_continues_exactly_where_the_checkpoint_left_off(
-    trained_run, tiny_opts, train_opts, tmp_path, run_tool, phantom_config
-):
+def test_resume_continues_exactly_where_the_checkpoint_left_off(trained_run, train_opts, tmp_path, run_tiny):
     # Rewind a copy of the run to its iteration-4 checkpoint (as if stopped there), then resume;
     # metrics.json keeps the lines written after it, which the resumed run must replace.
     resumed = tmp_path / "resumed"
@@ -135,9 +121,7 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(
         trained_run, resumed, ignore=shutil.ignore_patterns("model_final.pth", "model_0000009.pth", "inference")
     )
     (resumed / "last_checkpoint").write_text("model_0000004.pth")
-    run_tool(
-        "train_net.py", "--config-file", phantom_config, "--resume", *tiny_opts, *train_opts, "OUTPUT_DIR", resumed
-    )
+    run_tiny("train_net.py", "--resume", opts=[*train_opts, "OUTPUT_DIR", resumed])
 
     original = model_weights(os.path.join(trained_run, "model_final.pth"))
     continued = model_weights(resumed / "model_final.pth")
@@ -160,38 +144,16 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(
     assert without_wall_clock(read_metrics(resumed)) == without_wall_clock(read_metrics(trained_run))
 
 
-def test_two_cpu_processes_train_and_evaluate_every_video(tiny_opts, tmp_path, run_tool, phantom_config):
-    run_tool(
-        "train_net.py",
-        "--config-file",
-        phantom_config,
-        "--num-gpus",
-        2,
-        *tiny_opts,
-        "SOLVER.MAX_ITER",
-        4,
-        "OUTPUT_DIR",
-        tmp_path,
-    )
+def test_two_cpu_processes_train_and_evaluate_every_video(tmp_path, run_tiny):
+    run_tiny("train_net.py", "--num-gpus", 2, opts=["SOLVER.MAX_ITER", 4, "OUTPUT_DIR", tmp_path])
     assert os.path.isfile(tmp_path / "model_final.pth")
     metrics = final_test_metrics(tmp_path)
     assert metrics["num_videos"] == 2 and metrics["num_frames"] == 32  # both ranks' videos gathered
     assert any("total_loss" in line for line in read_metrics(tmp_path))
 
 
-def test_plain_loop_writes_the_trainer_metric_keys(trained_run, tiny_opts, tmp_path, run_tool, phantom_config):
-    run_tool(
-        "plain_train_net.py",
-        "--config-file",
-        phantom_config,
-        *tiny_opts,
-        "SOLVER.MAX_ITER",
-        10,
-        "SOLVER.CHECKPOINT_PERIOD",
-        10,
-        "OUTPUT_DIR",
-        tmp_path,
-    )
+def test_plain_loop_writes_the_trainer_metric_keys(trained_run, tmp_path, run_tiny):
+    run_tiny("plain_train_net.py", opts=["SOLVER.MAX_ITER", 10, "SOLVER.CHECKPOINT_PERIOD", 10, "OUTPUT_DIR", tmp_path])
     assert {"model_0000009.pth", "model_final.pth"} <= set(os.listdir(tmp_path))
     trainer_keys = set().union(*read_metrics(trained_run))
     plain_keys = set().union(*read_metrics(tmp_path))

@@ -64,7 +64,7 @@ def test_trainer_test_uses_the_evaluator_a_subclass_builds(tiny_opts, tmp_path):
             return CountingEvaluator()
 
     cfg = add_ultrasound_config(get_cfg())
-    cfg.merge_from_file(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "phantom", "ultradet.yaml"))
+    cfg.merge_from_file(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "phantom", "tiny.yaml"))
     cfg.merge_from_list(tiny_opts + ["OUTPUT_DIR", str(tmp_path)])
     register_builtin_datasets(cfg)
     results = MyTrainer.test(cfg, MyTrainer.build_model(cfg))

@@ -26,20 +26,9 @@ def test_false_positive_flags_follow_the_metric():
     assert sum(int(f.sum()) for f in flags) == 2
 
 
-def test_cli_renders_a_test_video_of_a_trained_run(trained_run, tiny_opts, run_tool, phantom_config, tmp_path):
+def test_cli_renders_a_test_video_of_a_trained_run(trained_run, run_tiny, tmp_path):
     predictions = os.path.join(trained_run, "inference", "phantom_test", "predictions.json")
-    result = run_tool(
-        "visualize.py",
-        "--predictions",
-        predictions,
-        "--config-file",
-        phantom_config,
-        "--score-threshold",
-        "0.0",
-        "--output",
-        tmp_path,
-        *tiny_opts,
-    )
+    result = run_tiny("visualize.py", "--predictions", predictions, "--score-threshold", "0.0", "--output", tmp_path)
     (mp4,) = [f for f in os.listdir(tmp_path) if f.endswith(".mp4")]
     contact = cv2.imread(str(tmp_path / mp4.replace(".mp4", "_contact.png")))
     assert contact is not None and contact.shape[2] == 3

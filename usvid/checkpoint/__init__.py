@@ -1,15 +1,5 @@
-from .checkpointer import (
-    Checkpointer,
-    CheckpointLoadError,
-    CheckpointSaveError,
-    DetectionCheckpointer,
-    PeriodicCheckpointer,
-)
+"""Checkpoints: ``Checkpointer`` (what a file holds, written atomically, read back exactly) and
+``PeriodicCheckpointer`` (when to save and which files to keep)."""
 
-__all__ = [
-    "Checkpointer",
-    "DetectionCheckpointer",
-    "PeriodicCheckpointer",
-    "CheckpointLoadError",
-    "CheckpointSaveError",
-]
+from .checkpointer import *  # noqa: F401,F403
+from .periodic_checkpointer import *  # noqa: F401,F403

@@ -23,6 +23,7 @@ from ..utils import comm
 from ..utils.events import EventWriter
 from ..utils.logger import setup_logger
 from . import hooks
+from .amp_trainer import AMPTrainer
 from .defaults import (
     AMP_PRECISIONS,
     METRICS_WRITE_PERIOD,
@@ -33,7 +34,7 @@ from .defaults import (
 )
 from .preemption import PreemptionHook, TrainingPreempted
 from .run_folder import RunFolderLock, archive_previous_run
-from .train_loop import AMPTrainer, SimpleTrainer, TrainerBase
+from .train_loop import SimpleTrainer, TrainerBase
 
 __all__ = ["DefaultTrainer"]
 

@@ -325,14 +325,8 @@ class EventStorage:
     def iter(self, value: int) -> None:
         self._iter = int(value)
 
-    @property
-    def iteration(self) -> int:
-        """Another name of ``iter`` (detectron2 has both)."""
-        return self._iter
-
-    @iteration.setter
-    def iteration(self, value: int) -> None:
-        self._iter = int(value)
+    # Another name of ``iter``, the same property (detectron2 has both).
+    iteration = iter
 
     def step(self) -> None:
         self._iter += 1
