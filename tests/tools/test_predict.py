@@ -214,6 +214,10 @@ def test_operating_point_is_the_evaluation_s_recall_80_threshold(tmp_path, eval_
         for i in range(10)
     }
     evaluate_frame_predictions(predictions, [video], "toy", output_dir=str(tmp_path / "inference" / "toy"))
+    # A training run folder also holds the training curves' metrics.json (one JSON object per line).
+    (tmp_path / "metrics.json").write_text(
+        '{"iteration": 19, "total_loss": 1.5}\n{"iteration": 39, "total_loss": 1.2}\n'
+    )
     threshold, where = operating_point_threshold(str(tmp_path))
     assert threshold == pytest.approx(0.65) and where == str(tmp_path / "inference" / "toy" / "metrics.json")
     result, _ = predict(phantom_video[0], "--operating-point", tmp_path)

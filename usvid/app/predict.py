@@ -44,11 +44,9 @@ def operating_point_threshold(run_dir: str, recall_key: str = "R80") -> Tuple[fl
     )
     found = []
     for path in candidates:
-        if os.path.isfile(path):
-            with open(path) as f:
-                content = json.load(f)
-            if isinstance(content, dict) and "score_thresholds" in content:
-                found.append((path, content["score_thresholds"]))
+        content = _evaluation_metrics(path)
+        if isinstance(content, dict) and "score_thresholds" in content:
+            found.append((path, content["score_thresholds"]))
     if not found:
         raise FileNotFoundError(
             f"--operating-point {run_dir}: no evaluation metrics.json with 'score_thresholds' in it or in "
@@ -67,6 +65,18 @@ def operating_point_threshold(run_dir: str, recall_key: str = "R80") -> Tuple[fl
             "pass --score-threshold instead"
         )
     return threshold, path
+
+
+def _evaluation_metrics(path: str):
+    """The JSON object of an evaluation's metrics.json; None when there is no such file or it is
+    a training run's metrics.json (one JSON object per line, the training curves)."""
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError:
+            return None
 
 
 def _region_frames(source: FrameSource) -> List[np.ndarray]:
