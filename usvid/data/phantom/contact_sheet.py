@@ -135,8 +135,9 @@ def docs_images(
         f"{stats.num_frames} frames, {len(stats.box_sides)} labelled boxes, "
         f"{stats.frames_with_label} frames with a labelled lesion, "
         f"{stats.frames_with_hidden_lesion} ({100 * stats.hidden_frame_share:.1f} %) with an "
-        f"unlabelled sliver ({len(stats.hidden_boxes)} slivers); median detectability of the "
-        f"labelled lesions {np.median(stats.detectabilities):.1f}"
+        f"unlabelled sliver ({len(stats.hidden_boxes)} slivers); labelled lesions: median contrast "
+        f"{np.median([v.contrast for v in stats.visibilities]):.2f}, median detectability "
+        f"{np.median([v.detectability for v in stats.visibilities]):.1f}"
     )
     return paths
 

@@ -25,7 +25,7 @@ class LabelStatistics:
     frames_with_hidden_lesion: int = 0
     box_sides: list = field(default_factory=list)  # (width, height) of every labelled box
     hidden_boxes: list = field(default_factory=list)  # (width, height) of every unlabelled sliver
-    detectabilities: list = field(default_factory=list)  # d = C sqrt(N) of every labelled box
+    visibilities: list = field(default_factory=list)  # the measured Visibility of every labelled box
     hidden_example: tuple | None = None  # (video index, frame index, pixels) of the largest sliver
 
     @property
@@ -37,7 +37,7 @@ class LabelStatistics:
         self.num_frames += 1
         self.frames_with_label += bool(frame.lesions)
         self.box_sides += [lesion.bbox[2:] for lesion in frame.lesions]
-        self.detectabilities += [lesion.visibility.detectability for lesion in frame.lesions]
+        self.visibilities += [lesion.visibility for lesion in frame.lesions]
         self.hidden_boxes += [lesion.bbox[2:] for lesion in frame.hidden_lesions]
         if frame.hidden_lesions:
             self.frames_with_hidden_lesion += 1

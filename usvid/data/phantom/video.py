@@ -192,17 +192,15 @@ class _FrameRenderer:
             mask = np.zeros((self.h, self.w), bool)
             mask[patch.window] = patch.inside > 0
             masks.append(mask)
+        # Every lesion's pixels: a lesion's own ring lies outside its own mask already, so the union
+        # serves as "the other lesions" for each of them.
+        occupied = np.logical_or.reduce(masks) if masks else None
         visible, hidden = [], []
-        for k, (lesion, patch) in enumerate(lesion_patches):
-            if not masks[k].any():
+        for (lesion, patch), mask in zip(lesion_patches, masks):
+            if not mask.any():
                 continue
-            others = np.zeros_like(masks[k])
-            for j, other in enumerate(masks):
-                if j != k:
-                    others |= other
-            measured = assess_visibility(
-                image, masks[k], lesion.cross_section_area(self.plan.trajectory, t), others, self.grain
-            )
+            area = lesion.cross_section_area(self.plan.trajectory, t)
+            measured = assess_visibility(image, mask, area, occupied, self.grain)
             box, cropped = _box_of(patch.inside > 0, patch.y0, patch.x0)
             instance = LesionInstance(lesion.instance_id, lesion.kind, box, cropped, measured)
             (visible if measured.visible else hidden).append(instance)

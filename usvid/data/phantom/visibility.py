@@ -113,7 +113,7 @@ def assess_visibility(
 
     image: the uint8 frame; mask: bool (H, W), the cross-section's pixels inside the frame;
     full_area: the whole cross-section's area in pixels (inside the frame or not); occupied: bool
-    (H, W), pixels of other lesions, kept out of the surrounding ring.
+    (H, W), lesion pixels (this lesion's may be among them), kept out of the surrounding ring.
     """
     area = int(mask.sum())
     if area == 0:
