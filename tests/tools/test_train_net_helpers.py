@@ -87,3 +87,18 @@ def test_the_application_trainer_scales_its_clip_batch_with_the_world_size():
     cfg = add_ultrasound_config(get_cfg())
     cfg.merge_from_list(["SOLVER.REFERENCE_WORLD_SIZE", "1", "SOLVER.SEGS_PER_BATCH", "2"])
     assert app.Trainer.auto_scale_workers(cfg, 2).SOLVER.SEGS_PER_BATCH == 4
+
+
+def test_code_backup_keeps_the_base_chain_of_the_config(tmp_path):
+    (tmp_path / "configs" / "phantom").mkdir(parents=True)
+    (tmp_path / "configs" / "Base.yaml").write_text("SEED: 1\n")
+    config = tmp_path / "configs" / "phantom" / "exp.yaml"
+    config.write_text('_BASE_: "../Base.yaml"\nSOLVER:\n  MAX_ITER: 7\n')
+    backup = app.backup_code(str(tmp_path / "out"), str(config))
+    assert open(os.path.join(backup, "Base.yaml")).read() == "SEED: 1\n"
+    copied = os.path.join(backup, "phantom", "exp.yaml")
+    assert open(copied).read() == config.read_text()
+    # The copy loads on its own: its _BASE_ resolves inside the backup.
+    from usvid.config import CfgNode
+
+    assert [os.path.basename(path) for path, _ in CfgNode.load_yaml_chain(copied)] == ["Base.yaml", "exp.yaml"]

@@ -6,7 +6,7 @@ import os
 import shutil
 import time
 
-from usvid.config import load_ultrasound_config
+from usvid.config import CfgNode, load_ultrasound_config
 from usvid.data import check_dataset_names, register_builtin_datasets
 from usvid.engine import default_setup
 from usvid.utils import comm
@@ -27,8 +27,10 @@ def auto_output_dir(output_root, config_file):
 
 
 def backup_code(output_dir, config_file):
-    """Copy the .py files of usvid/ and tools/ plus the config file into
-    ``output_dir/code_<UTC timestamp>`` (a record of exactly what produced the results)."""
+    """Copy the .py files of usvid/ and tools/ plus the config file and every ``_BASE_`` file it
+    inherits from into ``output_dir/code_<UTC timestamp>`` (a record of exactly what produced the
+    results). The config files keep their layout relative to one another (their common folder
+    becomes the backup's root), so the copied ``_BASE_`` paths still resolve."""
     backup_dir = os.path.join(output_dir, "code_" + time.strftime("%Y%m%d_%H%M%S", time.gmtime()))
     for package in ("usvid", "tools"):
         source_root = os.path.join(REPO_ROOT, package)
@@ -39,7 +41,12 @@ def backup_code(output_dir, config_file):
                     os.makedirs(os.path.join(backup_dir, os.path.dirname(relative)), exist_ok=True)
                     shutil.copy2(os.path.join(REPO_ROOT, relative), os.path.join(backup_dir, relative))
     if config_file:
-        shutil.copy2(config_file, os.path.join(backup_dir, os.path.basename(config_file)))
+        chain = [os.path.abspath(path) for path, _ in CfgNode.load_yaml_chain(config_file)]
+        common = os.path.commonpath([os.path.dirname(path) for path in chain])
+        for path in chain:
+            target = os.path.join(backup_dir, os.path.relpath(path, common))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy2(path, target)
     return backup_dir
 
 
