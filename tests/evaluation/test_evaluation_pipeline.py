@@ -18,7 +18,6 @@ from usvid.app import reevaluate_predictions
 from usvid.config import add_ultrasound_config, get_cfg
 from usvid.data import DatasetCatalog, build_video_detection_test_loader
 from usvid.evaluation import (
-    DatasetEvaluator,
     DatasetEvaluators,
     UltrasoundVideoEvaluator,
     evaluate_frame_predictions,
@@ -171,28 +170,17 @@ def test_model_mode_is_restored_after_an_error(dataset):
     assert not model.training
 
 
-class FrameCounter(DatasetEvaluator):
-    def reset(self):
-        self.frames = 0
-
-    def process(self, inputs, outputs):
-        self.frames += len(inputs)
-
-    def evaluate(self):
-        return {"frame_count": {"frames": self.frames, "FPS": self.inference_fps}}
-
-
-def test_any_evaluator_and_combined_evaluators(dataset):
+def test_any_evaluator_and_combined_evaluators(dataset, frame_counter):
     name, _ = dataset
-    combined = DatasetEvaluators([UltrasoundVideoEvaluator(name), FrameCounter()])
+    combined = DatasetEvaluators([UltrasoundVideoEvaluator(name), frame_counter()])
     results = inference_on_video_dataset(BrightSpotDetector(), frame_loader(name), combined)
     assert set(results) == {"lesion_detection", "frame_count"}
     assert results["frame_count"]["frames"] == 12
     assert results["frame_count"]["FPS"] == results["lesion_detection"]["FPS"] > 0
 
 
-def test_two_evaluators_reporting_one_task_is_an_error():
-    combined = DatasetEvaluators([FrameCounter(), FrameCounter()])
+def test_two_evaluators_reporting_one_task_is_an_error(frame_counter):
+    combined = DatasetEvaluators([frame_counter(), frame_counter()])
     combined.reset()
     combined.process([{"video_id": 0, "frame_idx": 0}], [{}])
     combined.set_inference_fps(10.0)
@@ -200,10 +188,10 @@ def test_two_evaluators_reporting_one_task_is_an_error():
         combined.evaluate()
 
 
-def test_model_without_reset_is_refused(dataset):
+def test_model_without_reset_is_refused(dataset, frame_counter):
     name, _ = dataset
     with pytest.raises(AttributeError, match="has no reset\\(\\) method"):
-        inference_on_video_dataset(torch.nn.Linear(1, 1), frame_loader(name), FrameCounter())
+        inference_on_video_dataset(torch.nn.Linear(1, 1), frame_loader(name), frame_counter())
 
 
 def test_partial_and_unknown_predictions_are_named(dataset):
