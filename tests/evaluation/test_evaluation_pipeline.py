@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from usvid.app import reevaluate_predictions
+from usvid.app import GroundTruthSource, reevaluate_predictions
 from usvid.config import add_ultrasound_config, get_cfg
 from usvid.data import DatasetCatalog, build_video_detection_test_loader
 from usvid.evaluation import (
@@ -220,8 +220,7 @@ def test_eval_pred_tool_reproduces_the_metrics(dataset, tmp_path):
     second_dir = tmp_path / "second"
     reevaluate_predictions(
         os.path.join(first_dir, "predictions.json"),
-        dataset_json=str(dataset_json),
-        image_root=str(tmp_path / "frames"),
+        GroundTruthSource(dataset_json=str(dataset_json), image_root=str(tmp_path / "frames")),
         output_dir=str(second_dir),
     )
     again = json.load(open(second_dir / "metrics.json"))["lesion_detection"]
@@ -231,7 +230,7 @@ def test_eval_pred_tool_reproduces_the_metrics(dataset, tmp_path):
     assert math.isnan(again["FPS"])
     assert (second_dir / "precision_recall.png").exists() and (second_dir / "per_video.csv").exists()
     # The registered-name route reads the same ground truth.
-    by_name = reevaluate_predictions(os.path.join(first_dir, "predictions.json"), dataset=name)
+    by_name = reevaluate_predictions(os.path.join(first_dir, "predictions.json"), GroundTruthSource(dataset=name))
     assert by_name["lesion_detection"]["AP50"] == results["lesion_detection"]["AP50"]
 
 
