@@ -13,7 +13,6 @@ Exits non-zero when RSS or open files grew by more than ``--tolerance`` (relativ
 them.
 """
 
-import argparse
 import os
 import shutil
 import sys
@@ -26,6 +25,8 @@ from torch.utils.data import DataLoader, IterableDataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from bench_options import benchmark_parser  # noqa: E402
 
 from usvid.config import get_cfg  # noqa: E402
 from usvid.engine import DefaultTrainer, HookBase  # noqa: E402
@@ -113,13 +114,14 @@ class Sampler(HookBase):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iters", type=int, default=5000)
-    parser.add_argument("--early", type=int, default=500)
-    parser.add_argument("--num-workers", type=int, default=2)
-    parser.add_argument("--tolerance", type=float, default=0.05)
-    parser.add_argument("--output", default=os.path.join(REPO, "output", "bench", "long_run_memory"))
-    args = parser.parse_args()
+    args = benchmark_parser(
+        __doc__,
+        iters=5000,
+        early=500,
+        num_workers=2,
+        tolerance=0.05,
+        output=os.path.join(REPO, "output", "bench", "long_run_memory"),
+    ).parse_args()
     torch.set_num_threads(1)
     shutil.rmtree(args.output, ignore_errors=True)
 

@@ -11,13 +11,13 @@ into false-positive sequences) and random clutter, with ``--max-dets`` boxes per
 a shared machine the CPU time is the meaningful figure; wall time grows with the load.
 """
 
-import argparse
 import functools
 import os
 import statistics
 import time
 
 import numpy as np
+from bench_options import benchmark_parser
 
 from usvid.evaluation.video_metrics import VideoDetectionEvaluation, evaluate_video_predictions
 
@@ -63,12 +63,7 @@ def timed(function, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=20)
-    parser.add_argument("--frames", type=int, default=500)
-    parser.add_argument("--max-dets", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = benchmark_parser(__doc__, videos=20, frames=500, max_dets=16, repeats=5).parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; numpy {np.__version__}")
     for dense in (True, False):
         predictions, ground_truths = synthetic_videos(args.videos, args.frames, args.max_dets, dense)

@@ -25,3 +25,23 @@ def thread_budget_sandbox(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def frame_counter():
+    """The evaluator class for tests about the evaluation plumbing rather than the metrics: it
+    counts the frames it is shown and reports them with the streaming speed handed to it, as
+    ``{"frame_count": {"frames": n, "FPS": fps}}``. A class, so that a test can build several."""
+    from usvid.evaluation import DatasetEvaluator
+
+    class FrameCounter(DatasetEvaluator):
+        def reset(self):
+            self.frames = 0
+
+        def process(self, inputs, outputs):
+            self.frames += len(inputs)
+
+        def evaluate(self):
+            return {"frame_count": {"frames": self.frames, "FPS": self.inference_fps}}
+
+    return FrameCounter

@@ -17,7 +17,7 @@ speed needs the model.
 
 import argparse
 
-from usvid.app import reevaluate_predictions, run_cli
+from usvid.app import GroundTruthSource, reevaluate_predictions, run_cli
 from usvid.utils.logger import setup_logger
 
 
@@ -37,16 +37,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    return reevaluate_predictions(
-        args.pred,
-        args.dataset or "",
-        args.dataset_json or "",
-        args.image_root,
-        args.config_file,
-        args.opts,
-        args.output,
-        args.fps,
-    )
+    return reevaluate_predictions(args.pred, GroundTruthSource.from_args(args), args.output, args.fps)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ What the picture shows (so a reader can judge a detector at a glance):
 import argparse
 import sys
 
-from usvid.app import render_saved_predictions, run_cli
+from usvid.app import GroundTruthSource, render_saved_predictions, run_cli
 
 
 def main(argv=None):
@@ -41,12 +41,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     render_saved_predictions(
         args.predictions,
+        GroundTruthSource.from_args(args),
         args.output,
-        args.dataset,
-        args.dataset_json,
-        args.image_root,
-        args.config_file,
-        args.opts,
         args.video,
         args.recall,
         args.score_threshold,

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from usvid.app import reevaluate_predictions
+from usvid.app import GroundTruthSource, reevaluate_predictions
 from usvid.config import add_ultrasound_config, get_cfg
 from usvid.data import DatasetCatalog, build_video_detection_test_loader
 from usvid.evaluation import (
-    DatasetEvaluator,
     DatasetEvaluators,
     UltrasoundVideoEvaluator,
     evaluate_frame_predictions,
@@ -171,28 +170,17 @@ def test_model_mode_is_restored_after_an_error(dataset):
     assert not model.training
 
 
-class FrameCounter(DatasetEvaluator):
-    def reset(self):
-        self.frames = 0
-
-    def process(self, inputs, outputs):
-        self.frames += len(inputs)
-
-    def evaluate(self):
-        return {"frame_count": {"frames": self.frames, "FPS": self.inference_fps}}
-
-
-def test_any_evaluator_and_combined_evaluators(dataset):
+def test_any_evaluator_and_combined_evaluators(dataset, frame_counter):
     name, _ = dataset
-    combined = DatasetEvaluators([UltrasoundVideoEvaluator(name), FrameCounter()])
+    combined = DatasetEvaluators([UltrasoundVideoEvaluator(name), frame_counter()])
     results = inference_on_video_dataset(BrightSpotDetector(), frame_loader(name), combined)
     assert set(results) == {"lesion_detection", "frame_count"}
     assert results["frame_count"]["frames"] == 12
     assert results["frame_count"]["FPS"] == results["lesion_detection"]["FPS"] > 0
 
 
-def test_two_evaluators_reporting_one_task_is_an_error():
-    combined = DatasetEvaluators([FrameCounter(), FrameCounter()])
+def test_two_evaluators_reporting_one_task_is_an_error(frame_counter):
+    combined = DatasetEvaluators([frame_counter(), frame_counter()])
     combined.reset()
     combined.process([{"video_id": 0, "frame_idx": 0}], [{}])
     combined.set_inference_fps(10.0)
@@ -200,10 +188,10 @@ def test_two_evaluators_reporting_one_task_is_an_error():
         combined.evaluate()
 
 
-def test_model_without_reset_is_refused(dataset):
+def test_model_without_reset_is_refused(dataset, frame_counter):
     name, _ = dataset
     with pytest.raises(AttributeError, match="has no reset\\(\\) method"):
-        inference_on_video_dataset(torch.nn.Linear(1, 1), frame_loader(name), FrameCounter())
+        inference_on_video_dataset(torch.nn.Linear(1, 1), frame_loader(name), frame_counter())
 
 
 def test_partial_and_unknown_predictions_are_named(dataset):
@@ -232,8 +220,7 @@ def test_eval_pred_tool_reproduces_the_metrics(dataset, tmp_path):
     second_dir = tmp_path / "second"
     reevaluate_predictions(
         os.path.join(first_dir, "predictions.json"),
-        dataset_json=str(dataset_json),
-        image_root=str(tmp_path / "frames"),
+        GroundTruthSource(dataset_json=str(dataset_json), image_root=str(tmp_path / "frames")),
         output_dir=str(second_dir),
     )
     again = json.load(open(second_dir / "metrics.json"))["lesion_detection"]
@@ -243,7 +230,7 @@ def test_eval_pred_tool_reproduces_the_metrics(dataset, tmp_path):
     assert math.isnan(again["FPS"])
     assert (second_dir / "precision_recall.png").exists() and (second_dir / "per_video.csv").exists()
     # The registered-name route reads the same ground truth.
-    by_name = reevaluate_predictions(os.path.join(first_dir, "predictions.json"), dataset=name)
+    by_name = reevaluate_predictions(os.path.join(first_dir, "predictions.json"), GroundTruthSource(dataset=name))
     assert by_name["lesion_detection"]["AP50"] == results["lesion_detection"]["AP50"]
 
 

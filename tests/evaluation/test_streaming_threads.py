@@ -27,32 +27,21 @@ class ThreadRecorder(torch.nn.Module):
         return [{"instances": None} for _ in inputs]
 
 
-class CountingEvaluator:
-    def reset(self):
-        self.frames = 0
-
-    def process(self, inputs, outputs):
-        self.frames += len(inputs)
-
-    def evaluate(self):
-        return {"frames": self.frames}
-
-
 def frames_of_two_videos():
     return [[{"video_id": video, "frame_idx": i}] for video in (1, 2) for i in range(4)]
 
 
-def test_streaming_runs_at_the_streaming_count_then_training_resumes():
+def test_streaming_runs_at_the_streaming_count_then_training_resumes(frame_counter):
     budget = apply_thread_budget(loader_workers=0, limit=CpuLimit(3, 3, None, ""))
     assert (budget.training, budget.streaming) == (3, 2)
     model = ThreadRecorder()
-    assert inference_on_video_dataset(model, frames_of_two_videos(), CountingEvaluator()) == {"frames": 8}
+    assert inference_on_video_dataset(model, frames_of_two_videos(), frame_counter())["frame_count"]["frames"] == 8
     assert model.threads == [2] * 8
     assert torch.get_num_threads() == 3
 
 
-def test_without_a_budget_the_callers_thread_count_is_kept():
+def test_without_a_budget_the_callers_thread_count_is_kept(frame_counter):
     torch.set_num_threads(2)
     model = ThreadRecorder()
-    inference_on_video_dataset(model, frames_of_two_videos(), CountingEvaluator())
+    inference_on_video_dataset(model, frames_of_two_videos(), frame_counter())
     assert model.threads == [2] * 8

@@ -17,18 +17,18 @@ from .cli import USER_INPUT_ERRORS, invoke_main, run_cli
 from .demo import run_demo
 from .predict import predict_inputs
 from .predictor import VideoPredictor
-from .saved_predictions import ground_truth_for, reevaluate_predictions
+from .saved_predictions import GroundTruthSource, reevaluate_predictions
 from .setup import auto_output_dir, backup_code, setup
 from .trainer import Trainer, summary_table
 from .visualization import render_saved_predictions, visualize_predictions
 
 __all__ = [
     "USER_INPUT_ERRORS",
+    "GroundTruthSource",
     "Trainer",
     "VideoPredictor",
     "auto_output_dir",
     "backup_code",
-    "ground_truth_for",
     "hard_negatives",
     "invoke_main",
     "predict_inputs",

@@ -17,6 +17,7 @@ tools/predict.py.
 """
 
 import os
+from dataclasses import replace
 from typing import Dict, List, Optional, Sequence
 
 import cv2
@@ -27,7 +28,7 @@ from usvid.evaluation.drawing import contact_sheet, render_frame, write_mp4
 from usvid.evaluation.predictions_io import align_with_videos, load_predictions_json
 from usvid.evaluation.video_metrics import VideoDetectionEvaluation
 
-from .saved_predictions import ground_truth_for
+from .saved_predictions import GroundTruthSource
 
 
 def false_positive_flags(
@@ -133,27 +134,23 @@ def visualize_predictions(
 
 def render_saved_predictions(
     predictions_json: str,
+    ground_truth: GroundTruthSource,
     output_dir: str = "",
-    dataset: str = "",
-    dataset_json: str = "",
-    image_root: str = "",
-    config_file: str = "",
-    opts: Sequence = (),
     video_ids: Sequence[str] = (),
     recall: float = 0.8,
     score_threshold: Optional[float] = None,
     fps: float = 30.0,
 ) -> List[Dict[str, str]]:
-    """tools/visualize.py: :func:`visualize_predictions` of a predictions.json against the dataset
-    named by ``dataset_json``/``image_root``, or the registered ``dataset`` (default: the one the
-    predictions file names; built-in datasets are registered from ``config_file`` and ``opts``).
-    Writes into ``output_dir`` (default: ``visualization/`` next to the predictions), prints
-    each written pair of paths and returns them."""
-    if not dataset_json:
-        dataset = dataset or load_predictions_json(predictions_json)[0]
+    """tools/visualize.py: :func:`visualize_predictions` of a predictions.json against
+    ``ground_truth`` (with neither a dataset nor a JSON file named: the dataset the predictions
+    file names). Writes into ``output_dir`` (default: ``visualization/`` next to the
+    predictions), prints each written pair of paths and returns them."""
+    if not ground_truth.dataset_json and not ground_truth.dataset:
+        dataset = load_predictions_json(predictions_json)[0]
         if not dataset:
             raise ValueError(f"{predictions_json} names no dataset: pass --dataset or --dataset-json")
-    name, videos = ground_truth_for(config_file, opts, dataset, dataset_json, image_root)
+        ground_truth = replace(ground_truth, dataset=dataset)
+    name, videos = ground_truth.load()
     output_dir = output_dir or os.path.join(os.path.dirname(os.path.abspath(predictions_json)), "visualization")
     written = visualize_predictions(predictions_json, videos, name, output_dir, video_ids, recall, score_threshold, fps)
     for paths in written:

@@ -146,30 +146,25 @@ class PackedClip:
         ]
 
 
+@dataclass(frozen=True, kw_only=True)
 class ClipMapper:
-    """Maps a clip (a video dict and some of its frame dicts) to model-ready frame dicts."""
+    """Maps a clip (a video dict and some of its frame dicts) to model-ready frame dicts. Its
+    fields are the mapping's fixed parameters (``from_config`` reads them from INPUT.*); the
+    random ones are drawn per clip (``draw_augmentation``)."""
 
-    def __init__(
-        self,
-        *,
-        is_train: bool,
-        image_format: str = "L",
-        fixed_area: float = 256 * 256,
-        size_divisibility: int = 32,
-        scale_range: Sequence[float] = (1.0, 1.0),
-        flip_prob: float = 0.0,
-        contrast: Sequence[float] = (1.0, 1.0),
-        brightness: Sequence[float] = (1.0, 1.0),
-        gamma: Sequence[float] = (1.0, 1.0),
-    ):
-        if image_format not in COLOR_FORMATS:
-            raise ValueError(f"INPUT.FORMAT={image_format!r} is not one of {list(COLOR_FORMATS)}")
-        self.is_train = is_train
-        self.image_format = image_format
-        self.fixed_area = fixed_area
-        self.size_divisibility = size_divisibility
-        self.scale_range, self.flip_prob = scale_range, flip_prob
-        self.contrast, self.brightness, self.gamma = contrast, brightness, gamma
+    is_train: bool
+    image_format: str = "L"
+    fixed_area: float = 256 * 256
+    size_divisibility: int = 32
+    scale_range: Sequence[float] = (1.0, 1.0)
+    flip_prob: float = 0.0
+    contrast: Sequence[float] = (1.0, 1.0)
+    brightness: Sequence[float] = (1.0, 1.0)
+    gamma: Sequence[float] = (1.0, 1.0)
+
+    def __post_init__(self):
+        if self.image_format not in COLOR_FORMATS:
+            raise ValueError(f"INPUT.FORMAT={self.image_format!r} is not one of {list(COLOR_FORMATS)}")
 
     @classmethod
     def from_config(cls, cfg, is_train: bool) -> "ClipMapper":

@@ -10,7 +10,7 @@ import torch
 
 from usvid.structures.box_ops import box_iou
 
-from .optional_torchvision import torchvision_ops
+from .optional_torchvision import prefer_torchvision
 
 # Rows of the IoU matrix computed at once: bounds peak memory to ~block * N floats.
 _IOU_ROW_BLOCK = 1024
@@ -26,7 +26,13 @@ def _check_nms_inputs(boxes: torch.Tensor, scores: torch.Tensor) -> None:
 
 
 def nms_pure(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Pure-PyTorch greedy NMS; see ``nms`` for the contract."""
+    """Greedy NMS over ``(x1, y1, x2, y2)`` boxes, as ``torchvision.ops.nms`` (``nms`` runs
+    torchvision's kernel instead where torchvision imports).
+
+    Boxes are visited in decreasing score (equal scores in input order); a box is discarded
+    when its IoU with an already kept box is strictly greater than ``iou_threshold``.
+    Returns the int64 indices of the kept boxes, sorted by decreasing score.
+    """
     _check_nms_inputs(boxes, scores)
     num_boxes = boxes.shape[0]
     if num_boxes == 0:
@@ -49,17 +55,7 @@ def nms_pure(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) ->
     return order[torch.as_tensor(kept, dtype=torch.int64, device=boxes.device)]
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy NMS over ``(x1, y1, x2, y2)`` boxes, as ``torchvision.ops.nms``.
-
-    Boxes are visited in decreasing score (equal scores in input order); a box is discarded
-    when its IoU with an already kept box is strictly greater than ``iou_threshold``.
-    Returns the int64 indices of the kept boxes, sorted by decreasing score.
-    """
-    tv_ops = torchvision_ops()
-    if tv_ops is not None:
-        return tv_ops.nms(boxes, scores, iou_threshold)
-    return nms_pure(boxes, scores, iou_threshold)
+nms = prefer_torchvision("nms", nms_pure)
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:

@@ -8,7 +8,7 @@ function and at most once, so merely importing ``usvid.layers`` never touches to
 
 import functools
 from types import ModuleType
-from typing import Optional
+from typing import Callable, Optional
 
 
 @functools.lru_cache(maxsize=1)
@@ -19,3 +19,17 @@ def torchvision_ops() -> Optional[ModuleType]:
     except Exception:  # ImportError, or OSError/RuntimeError from a mismatched CUDA build
         return None
     return torchvision.ops
+
+
+def prefer_torchvision(name: str, pure: Callable) -> Callable:
+    """The op ``name``: ``torchvision.ops.<name>`` where torchvision imports, else ``pure``, the
+    pure-PyTorch implementation with the same signature and semantics, whose signature and
+    docstring the op carries (one definition, so the two cannot drift apart)."""
+
+    @functools.wraps(pure)
+    def op(*args, **kwargs):
+        tv_ops = torchvision_ops()
+        return (pure if tv_ops is None else getattr(tv_ops, name))(*args, **kwargs)
+
+    op.__name__ = op.__qualname__ = name
+    return op

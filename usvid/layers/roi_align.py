@@ -19,7 +19,7 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .optional_torchvision import torchvision_ops
+from .optional_torchvision import prefer_torchvision
 
 _BoxesType = Union[torch.Tensor, Sequence[torch.Tensor]]
 _SizeType = Union[int, Tuple[int, int]]
@@ -134,7 +134,21 @@ def roi_align_pure(
     sampling_ratio: int = -1,
     aligned: bool = False,
 ) -> torch.Tensor:
-    """Pure-PyTorch RoIAlign; see ``roi_align`` for the contract."""
+    """RoIAlign with ``torchvision.ops.roi_align``'s signature and semantics (``roi_align``
+    runs torchvision's kernel instead where torchvision imports).
+
+    Args:
+        input: ``Tensor[N, C, H, W]`` feature map.
+        boxes: ``Tensor[K, 5]`` rows ``(batch_index, x1, y1, x2, y2)``, or a list of
+            ``Tensor[L, 4]`` per image, in input-image coordinates.
+        output_size: ``(height, width)`` of the pooled output (or one int).
+        spatial_scale: maps box coordinates to the feature map (e.g. 1/16 for stride 16).
+        sampling_ratio: samples per bin along each axis; ``<= 0`` means adaptive
+            ``ceil(roi_size / output_size)``.
+        aligned: shift boxes by -0.5 pixel (detectron2's recommended, correct alignment).
+
+    Returns ``Tensor[K, C, output_h, output_w]``, differentiable w.r.t. ``input``.
+    """
     if input.dim() != 4:
         raise ValueError(f"roi_align: input must be Tensor[N, C, H, W]; got {tuple(input.shape)}")
     pooled_h, pooled_w = _as_pair(output_size)
@@ -173,32 +187,7 @@ def roi_align_pure(
     return output.to(input.dtype)
 
 
-def roi_align(
-    input: torch.Tensor,
-    boxes: _BoxesType,
-    output_size: _SizeType,
-    spatial_scale: float = 1.0,
-    sampling_ratio: int = -1,
-    aligned: bool = False,
-) -> torch.Tensor:
-    """RoIAlign with ``torchvision.ops.roi_align``'s signature and semantics.
-
-    Args:
-        input: ``Tensor[N, C, H, W]`` feature map.
-        boxes: ``Tensor[K, 5]`` rows ``(batch_index, x1, y1, x2, y2)``, or a list of
-            ``Tensor[L, 4]`` per image, in input-image coordinates.
-        output_size: ``(height, width)`` of the pooled output (or one int).
-        spatial_scale: maps box coordinates to the feature map (e.g. 1/16 for stride 16).
-        sampling_ratio: samples per bin along each axis; ``<= 0`` means adaptive
-            ``ceil(roi_size / output_size)``.
-        aligned: shift boxes by -0.5 pixel (detectron2's recommended, correct alignment).
-
-    Returns ``Tensor[K, C, output_h, output_w]``, differentiable w.r.t. ``input``.
-    """
-    tv_ops = torchvision_ops()
-    if tv_ops is not None:
-        return tv_ops.roi_align(input, boxes, output_size, spatial_scale, sampling_ratio, aligned)
-    return roi_align_pure(input, boxes, output_size, spatial_scale, sampling_ratio, aligned)
+roi_align = prefer_torchvision("roi_align", roi_align_pure)
 
 
 class ROIAlign(nn.Module):

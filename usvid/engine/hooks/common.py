@@ -30,34 +30,35 @@ class CallbackHook(HookBase):
         after_backward: Optional[Callable] = None,
         after_step: Optional[Callable] = None,
     ):
-        self._before_train = before_train
-        self._after_train = after_train
-        self._before_step = before_step
-        self._after_backward = after_backward
-        self._after_step = after_step
+        self._functions = dict(
+            before_train=before_train,
+            after_train=after_train,
+            before_step=before_step,
+            after_backward=after_backward,
+            after_step=after_step,
+        )
+
+    def _call(self, callback: str) -> None:
+        function = self._functions[callback]
+        if function:
+            function(self.trainer)
 
     def before_train(self):
-        if self._before_train:
-            self._before_train(self.trainer)
+        self._call("before_train")
 
     def after_train(self):
-        if self._after_train:
-            self._after_train(self.trainer)
+        self._call("after_train")
         # The functions are often closures over the trainer: drop them to break the cycle.
-        self._before_train = self._after_train = self._before_step = None
-        self._after_backward = self._after_step = None
+        self._functions = dict.fromkeys(self._functions)
 
     def before_step(self):
-        if self._before_step:
-            self._before_step(self.trainer)
+        self._call("before_step")
 
     def after_backward(self):
-        if self._after_backward:
-            self._after_backward(self.trainer)
+        self._call("after_backward")
 
     def after_step(self):
-        if self._after_step:
-            self._after_step(self.trainer)
+        self._call("after_step")
 
 
 def _format_seconds(seconds: float) -> str:

@@ -37,6 +37,29 @@ class BufferedFrame:
     relation_inputs: List[torch.Tensor] = field(default_factory=list)  # one [K, D] per layer
 
 
+@dataclass(frozen=True)
+class DetectionSelection:
+    """Test time: which refined candidates of a frame are its detections (MODEL.ROI_HEADS.*)."""
+
+    fuse_proposal_score: bool
+    score_thresh: float
+    nms_thresh: float
+    detections_per_image: int
+
+    def __call__(
+        self, lesion_probs: torch.Tensor, proposal_scores: torch.Tensor, boxes: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Boxes [N, 4] and scores [N] kept of one frame's ``boxes`` [K, 4]: score above
+        ``score_thresh``, NMS, the ``detections_per_image`` best. The score is the head's lesion
+        probability, or with ``fuse_proposal_score`` its geometric mean with the candidate's
+        proposal score (a second, single-frame opinion)."""
+        scores = (lesion_probs * proposal_scores).sqrt() if self.fuse_proposal_score else lesion_probs
+        keep = scores > self.score_thresh
+        boxes, scores = boxes[keep], scores[keep]
+        keep = nms(boxes, scores, self.nms_thresh)[: self.detections_per_image]
+        return boxes[keep], scores[keep]
+
+
 def context_index(positions: torch.Tensor, num_context_frames: int) -> torch.Tensor:
     """[B, W] index of frame ``p - 1 - w`` for each frame position p of ``positions`` [B] and
     offset w < W (-1 where that is before the first frame). The clip path asks for positions
@@ -100,10 +123,7 @@ class TemporalRoIHead(nn.Module):
         self.iou_threshold = iou_threshold
         self.proposal_append_gt = proposal_append_gt
         self.num_jittered_gt = num_jittered_gt
-        self.fuse_proposal_score = fuse_proposal_score
-        self.score_thresh = score_thresh
-        self.nms_thresh = nms_thresh
-        self.detections_per_image = detections_per_image
+        self.selection = DetectionSelection(fuse_proposal_score, score_thresh, nms_thresh, detections_per_image)
         self._warned_short_clips = False
         self.reset()
 
@@ -245,14 +265,7 @@ class TemporalRoIHead(nn.Module):
 
     # ---- inference ------------------------------------------------------------------------
     def inference(self, logits, deltas, candidates, proposal_scores, image_size) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Final boxes [N, 4] and scores [N] of one frame (score threshold, NMS, top-k). The score
-        is the head's lesion probability, or with MODEL.ROI_HEADS.FUSE_PROPOSAL_SCORE its
-        geometric mean with the candidate's proposal score (a second, single-frame opinion)."""
-        scores = F.softmax(logits, dim=-1)[:, 0]
-        if self.fuse_proposal_score:
-            scores = (scores * proposal_scores).sqrt()
+        """Final boxes [N, 4] and scores [N] of one frame: its candidates refined by ``deltas`` and
+        clipped to the image, as ``self.selection`` (score threshold, NMS, top-k) keeps them."""
         boxes = clip_boxes(self.box2box.apply_deltas(deltas, candidates), *image_size)
-        keep = scores > self.score_thresh
-        boxes, scores = boxes[keep], scores[keep]
-        keep = nms(boxes, scores, self.nms_thresh)[: self.detections_per_image]
-        return boxes[keep], scores[keep]
+        return self.selection(F.softmax(logits, dim=-1)[:, 0], proposal_scores, boxes)
