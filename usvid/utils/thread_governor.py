@@ -21,13 +21,15 @@ __all__ = ["StreamingThreadGovernor", "FixedStreamingThreads", "SAMPLE_SECONDS",
 
 logger = logging.getLogger(__name__)
 
-# Long enough for the clock-tick counters to resolve a fifth of a core on one CPU (100 ticks a
-# second), short enough to react within a few dozen frames.
+# Long enough for the clock-tick counters (100 a second on each CPU) to tell the load to a few
+# hundredths of a core, short enough to react within about 20 frames at 38 FPS.
 SAMPLE_SECONDS = 0.5
 # Cores of the full share that other programs took over the last interval: from DOWN_AT up the
-# stream drops to the budget's streaming count (a program that keeps one core busy takes half a
-# core or more from a full share of spinning threads), up to UP_AT it takes the full share again.
-# Loads in between keep the current count, so a load near one threshold does not flap the count.
+# stream drops to the budget's streaming count (the scheduler should give a program that keeps one
+# core busy about half a core or more even against a full share of spinning threads), up to UP_AT
+# it takes the full share again (a quiet machine's background, and the phantom's loader workers at
+# about 0.05 cores, stay below it). Loads in between keep the current count, so a load near one
+# threshold does not flap the count.
 DOWN_AT = 0.3
 UP_AT = 0.15
 
