@@ -4,7 +4,10 @@
    phantom's test set at 256x256), quiet and next to one busy process (a Python loop pinned to
    one CPU), for 1 and 2 intra-op threads (CPU_THREADS) and OpenMP wait policies (unset /
    PASSIVE / ACTIVE; set in the environment of a fresh process, since OpenMP reads it when torch
-   loads). Target: busy FPS >= 0.5x quiet FPS, quiet FPS not below today's (2 threads, unset).
+   loads), and for the automatic budget, whose streaming count follows the other programs' load
+   (usvid.utils.thread_governor; the threads column shows the count it ran on, averaged over the
+   frames of the quiet and of the busy passes). Target: busy FPS >= 0.5x quiet FPS, quiet FPS not
+   below today's (2 threads, unset).
 2. ``tools/train_net.py --num-gpus 2`` against one process at the same global batch
    (SOLVER.SEGS_PER_BATCH 2): seconds per iteration and the final evaluation's FPS, with the
    automatic budget and (full run) with every process at one thread per core, as before the
@@ -90,17 +93,19 @@ def worker_command(scratch, mode, flags, opts):
 
 def streaming_section(args, scratch, budget):
     policies = [None, "PASSIVE"] if args.quick else [None, "PASSIVE", "ACTIVE"]
-    cases = [(threads, policy) for threads in (1, 2) for policy in policies]
+    cases = [(str(threads), policy, ["CPU_THREADS", str(threads)]) for threads in (1, 2) for policy in policies]
+    automatic = f"{budget.streaming}-{budget.streaming_quiet} adaptive" if budget.adapts_streaming else budget.streaming
+    cases.append((f"{automatic} (automatic)", None, []))
     frames, seconds = (80, 2.5) if args.quick else (240, 5.0)
     rows = []
-    for threads, policy in cases:  # quiet and busy passes alternate inside each process
+    for label, policy, opts in cases:  # quiet and busy passes alternate inside each process
         flags = ["--repeats", args.repeats, "--frames", frames, "--max-seconds", seconds]
-        command = worker_command(scratch, "streaming", flags, ["CPU_THREADS", str(threads)])
-        result = run_json(command, environment(policy))
+        result = run_json(worker_command(scratch, "streaming", flags, opts), environment(policy))
         quiet, busy = median(result["quiet"]), median(result["busy"])
-        label = f"{threads}{' (automatic)' if threads == budget.streaming else ''}"
-        rows.append([label, policy or "unset", f"{quiet:.1f}", f"{busy:.1f}", f"{busy / quiet:.2f}x"])
-    return table(["threads", "OMP_WAIT_POLICY", "quiet FPS", "busy FPS", "busy / quiet"], rows)
+        threads = f"{median(result['quiet_threads']):.2f} / {median(result['busy_threads']):.2f}"
+        rows.append([label, policy or "unset", threads, f"{quiet:.1f}", f"{busy:.1f}", f"{busy / quiet:.2f}x"])
+    headers = ["threads", "OMP_WAIT_POLICY", "threads run quiet / busy", "quiet FPS", "busy FPS", "busy / quiet"]
+    return table(headers, rows)
 
 
 def train_net_run(scratch, name, num_processes, iters, extra_opts):

@@ -11,9 +11,11 @@ Both set up the run with default_setup (so the thread budget, CPU_THREADS includ
 exactly as in tools/train_net.py) and build the model with a fixed seed (random weights).
 ``streaming`` runs the evaluation's streaming inference over the phantom_test frames, each
 repeat once on a quiet machine and once next to a busy process (a Python loop pinned to the
-last usable CPU), and reports the model-time FPS of both. ``steps`` runs the engine's training
-step (SimpleTrainer, or AMPTrainer with bf16 autocast) with the LR schedule, on a quiet machine
-or next to the busy process, and reports the seconds and total loss of each step after a warm-up.
+last usable CPU), and reports the model-time FPS of both and the intra-op threads the model ran
+on, averaged over the frames of each pass (the automatic budget's count follows the load).
+``steps`` runs the engine's training step (SimpleTrainer, or AMPTrainer with bf16 autocast) with
+the LR schedule, on a quiet machine or next to the busy process, and reports the seconds and
+total loss of each step after a warm-up.
 """
 
 import argparse
@@ -21,6 +23,7 @@ import contextlib
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -112,18 +115,27 @@ def streaming(args):
     cfg, model = setup(args)
     loader = build_video_detection_test_loader(cfg, cfg.DATASETS.TEST[0])
     evaluator = FpsOnly()
+    frame_threads = []
+    model.register_forward_pre_hook(lambda module, inputs: frame_threads.append(torch.get_num_threads()))
 
-    def fps():
+    def fps_and_threads():
+        frame_threads.clear()
         inference_on_video_dataset(model, capped(loader, args.frames, args.max_seconds), evaluator)
-        return evaluator.fps
+        return evaluator.fps, statistics.mean(frame_threads)
 
-    fps()  # warm-up: allocator, lazy initialisation, page cache
+    fps_and_threads()  # warm-up: allocator, lazy initialisation, page cache
     quiet, busy = [], []
     for _ in range(args.repeats):
-        quiet.append(fps())
+        quiet.append(fps_and_threads())
         with BusyProcess():
-            busy.append(fps())
-    return {"quiet": quiet, "busy": busy, "threads": torch.get_num_threads()}
+            busy.append(fps_and_threads())
+    return {
+        "quiet": [fps for fps, _ in quiet],
+        "busy": [fps for fps, _ in busy],
+        "quiet_threads": [threads for _, threads in quiet],
+        "busy_threads": [threads for _, threads in busy],
+        "threads": torch.get_num_threads(),
+    }
 
 
 class StepRecorder(HookBase):

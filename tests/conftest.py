@@ -15,14 +15,18 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture
-def thread_budget_sandbox(monkeypatch):
+def thread_budget_sandbox(monkeypatch, tmp_path):
     """For tests of usvid.utils.cpu_budget: start without a budget and with OMP_NUM_THREADS
-    unset; torch's thread count and the budget (both process-wide) are put back afterwards."""
-    from usvid.utils import cpu_budget
+    unset; torch's thread count and the budget (both process-wide) are put back afterwards.
+    The CPU load counters are those of an empty /proc, so that streaming keeps the budget's count
+    whatever else runs on the machine; a test of the adaptive count writes counters there
+    (cpu_load.PROC_ROOT)."""
+    from usvid.utils import cpu_budget, cpu_load
 
     threads = torch.get_num_threads()
     monkeypatch.setattr(cpu_budget, "_current", None)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cpu_load, "PROC_ROOT", str(tmp_path / "proc"))
     yield
     torch.set_num_threads(threads)
 

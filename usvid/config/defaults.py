@@ -144,6 +144,8 @@ _C.CUDNN_BENCHMARK = False
 _C.DETERMINISTIC = None
 # Compute (intra-op) threads of each process on the CPU; 0 = automatic: the usable cores (CPU
 # affinity mask and cgroup quota) shared among this machine's processes, less room for the loader
-# workers on 4 or more cores, and one core fewer during streaming inference. When 0, the
-# environment's OMP_NUM_THREADS applies if set. The log says what was chosen and why.
+# workers on 4 or more cores; streaming inference uses one core fewer while other programs keep a
+# core of the process's CPUs busy (measured as it streams; at all times under a binding cgroup
+# quota). When 0, the environment's OMP_NUM_THREADS applies if set. A set count holds for training
+# and streaming alike. The log says what was chosen and why.
 _C.CPU_THREADS = 0

@@ -60,13 +60,14 @@ def inference_on_video_dataset(model: torch.nn.Module, data_loader, evaluator):
     current_video = object()  # equal to no video id, so the first frame resets the model
     start_wall = time.perf_counter()
     progress = tqdm(total=total, desc="inference", unit="frame", disable=not comm.is_main_process(), leave=False)
-    with inference_context(model), torch.no_grad(), streaming_threads(), progress:
+    with inference_context(model), torch.no_grad(), streaming_threads() as threads, progress:
         for index, inputs in enumerate(data_loader):
             if len(inputs) != 1:
                 raise ValueError(
                     f"streaming inference takes single-frame batches [frame_dict]; batch {index} has "
                     f"{len(inputs)} frames (build the loader with build_video_detection_test_loader)"
                 )
+            threads.step()  # follows the other programs' load (a clock reading on most frames; not timed)
             synchronize()
             start = time.perf_counter()
             if inputs[0]["video_id"] != current_video:

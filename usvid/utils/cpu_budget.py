@@ -13,26 +13,32 @@ than one (issue 16). The budget therefore:
   one core per worker. Below four cores nothing is kept back, because the phantom's workers are
   idle most of a step (they only decode a few small frames) and a core taken from the trainer
   would cost far more than the short overlaps do;
-* runs streaming inference on one core fewer than the machine's share (at least 1): a
-  live-scanner stream must keep its frame rate when another program takes a core, and one
-  thread more buys less than a descheduled thread costs;
+* runs streaming inference on one core fewer than the machine's share (at least 1) while another
+  program keeps a core of this process's CPUs busy, and on the whole share while they idle
+  (usvid.utils.thread_governor measures the load as it streams): a live-scanner stream must keep
+  its frame rate when another program takes a core, where one thread more buys less than a
+  descheduled thread costs, but on a quiet machine one core fewer cost 14 % of the frame rate.
+  Under a binding cgroup quota the count stays at one core fewer: idle CPUs of the host do not
+  raise the quota;
 * leaves data-loader workers at one thread each, as PyTorch's DataLoader starts them (usvid's
   worker_init_fn does the same for OpenCV): they run in parallel already.
 
 ``CPU_THREADS`` (> 0) in the config, else the environment's ``OMP_NUM_THREADS``, fixes the count
-of both training and streaming instead; the log line says what was chosen and why.
+of both training and streaming instead (no adaptation); the log line says what was chosen and why.
 """
 
 import contextlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 import torch
 
 from ..config.config import ConfigError
 from .cpu_limits import CpuLimit, available_cores
+from .cpu_load import OtherProgramsLoad
+from .thread_governor import FixedStreamingThreads, StreamingThreadGovernor
 
 __all__ = [
     "ThreadBudget",
@@ -52,14 +58,26 @@ _current: Optional["ThreadBudget"] = None  # the budget apply_thread_budget() se
 
 @dataclass(frozen=True)
 class ThreadBudget:
-    """Intra-op threads of this process while training and during streaming inference."""
+    """Intra-op threads of this process while training and during streaming inference: streaming
+    runs on ``streaming`` threads while other programs keep a core busy and on ``streaming_quiet``
+    while they leave the cores idle (the same count where it does not adapt)."""
 
     training: int
     streaming: int
+    streaming_quiet: int
     reason: str
 
     def describe(self) -> str:
-        return f"CPU threads: {self.training} for training, {self.streaming} for streaming inference ({self.reason})"
+        quiet = f", {self.streaming_quiet} while other programs idle" if self.adapts_streaming else ""
+        return (
+            f"CPU threads: {self.training} for training, {self.streaming} for streaming inference{quiet} "
+            f"({self.reason})"
+        )
+
+    @property
+    def adapts_streaming(self) -> bool:
+        """Whether streaming follows the other programs' load (usvid.utils.thread_governor)."""
+        return self.streaming_quiet != self.streaming
 
 
 def process_share(cores: int, local_processes: int) -> int:
@@ -92,21 +110,29 @@ def plan_thread_budget(
     if not isinstance(cpu_threads, int) or cpu_threads < 0:
         raise ConfigError(f"CPU_THREADS is {cpu_threads!r}; use 0 (automatic) or a number of threads >= 1")
     if cpu_threads > 0:
-        return ThreadBudget(cpu_threads, cpu_threads, f"CPU_THREADS {cpu_threads} in the config; {limit.describe()}")
+        return ThreadBudget(
+            cpu_threads, cpu_threads, cpu_threads, f"CPU_THREADS {cpu_threads} in the config; {limit.describe()}"
+        )
     fixed = _parse_env_threads(env_threads)
     if fixed is not None:
-        return ThreadBudget(fixed, fixed, f"{ENV_THREADS}={env_threads} in the environment; {limit.describe()}")
+        return ThreadBudget(fixed, fixed, fixed, f"{ENV_THREADS}={env_threads} in the environment; {limit.describe()}")
     share = process_share(limit.cores, local_processes)
     training = training_threads(share, loader_workers)
     streaming = streaming_thread_count(limit.cores, local_processes)
+    quota_binds = limit.quota_cores is not None and limit.quota_cores < limit.affinity_cpus
+    streaming_quiet = streaming if quota_binds else share
     kept = share - training
+    streaming_rule = "streaming leaves one core of the machine for other programs"
+    if streaming_quiet != streaming:
+        streaming_rule += " while they keep one busy"
+    elif quota_binds and share != streaming:
+        streaming_rule += " at all times (a cgroup quota binds, and idle CPUs do not raise it)"
     reason = (
         f"automatic: {limit.describe()}; {local_processes} process(es) on this machine -> {share} core(s) "
         f"each; training keeps {kept} of them for its {loader_workers} loader worker(s) (one thread each); "
-        f"streaming leaves one core of the machine for other programs. Set CPU_THREADS or {ENV_THREADS} "
-        f"to choose"
+        f"{streaming_rule}. Set CPU_THREADS or {ENV_THREADS} to choose"
     )
-    return ThreadBudget(training, streaming, reason)
+    return ThreadBudget(training, streaming, streaming_quiet, reason)
 
 
 def _parse_env_threads(value: Optional[str]) -> Optional[int]:
@@ -153,16 +179,28 @@ def current_thread_budget() -> Optional[ThreadBudget]:
 
 
 @contextlib.contextmanager
-def streaming_threads() -> Iterator[None]:
-    """Inside: torch's intra-op threads at the budget's streaming count; the previous count is
-    restored on exit. Without a budget applied in this process (a library caller that never ran
-    default_setup) the thread count stays as the caller set it."""
+def streaming_threads() -> Iterator[Union[StreamingThreadGovernor, FixedStreamingThreads]]:
+    """Inside: torch's intra-op threads at the budget's streaming count, and what to ``step()``
+    once a frame: where the budget adapts and the CPU load counters can be read, a governor that
+    moves between that count and the full share with the other programs' load. The previous
+    count is restored on exit. Without a budget applied in this process (a library caller that
+    never ran default_setup) the thread count stays as the caller set it."""
     previous = torch.get_num_threads()
     wanted = _current.streaming if _current is not None else previous
     if wanted != previous:
         torch.set_num_threads(wanted)
     try:
-        yield
+        yield _streaming_governor(_current)
     finally:
-        if wanted != previous:
+        if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
+
+
+def _streaming_governor(budget: Optional[ThreadBudget]) -> Union[StreamingThreadGovernor, FixedStreamingThreads]:
+    if budget is None or not budget.adapts_streaming:
+        return FixedStreamingThreads()
+    others_load = OtherProgramsLoad()
+    if others_load.cpus is None:
+        logger.info(f"Streaming inference stays on {budget.streaming} thread(s): no CPU load counters to read")
+        return FixedStreamingThreads()
+    return StreamingThreadGovernor(budget.streaming_quiet, budget.streaming, others_load.cpus, others_load)
