@@ -204,6 +204,10 @@ def test_hand_case_per_video_rows_and_fp_frames():
     flags = evaluation.false_positive_box_flags(0.58)
     assert [f.tolist() for f in flags["a"]] == [[False, False], [False], [True]]
     assert [f.tolist() for f in flags["b"]] == [[False, False], []]
+    # The one false-positive sequence: d4 alone, frame 2 of "a", centre (25, 25) on no lesion.
+    assert evaluation.false_positive_sequences(0.58) == {"a": [[(2, (25.0, 25.0), False)]], "b": []}
+    # At .45 d6 is kept too, its centre on a lesion: "b" still has no false-positive sequence.
+    assert evaluation.false_positive_sequences(0.45) == {"a": [[(2, (25.0, 25.0), False)]], "b": []}
 
 
 def test_fps_scales_fp_per_minute():

@@ -66,16 +66,16 @@ class TemporalLinks:
 
     def false_positive_boxes(self, kept: np.ndarray, correct: np.ndarray) -> np.ndarray:
         """Per box: whether it is kept and belongs to a false-positive sequence."""
-        return self._sequences(kept, correct)[1]
+        return self.sequences(kept, correct)[1]
 
     def fp_sequences_per_video(self, kept: np.ndarray, correct: np.ndarray, num_videos: int) -> np.ndarray:
         """Number of false-positive sequences in each video among the ``kept`` boxes."""
-        root, fp_box = self._sequences(kept, correct)
+        root, fp_box = self.sequences(kept, correct)
         fp_first_box = fp_box & (root == np.arange(len(kept)))
         fp_video = self._frame_video[self._box_frame[fp_first_box]]
         return np.bincount(fp_video, minlength=num_videos).astype(np.int64)
 
-    def _sequences(self, kept: np.ndarray, correct: np.ndarray):
+    def sequences(self, kept: np.ndarray, correct: np.ndarray):
         """``(root, fp_box)``: the first box of each box's sequence, and whether each box is kept
         and in a false-positive sequence. ``correct`` tells which boxes have their centre in a
         lesion; a sequence is false-positive unless strictly more than 90 % of its boxes are."""

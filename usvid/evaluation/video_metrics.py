@@ -212,6 +212,32 @@ class VideoDetectionEvaluation:
             result[self.video_ids[video]].append(frame - int(self.video_first_frame[video]))
         return result
 
+    def false_positive_sequences(
+        self, score_threshold: float
+    ) -> Dict[Hashable, List[List[Tuple[int, Tuple[float, float], bool]]]]:
+        """Per video: its false-positive sequences at ``score_threshold``, each a list of its boxes
+        in detection order as ``(frame position in the video, box centre (x, y), centre in a GT box)``
+        (to look at what the false alarms are, e.g. benchmarks/phantom_false_alarms.py)."""
+        kept = self._scores > score_threshold
+        root, fp_box = self._links_covering([score_threshold]).sequences(kept, self._centre_in_gt)
+        result: Dict[Hashable, List[List[Tuple[int, Tuple[float, float], bool]]]] = {v: [] for v in self.video_ids}
+        centres = (self.det_boxes[:, :2] + self.det_boxes[:, 2:]) / 2
+        for sequence_root in np.unique(root[fp_box]):
+            members = np.flatnonzero(fp_box & (root == sequence_root))
+            video = int(self.frame_video[self._det_frame[members[0]]])
+            first_frame = int(self.video_first_frame[video])
+            result[self.video_ids[video]].append(
+                [
+                    (
+                        int(self._det_frame[m]) - first_frame,
+                        (float(centres[m, 0]), float(centres[m, 1])),
+                        bool(self._centre_in_gt[m]),
+                    )
+                    for m in members
+                ]
+            )
+        return result
+
     def _false_positive_boxes(self, score_threshold: float) -> np.ndarray:
         kept = self._scores > score_threshold
         return self._links_covering([score_threshold]).false_positive_boxes(kept, self._centre_in_gt)
