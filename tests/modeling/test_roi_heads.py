@@ -77,3 +77,24 @@ def test_the_renamed_context_key_names_its_new_name(tmp_path):
         cfg.merge_from_file(str(config))
     with pytest.raises(ConfigKeyError, match="was renamed to MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES"):
         cfg.merge_from_list(["MODEL.ROI_BOX_HEAD.INTERVAL_PRE_TEST", "4"])
+
+
+def test_focal_classification_loss_weights_hard_candidates_and_is_cross_entropy_at_gamma_0():
+    from torch.nn import functional as F
+
+    from usvid.modeling.roi_heads.temporal_head import classification_loss
+
+    # A lesion the head is sure of, 20 backgrounds it is fairly sure of, and one background it
+    # takes for a lesion (a decoy at its most lesion-like), last.
+    logits = torch.tensor([[3.0, -3.0]] + [[-1.5, 1.5]] * 20 + [[2.0, -2.0]])
+    labels = torch.tensor([0] + [1] * 21)
+    assert torch.allclose(classification_loss(logits, labels, 0.0), F.cross_entropy(logits, labels))
+    p_true = F.softmax(logits, dim=1)[torch.arange(len(labels)), labels]
+    per_candidate = -((1 - p_true) ** 2) * p_true.log()
+    assert torch.allclose(classification_loss(logits, labels, 2.0), per_candidate.sum() / 1)  # one lesion
+    # The hard negative carries 80 % of the cross-entropy but nearly all of the focal loss.
+    cross_entropy = -p_true.log()
+    assert cross_entropy[-1] / cross_entropy.sum() < 0.85
+    assert per_candidate[-1] / per_candidate.sum() > 0.99
+    # No lesion among the candidates: divided by 1, not by 0.
+    assert torch.isfinite(classification_loss(logits[1:], labels[1:], 2.0))

@@ -83,6 +83,11 @@ def add_model_config(cfg: CN) -> None:
     # Training, with PROPOSAL_APPEND_GT: also this many randomly shifted and scaled copies of each
     # GT box, so the head sees several positives per lesion and non-zero box-refinement targets.
     cfg.MODEL.ROI_HEADS.NUM_JITTERED_GT = 0
+    # Training: 0 = the lesion/background cross-entropy averaged over the candidates; > 0 = focal
+    # loss with this gamma, summed and divided by the number of positives (RetinaNet's
+    # normalisation), so the few hard candidates (a decoy at its most lesion-like, a faint lesion)
+    # outweigh the many easy background ones.
+    cfg.MODEL.ROI_HEADS.FOCAL_LOSS_GAMMA = 0.0
     # Test time: score = sqrt(head lesion probability x proposal score) instead of the head's
     # probability alone (the proposal score is a second, single-frame opinion).
     cfg.MODEL.ROI_HEADS.FUSE_PROPOSAL_SCORE = False

@@ -70,6 +70,18 @@ def context_index(positions: torch.Tensor, num_context_frames: int) -> torch.Ten
     return torch.where(index >= 0, index, torch.full_like(index, -1))
 
 
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, focal_gamma: float) -> torch.Tensor:
+    """Lesion / background loss of candidates (``logits`` [N, 2], ``labels`` [N], 0 = lesion):
+    cross-entropy averaged over the candidates when ``focal_gamma`` is 0, else the focal loss
+    ``-(1 - p_t) ** gamma * log(p_t)`` summed and divided by the number of lesion candidates, as
+    RetinaNet normalises it (MODEL.ROI_HEADS.FOCAL_LOSS_GAMMA)."""
+    if focal_gamma == 0:
+        return F.cross_entropy(logits, labels)
+    log_p_true = F.log_softmax(logits, dim=1).gather(1, labels[:, None])[:, 0]
+    focal = -((1 - log_p_true.exp()) ** focal_gamma) * log_p_true
+    return focal.sum() / max(int((labels == 0).sum()), 1)
+
+
 @ROI_HEADS_REGISTRY.register()
 class TemporalRoIHead(nn.Module):
     """UltraDet's temporal RoI head (NTCA + causal relation layers over the last
@@ -98,6 +110,7 @@ class TemporalRoIHead(nn.Module):
         proposal_append_gt: bool,
         num_jittered_gt: int,
         fuse_proposal_score: bool,
+        focal_loss_gamma: float,
         score_thresh: float,
         nms_thresh: float,
         detections_per_image: int,
@@ -123,6 +136,7 @@ class TemporalRoIHead(nn.Module):
         self.iou_threshold = iou_threshold
         self.proposal_append_gt = proposal_append_gt
         self.num_jittered_gt = num_jittered_gt
+        self.focal_loss_gamma = focal_loss_gamma
         self.selection = DetectionSelection(fuse_proposal_score, score_thresh, nms_thresh, detections_per_image)
         self._warned_short_clips = False
         self.reset()
@@ -151,6 +165,7 @@ class TemporalRoIHead(nn.Module):
             proposal_append_gt=r.PROPOSAL_APPEND_GT,
             num_jittered_gt=r.NUM_JITTERED_GT,
             fuse_proposal_score=r.FUSE_PROPOSAL_SCORE,
+            focal_loss_gamma=r.FOCAL_LOSS_GAMMA,
             score_thresh=r.SCORE_THRESH_TEST,
             nms_thresh=r.NMS_THRESH_TEST,
             detections_per_image=r.DETECTIONS_PER_IMAGE,
@@ -236,9 +251,9 @@ class TemporalRoIHead(nn.Module):
         return replace_tail_with_gt(proposals, gt_boxes, self.num_jittered_gt, image_size)
 
     def losses(self, clips: List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[torch.Tensor]]]):
-        """Cross-entropy over all candidates (IoU >= MODEL.ROI_HEADS.IOU_THRESHOLD with a GT box
-        = lesion) and smooth-L1 box refinement of the positives, normalised by the number of
-        candidates (detectron2's fast R-CNN losses). ``clips``: per clip (logits [T, K, 2],
+        """Classification of all candidates (IoU >= MODEL.ROI_HEADS.IOU_THRESHOLD with a GT box
+        = lesion; see ``classification_loss``) and smooth-L1 box refinement of the positives,
+        normalised by the number of candidates (detectron2's fast R-CNN losses). ``clips``: per clip (logits [T, K, 2],
         deltas [T, K, 4], candidates [T, K, 4], GT boxes per frame). Returns the loss dict and
         statistics for the event storage."""
         logits = torch.cat([clip_logits.reshape(-1, 2) for clip_logits, _, _, _ in clips])
@@ -249,7 +264,7 @@ class TemporalRoIHead(nn.Module):
         labels = torch.cat([frame_labels for frame_labels, _ in labelled])
         targets = torch.cat([frame_targets for _, frame_targets in labelled])
         is_pos = labels == 0
-        loss_cls = F.cross_entropy(logits, labels)
+        loss_cls = classification_loss(logits, labels, self.focal_loss_gamma)
         target_deltas = self.box2box.get_deltas(candidates[is_pos], targets[is_pos])
         loss_box = smooth_l1_loss(deltas[is_pos], target_deltas, self.smooth_l1_beta, reduction="sum") / max(
             len(labels), 1
