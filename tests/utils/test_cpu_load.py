@@ -6,24 +6,28 @@ import pytest
 
 from usvid.utils.cpu_load import OtherProgramsLoad, others_busy_cores, read_cpu_times
 
-# /proc/stat: the summary line, then one line per CPU (user nice system idle iowait irq softirq
-# steal guest guest_nice), then other counters.
-STAT_BEFORE = """cpu  900 0 90 9000 90 0 0 0 0 0
-cpu0 100 10 20 1000 30 5 5 10 40 0
-cpu1 200 0 0 800 0 0 0 0 0 0
-cpu2 600 0 70 7200 60 0 0 0 0 0
-intr 123 0 0
-ctxt 456
-"""
+
+def proc_stat(per_cpu_ticks, interrupts):
+    """/proc/stat as Linux writes it: the summary line, one line per CPU (user nice system idle
+    iowait irq softirq steal guest guest_nice), then other counters (which must be skipped)."""
+    total = [sum(column) for column in zip(*per_cpu_ticks)]
+    lines = ["cpu  " + " ".join(map(str, total))]
+    lines += [f"cpu{i} " + " ".join(map(str, ticks)) for i, ticks in enumerate(per_cpu_ticks)]
+    return "\n".join(lines + [f"intr {interrupts} 0 0", "ctxt 456", ""])
+
+
+TICKS_BEFORE = [
+    [100, 10, 20, 1000, 30, 5, 5, 10, 40, 0],
+    [200, 0, 0, 800, 0, 0, 0, 0, 0, 0],
+    [600, 0, 70, 7200, 60, 0, 0, 0, 0, 0],
+]
 # 100 ticks later on every CPU: cpu0 60 busy (its guest counter moves too, inside user), cpu1
 # 100 busy, cpu2 idle.
-STAT_AFTER = """cpu  1060 0 90 9040 90 0 0 0 0 0
-cpu0 140 10 30 1030 40 5 5 20 70 0
-cpu1 300 0 0 800 0 0 0 0 0 0
-cpu2 600 0 70 7300 60 0 0 0 0 0
-intr 789 0 0
-ctxt 999
-"""
+TICKS_ADDED = [[40, 0, 10, 30, 10, 0, 0, 10, 30, 0], [100] + [0] * 9, [0, 0, 0, 100] + [0] * 6]
+STAT_BEFORE = proc_stat(TICKS_BEFORE, interrupts=123)
+STAT_AFTER = proc_stat(
+    [[a + b for a, b in zip(before, added)] for before, added in zip(TICKS_BEFORE, TICKS_ADDED)], interrupts=789
+)
 
 
 def fake_proc(tmp_path, stat=STAT_BEFORE, utime=0, stime=0):
