@@ -41,7 +41,10 @@ def test_training_writes_checkpoints_metrics_evaluation_and_a_code_backup(traine
     backup = [f for f in files if f.startswith("code_")]
     assert len(backup) == 1
     assert os.path.isfile(os.path.join(trained_run, backup[0], "tools", "train_net.py"))
-    assert os.path.isfile(os.path.join(trained_run, backup[0], "tiny.yaml"))
+    # The config and its _BASE_ chain (tiny.yaml -> ultradet.yaml -> ../Base-UltraDet.yaml), laid out
+    # as in configs/ so that the copies load on their own.
+    for config in ("phantom/tiny.yaml", "phantom/ultradet.yaml", "Base-UltraDet.yaml"):
+        assert os.path.isfile(os.path.join(trained_run, backup[0], config))
 
     lines = read_metrics(trained_run)
     assert [line["iteration"] for line in lines] == sorted({line["iteration"] for line in lines})
