@@ -210,6 +210,24 @@ def test_hand_case_per_video_rows_and_fp_frames():
     assert evaluation.false_positive_sequences(0.45) == {"a": [[(2, (25.0, 25.0), False)]], "b": []}
 
 
+def test_false_positive_sequences_are_grouped_per_sequence_in_detection_order():
+    a, b = [20, 20, 30, 30], [60, 60, 70, 70]  # two tissue spots, each followed over frames
+    ground_truths = {"v": [gt(LESION), NO_GT, NO_GT], "w": [NO_GT]}
+    predictions = {
+        "v": [dets(det(LESION, 0.9), det(a, 0.8)), dets(det(b, 0.7), det(a, 0.6)), dets(det(b, 0.5))],
+        "w": [dets(det(b, 0.9))],
+    }
+    sequences = VideoDetectionEvaluation(predictions, ground_truths).false_positive_sequences(0.1)
+    # Spot a in frames 0 and 1, spot b in frames 1 and 2 (linked by IoU 1); the lesion box is correct.
+    assert sequences == {
+        "v": [
+            [(0, (25.0, 25.0), False), (1, (25.0, 25.0), False)],
+            [(1, (65.0, 65.0), False), (2, (65.0, 65.0), False)],
+        ],
+        "w": [[(0, (65.0, 65.0), False)]],
+    }
+
+
 def test_fps_scales_fp_per_minute():
     at_30 = evaluate_video_predictions(*hand_case(), fps=30.0)
     at_15 = evaluate_video_predictions(*hand_case(), fps=15.0)

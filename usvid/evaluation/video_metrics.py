@@ -222,8 +222,11 @@ class VideoDetectionEvaluation:
         root, fp_box = self._links_covering([score_threshold]).sequences(kept, self._centre_in_gt)
         result: Dict[Hashable, List[List[Tuple[int, Tuple[float, float], bool]]]] = {v: [] for v in self.video_ids}
         centres = (self.det_boxes[:, :2] + self.det_boxes[:, 2:]) / 2
-        for sequence_root in np.unique(root[fp_box]):
-            members = np.flatnonzero(fp_box & (root == sequence_root))
+        # The flagged boxes grouped by sequence (one sort, not one pass over all boxes per sequence);
+        # the stable sort keeps each sequence's boxes in detection order.
+        flagged = np.flatnonzero(fp_box)
+        flagged = flagged[np.argsort(root[flagged], kind="stable")]
+        for members in np.split(flagged, np.flatnonzero(np.diff(root[flagged])) + 1) if len(flagged) else []:
             video = int(self.frame_video[self._det_frame[members[0]]])
             first_frame = int(self.video_first_frame[video])
             result[self.video_ids[video]].append(
