@@ -38,22 +38,31 @@ RIM_PX = 3  # a box centre this close outside a labelled lesion's box is a badly
 CAUSES = ("decoy: fat_lobule", "decoy: vessel", "decoy: shadow", "lesion sliver", "lesion rim", "tissue")
 
 
-def phantom_structures(phantom_dir: str, video_name: str):
-    """Per frame of one phantom video: its decoy boxes (kind, [x, y, w, h]), the boxes of the lesion
-    slivers left unlabelled and of the labelled lesions, regenerated from the phantom's seed."""
-    meta = json.loads((Path(phantom_dir) / "phantom_meta.json").read_text())
-    height, width = meta["image_size"]
-    category, index = video_name.split("/")[0], int(video_name.rsplit("_", 1)[1])
-    plan_rng, render_rng = video_rngs(meta["seed"], index)
-    plan = plan_video(plan_rng, category, meta["frames_per_video"], height, width)
-    return [
-        {
-            "decoys": [(decoy.kind, decoy.bbox) for decoy in frame.decoys],
-            "slivers": [lesion.bbox for lesion in frame.hidden_lesions],
-            "lesions": [lesion.bbox for lesion in frame.lesions],
-        }
-        for frame in render_frames(plan, render_rng)
-    ]
+class PhantomScenes:
+    """Per frame of a phantom video: its decoy boxes (kind, [x, y, w, h]), the boxes of the lesion
+    slivers left unlabelled and of the labelled lesions, regenerated from the phantom's seed the
+    first time a video is asked for (rendering is the slow part) and kept for the other models."""
+
+    def __init__(self, phantom_dir: str):
+        self.phantom_dir = phantom_dir
+        self._meta = json.loads((Path(phantom_dir) / "phantom_meta.json").read_text())
+        self._frames = {}
+
+    def __getitem__(self, video_name: str):
+        if video_name not in self._frames:
+            height, width = self._meta["image_size"]
+            category, index = video_name.split("/")[0], int(video_name.rsplit("_", 1)[1])
+            plan_rng, render_rng = video_rngs(self._meta["seed"], index)
+            plan = plan_video(plan_rng, category, self._meta["frames_per_video"], height, width)
+            self._frames[video_name] = [
+                {
+                    "decoys": [(decoy.kind, decoy.bbox) for decoy in frame.decoys],
+                    "slivers": [lesion.bbox for lesion in frame.hidden_lesions],
+                    "lesions": [lesion.bbox for lesion in frame.lesions],
+                }
+                for frame in render_frames(plan, render_rng)
+            ]
+        return self._frames[video_name]
 
 
 def _contains(box, x: float, y: float, margin: float = 0.0) -> bool:
@@ -73,23 +82,20 @@ def box_cause(frame, x: float, y: float) -> str:
     return "tissue"
 
 
-def false_alarm_sequences(pred_path: str, videos, phantom_dir: str, recall: float, structures: dict):
+def false_alarm_sequences(pred_path: str, videos, scenes: PhantomScenes, recall: float):
     """``(score threshold, [(video name, first frame, last frame, boxes, cause), ...])`` of the
     false-positive sequences at ``recall`` (video frames numbered from 0)."""
     _, frame_predictions = load_predictions_json(pred_path)
-    predictions, ground_truths = align_with_videos(frame_predictions, videos, phantom_dir)
+    predictions, ground_truths = align_with_videos(frame_predictions, videos, scenes.phantom_dir)
     evaluation = VideoDetectionEvaluation(predictions, ground_truths)
     threshold = evaluation.score_threshold_at_recall(recall)
     names = {video["video_id"]: video["video_name"] for video in videos}
     sequences = []
     for video_id, frames in evaluation.false_positive_sequences(threshold).items():
         name = names[video_id]
-        if name not in structures:
-            structures[name] = phantom_structures(phantom_dir, name)
         for sequence in frames:
             causes = Counter(
-                "on lesion" if on_lesion else box_cause(structures[name][t], *centre)
-                for t, centre, on_lesion in sequence
+                "on lesion" if on_lesion else box_cause(scenes[name][t], *centre) for t, centre, on_lesion in sequence
             )
             off_lesion = Counter({c: n for c, n in causes.items() if c != "on lesion"})
             cause = off_lesion.most_common(1)[0][0]
@@ -112,10 +118,10 @@ def main(argv=None) -> None:
     if len(names) != len(args.pred):
         parser.error(f"--names gives {len(names)} names for {len(args.pred)} --pred files")
     videos = load_coco_video_json(os.path.join(args.phantom, "test.json"), args.phantom)
-    structures: dict = {}
+    scenes = PhantomScenes(args.phantom)
     columns = {}
     for name, path in tqdm(list(zip(names, args.pred)), desc="models", unit="model"):
-        threshold, sequences = false_alarm_sequences(path, videos, args.phantom, args.recall, structures)
+        threshold, sequences = false_alarm_sequences(path, videos, scenes, args.recall)
         columns[name] = Counter(
             cause.split(" (")[0] if cause.startswith("partly") else cause for *_, cause in sequences
         )
