@@ -1,9 +1,10 @@
 """Streaming threads that follow the load of the other programs on this process's CPUs.
 
 No fixed thread count serves a live stream on a shared machine: on every core of its share the
-phantom UltraDet streamed at 38 FPS on a quiet machine (one core fewer: 14 % less), but next to
-one busy program its OpenMP threads waited for a descheduled sibling and it fell to 3.9 FPS,
-while one core fewer kept 0.92x of its quiet rate (issue 16, 2 cores). The governor therefore
+phantom UltraDet streamed at 40.5 FPS on a quiet machine (one core fewer: 28 % less), but next to
+one busy program its OpenMP threads waited for a descheduled sibling and it fell to 4.5 FPS,
+while one core fewer kept its quiet rate (issue 16, 2 cores; benchmarks/RESULTS.md, "CPU threads
+on a shared machine"). The governor therefore
 streams on the full share while the other programs leave those cores idle and on the budget's
 streaming count (one core fewer) while they take one: streaming_threads() builds it and
 inference_on_video_dataset() steps it once a frame. It re-measures at most every SAMPLE_SECONDS,
