@@ -84,7 +84,8 @@ class ThreadRecorderOnASharedMachine(ThreadRecorder):
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the counters' room for other programs needs 2 CPUs")
 def test_streaming_follows_the_other_programs_load(monkeypatch, frame_counter):
     machine = SharedMachine(cpu_load.PROC_ROOT)  # the sandbox's /proc
-    monkeypatch.setattr(thread_governor, "SAMPLE_SECONDS", 0.0)  # measure before every frame
+    for interval in ("SAMPLE_SECONDS", "FIRST_SAMPLE_SECONDS"):  # measure before every frame
+        monkeypatch.setattr(thread_governor, interval, 0.0)
     budget = apply_thread_budget(loader_workers=0, limit=CpuLimit(2, 2, None, ""))
     assert (budget.training, budget.streaming, budget.streaming_quiet) == (2, 1, 2)
     model = ThreadRecorderOnASharedMachine(machine)

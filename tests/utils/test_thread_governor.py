@@ -9,7 +9,13 @@ import logging
 import pytest
 import torch
 
-from usvid.utils.thread_governor import DOWN_AT, UP_AT, StreamingThreadGovernor
+from usvid.utils.thread_governor import (
+    DOWN_AT,
+    FIRST_SAMPLE_SECONDS,
+    SAMPLE_SECONDS,
+    UP_AT,
+    StreamingThreadGovernor,
+)
 
 pytestmark = pytest.mark.usefixtures("thread_budget_sandbox")
 
@@ -70,7 +76,7 @@ def test_an_unknown_load_changes_nothing():
 
 def test_it_measures_once_an_interval_however_often_it_is_stepped():
     clock, source = Clock(), Loads(0.0, 1.0)
-    governor = StreamingThreadGovernor(2, 1, 2, source, clock=clock, interval=1.0)
+    governor = StreamingThreadGovernor(2, 1, 2, source, clock=clock, interval=1.0, first_interval=1.0)
     for _ in range(7):  # frames of the first 0.875 s
         clock.now += 0.125
         governor.step()
@@ -79,6 +85,27 @@ def test_it_measures_once_an_interval_however_often_it_is_stepped():
     governor.step()
     governor.step()
     assert (source.calls, governor.threads) == (1, 2)
+
+
+def test_the_first_measurement_comes_sooner_then_one_an_interval():
+    # A quiet machine: the stream leaves the safe count after the short first interval, not
+    # after a whole one; later measurements keep the regular pace. (Binary fractions keep the
+    # clock arithmetic exact.)
+    clock, source = Clock(), Loads(0.0, 1.0)
+    governor = StreamingThreadGovernor(2, 1, 2, source, clock=clock, interval=0.5, first_interval=0.125)
+    clock.now += 0.0625
+    governor.step()
+    assert (source.calls, governor.threads) == (0, 1)
+    clock.now += 0.0625
+    governor.step()
+    assert (source.calls, governor.threads) == (1, 2)
+    clock.now += 0.375
+    governor.step()
+    assert source.calls == 1
+    clock.now += 0.125
+    governor.step()
+    assert (source.calls, governor.threads) == (2, 1)
+    assert FIRST_SAMPLE_SECONDS < SAMPLE_SECONDS
 
 
 class Messages(logging.Handler):
