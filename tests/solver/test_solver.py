@@ -67,6 +67,27 @@ def test_sgd_and_adamw_settings():
         build_optimizer(_cfg(OPTIMIZER="Adam"), Net())
 
 
+def test_cpu_parameters_take_the_fused_step_with_the_same_update():
+    torch.manual_seed(0)
+    fused_model, model = Net(), Net()
+    model.load_state_dict(fused_model.state_dict())
+    for optimizer_name, settings in (("SGD", {"momentum": 0.9}), ("AdamW", {})):
+        fused = build_optimizer(_cfg(OPTIMIZER=optimizer_name, BASE_LR=0.1, MOMENTUM=0.9), fused_model)
+        assert fused.defaults["fused"] is True
+        groups = build_optimizer(_cfg(OPTIMIZER=optimizer_name, BASE_LR=0.1), model).param_groups
+        plain_groups = [{"params": g["params"], "lr": g["lr"], "weight_decay": g["weight_decay"]} for g in groups]
+        plain = type(fused)(plain_groups, lr=0.1, **settings)  # torch's default step on CPU
+        assert not plain.defaults["fused"]
+        for _ in range(3):
+            for net in (fused_model, model):
+                net.zero_grad()
+                net.head(net.backbone(torch.ones(2, 1, 4, 4)).mean(dim=(2, 3))).sum().backward()
+            fused.step()
+            plain.step()
+        for (name, a), (_, b) in zip(fused_model.named_parameters(), model.named_parameters()):
+            assert torch.allclose(a, b, atol=1e-6), name
+
+
 def test_gradient_clipping_norm_goes_to_trainer_value_to_optimizer():
     cfg = _cfg()
     assert get_clip_grad_norm(cfg) is None
