@@ -13,13 +13,14 @@
    automatic budget and (full run) with every process at one thread per core, as before the
    budget. Target: <= 1.0x the seconds per iteration, >= 0.8x the evaluation FPS.
 3. Training steps of the demo config (configs/phantom/ultradet.yaml, DETERMINISTIC True):
-   iterations per second with the automatic budget, with one thread, with ``channels_last``
-   weights, with bf16 autocast, and both; in the full run also automatic and one thread next to
-   the busy process (is the training thread count right for a shared machine?). bf16 changes the
-   numerics: the table shows the mean relative difference of the total loss from the fp32 run
-   over the same iterations (same weights, same batches); the one-thread fp32 row shows how much
-   thread count alone moves it.
-   Whether bf16 keeps the accuracy needs a full ``make demo`` with it (the command is printed).
+   iterations per second as they were before (fp32, torch's per-parameter optimizer step on CPU,
+   the automatic budget; also with one thread), with the fused optimizer step, and with it and
+   ``channels_last`` weights (MODEL.CHANNELS_LAST), bf16 autocast (SOLVER.AMP), or both; in the
+   full run also the first two next to the busy process (is the training thread count right for
+   a shared machine?). Target: >= 1.5x the first row. bf16 changes the numerics: the table shows
+   the mean relative difference of the total loss from the first row over the same iterations
+   (same weights, same batches); the one-thread row shows how much thread count alone moves it.
+   Whether bf16 keeps the accuracy needs a full ``make demo`` (the commands are printed).
 
 Every case runs in its own process (benchmarks/cpu_threads_worker.py or tools/train_net.py);
 the tables report medians over the repeats: the quiet and busy passes of a streaming case
@@ -169,19 +170,27 @@ def multiprocess_section(args, scratch, limit):
     return table(["run", "s / iteration", "vs 1 process", "evaluation FPS", "vs 1 process"], rows)
 
 
+FP32 = ["MODEL.CHANNELS_LAST", "False", "SOLVER.AMP.ENABLED", "False"]
+CHANNELS_LAST = ["MODEL.CHANNELS_LAST", "True"]
+BF16 = ["SOLVER.AMP.ENABLED", "True", "SOLVER.AMP.PRECISION", "bfloat16"]
+
+
 def steps_section(args, scratch, budget):
     # One thread against the automatic count: is the room kept (or not) for the loader workers right?
     one_thread = [["CPU_THREADS", "1"]] if budget.training != 1 else []
-    options = [("fp32, automatic threads", [], [])]
-    options += [("fp32, 1 thread", [], opts) for opts in one_thread]
+    before = ["--per-parameter-optimizer"]
+    options = [("before: fp32, per-parameter optimizer step", before, FP32)]
+    options += [("fp32, 1 thread", before, FP32 + opts) for opts in one_thread]
     options += [
-        ("channels_last", ["--channels-last"], []),
-        ("bf16 autocast", ["--bf16"], []),
-        ("channels_last + bf16", ["--channels-last", "--bf16"], []),
+        ("fp32, fused optimizer step", [], FP32),
+        ("channels_last", [], FP32 + CHANNELS_LAST),
+        ("bf16 autocast", [], FP32 + BF16),
+        ("channels_last + bf16", [], CHANNELS_LAST + BF16),
     ]
     if not args.quick:  # and on a shared machine?
-        options += [("fp32, automatic threads, next to a busy process", ["--busy"], [])]
-        options += [("fp32, 1 thread, next to a busy process", ["--busy"], opts) for opts in one_thread]
+        options += [("before, next to a busy process", before + ["--busy"], FP32)]
+        busy = before + ["--busy"]
+        options += [("before, 1 thread, next to a busy process", busy, FP32 + opts) for opts in one_thread]
     iters = 8 if args.quick else 30
     runs = {name: [] for name, _, _ in options}
     for _round_index in range(args.rounds):
@@ -250,8 +259,8 @@ def main():
             report += [f"### {title} ({time.perf_counter() - start:.0f} s)", "", text, ""]
             print("\n".join(report[-4:]), flush=True)
     report.append(
-        'bf16 accuracy: `make demo DEMO_ARGS="SOLVER.AMP.ENABLED True SOLVER.AMP.PRECISION bfloat16"` '
-        "against a plain `make demo`."
+        "bf16 accuracy: `make demo` against "
+        '`make demo DEMO_ARGS="SOLVER.AMP.ENABLED False MODEL.CHANNELS_LAST False"` (fp32).'
     )
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:

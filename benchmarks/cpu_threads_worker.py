@@ -4,8 +4,8 @@ torch loads. Prints one JSON line (the last line of its output) with the measure
 
     python benchmarks/cpu_threads_worker.py streaming --output-dir DIR --repeats 3 --frames 240
         --max-seconds 5 [KEY VALUE ...]
-    python benchmarks/cpu_threads_worker.py steps --output-dir DIR --iters 30 [--channels-last]
-        [--bf16] [--busy] [KEY VALUE ...]
+    python benchmarks/cpu_threads_worker.py steps --output-dir DIR --iters 30
+        [--per-parameter-optimizer] [--busy] [KEY VALUE ...]
 
 Both set up the run with default_setup (so the thread budget, CPU_THREADS included, applies
 exactly as in tools/train_net.py) and build the model with a fixed seed (random weights).
@@ -13,9 +13,12 @@ exactly as in tools/train_net.py) and build the model with a fixed seed (random 
 repeat once on a quiet machine and once next to a busy process (a Python loop pinned to the
 last usable CPU), and reports the model-time FPS of both and the intra-op threads the model ran
 on, averaged over the frames of each pass (the automatic budget's count follows the load).
-``steps`` runs the engine's training step (SimpleTrainer, or AMPTrainer with bf16 autocast) with
-the LR schedule, on a quiet machine or next to the busy process, and reports the seconds and
-total loss of each step after a warm-up.
+``steps`` runs the engine's training step as tools/train_net.py builds it (SimpleTrainer, or
+AMPTrainer with SOLVER.AMP; the optimizer of build_optimizer, or with --per-parameter-optimizer
+torch's CPU default of one small update per parameter tensor, as usvid stepped before it used
+the fused kernels; MODEL.CHANNELS_LAST in build_model) with the LR schedule, on a quiet machine
+or next to the busy process, and reports the seconds and total loss of each step after a
+warm-up.
 """
 
 import argparse
@@ -40,10 +43,11 @@ from usvid.data import (  # noqa: E402
     register_builtin_datasets,
 )
 from usvid.engine import AMPTrainer, HookBase, SimpleTrainer, default_setup, hooks  # noqa: E402
+from usvid.engine.defaults import AMP_PRECISIONS  # noqa: E402
 from usvid.evaluation import inference_on_video_dataset  # noqa: E402
 from usvid.evaluation.inference import WARMUP_FRAMES  # noqa: E402
 from usvid.modeling import build_model  # noqa: E402
-from usvid.solver import build_lr_scheduler, build_optimizer  # noqa: E402
+from usvid.solver import build_lr_scheduler, build_optimizer, get_clip_grad_norm  # noqa: E402
 
 WARMUP_STEPS = 3
 MIN_TIMED_FRAMES = 10
@@ -155,14 +159,16 @@ class StepRecorder(HookBase):
 
 def steps(args):
     cfg, model = setup(args)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg, model)
+    if args.per_parameter_optimizer:
+        optimizer = type(optimizer)([{**group, "fused": None} for group in optimizer.param_groups])
     loader = build_video_detection_train_loader(cfg)
-    if args.bf16:
-        trainer = AMPTrainer(model, loader, optimizer, precision=torch.bfloat16)
+    clip = get_clip_grad_norm(cfg)
+    if cfg.SOLVER.AMP.ENABLED:
+        precision = AMP_PRECISIONS[cfg.SOLVER.AMP.PRECISION]
+        trainer = AMPTrainer(model, loader, optimizer, precision=precision, clip_grad_norm=clip)
     else:
-        trainer = SimpleTrainer(model, loader, optimizer)
+        trainer = SimpleTrainer(model, loader, optimizer, clip_grad_norm=clip)
     recorder = StepRecorder()
     trainer.register_hooks([hooks.LRScheduler(optimizer, build_lr_scheduler(cfg, optimizer)), recorder])
     with BusyProcess() if args.busy else contextlib.nullcontext():
@@ -179,8 +185,7 @@ def main():
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--max-seconds", type=float, default=5.0)
     parser.add_argument("--iters", type=int, default=30)
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--per-parameter-optimizer", action="store_true", help="steps: the optimizer step before fused")
     parser.add_argument("--busy", action="store_true", help="steps: train next to a busy process")
     parser.add_argument("opts", nargs="*", help="config overrides: KEY VALUE ...")
     args = parser.parse_intermixed_args()

@@ -197,3 +197,21 @@ def test_fused_score_is_the_geometric_mean_of_head_and_proposal_scores(tiny_cfg,
         assert torch.allclose(instances.scores, expected, atol=1e-6)
     for streamed, clip in zip(_stream(fused, frames), clip_results):
         _assert_same(streamed, clip)
+
+
+def test_channels_last_model_computes_the_same_losses_and_detections(tiny_cfg, make_clip):
+    default, channels_last = _model(tiny_cfg), _model(tiny_cfg, **{"MODEL.CHANNELS_LAST": True})
+    convolutions = [m.weight for m in channels_last.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
+    assert not default.backbone.layer1[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    channels_last.load_state_dict(default.state_dict())  # loading keeps the memory order
+    assert channels_last.backbone.layer1[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    clip = make_clip(3)
+    torch.manual_seed(1)
+    expected = default.train()(clip)
+    torch.manual_seed(1)
+    actual = channels_last.train()(clip)
+    for key in LOSS_KEYS:
+        assert torch.allclose(actual[key], expected[key], atol=1e-4), key
+    for a, b in zip(_stream(default.eval(), clip), _stream(channels_last.eval(), clip)):
+        _assert_same(a, b)

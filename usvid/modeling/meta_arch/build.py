@@ -12,6 +12,8 @@ META_ARCH_REGISTRY.__doc__ = """Whole-model classes, built as ``cls(cfg)``; the 
 
 def build_model(cfg) -> torch.nn.Module:
     """Build ``cfg.MODEL.META_ARCHITECTURE`` and move it to ``cfg.MODEL.DEVICE`` ("auto" = CUDA
-    when available, else CPU). Weights are loaded separately (``Checkpointer``)."""
+    when available, else CPU), in channels-last memory order with MODEL.CHANNELS_LAST. Weights
+    are loaded separately (``Checkpointer``)."""
     model = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg)
-    return model.to(resolve_device(cfg.MODEL.DEVICE))
+    model = model.to(resolve_device(cfg.MODEL.DEVICE))
+    return model.to(memory_format=torch.channels_last) if cfg.MODEL.CHANNELS_LAST else model
