@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from usvid.engine import AMPTrainer, CallbackHook, EarlyStopping, HookBase, SimpleTrainer, TrainerBase
+from usvid.engine import AMPTrainer, CallbackHook, EarlyStopping, HookBase, SimpleTrainer, TrainerBase, amp_trainer
+from usvid.engine.amp_trainer import slow_bfloat16_reason
 
 
 class RecordingHook(HookBase):
@@ -196,6 +197,25 @@ def test_amp_bf16_step_on_cpu(toy_model, toy_batches):
     assert not torch.equal(toy_model.linear.weight, before)
     assert trainer.grad_scaler is None and "grad_scaler" not in trainer.state_dict()
     assert math.isfinite(trainer.storage.history("total_loss").latest())
+
+
+@pytest.mark.parametrize(
+    "flags, warned",
+    [("fpu sse2 avx2 fma", True), ("fpu avx512f avx512_bf16", False), ("fpu amx_tile amx_bf16", False)],
+)
+def test_bf16_on_a_cpu_without_native_bf16_is_warned_about(
+    toy_model, toy_batches, tmp_path, monkeypatch, usvid_logs, flags, warned
+):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    monkeypatch.setattr(amp_trainer, "CPUINFO", str(cpuinfo))
+    AMPTrainer(toy_model, toy_batches(), torch.optim.SGD(toy_model.parameters(), lr=0.05), precision=torch.bfloat16)
+    slow = [r.getMessage() for r in usvid_logs.records if "slower than float32" in r.getMessage()]
+    assert len(slow) == warned
+    if warned:
+        assert "avx512_bf16" in slow[0] and str(cpuinfo) in slow[0] and "SOLVER.AMP.ENABLED False" in slow[0]
+    monkeypatch.setattr(amp_trainer, "CPUINFO", str(tmp_path / "missing"))  # no /proc (macOS): no guess
+    assert slow_bfloat16_reason("cpu") is None
 
 
 def test_amp_fp16_uses_a_grad_scaler_whose_state_is_checkpointed(toy_batches):

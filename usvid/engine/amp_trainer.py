@@ -1,14 +1,47 @@
 """``AMPTrainer``: ``SimpleTrainer``'s step with the forward pass under autocast, and the loss
 scaling that float16 needs around the backward pass, the clipping and the optimizer step."""
 
-from typing import Any, Dict, Mapping, Optional
+import logging
+from typing import Any, Dict, FrozenSet, Mapping, Optional
 
 import torch
 from torch import nn
 
 from .train_loop import SimpleTrainer
 
-__all__ = ["AMPTrainer"]
+__all__ = ["AMPTrainer", "slow_bfloat16_reason"]
+
+logger = logging.getLogger(__name__)
+
+CPUINFO = "/proc/cpuinfo"  # where the CPU's feature flags are read (tests point it at a fake file)
+# CPU features that run bfloat16 matrix products natively: without them oneDNN converts every
+# operand and bf16 autocast trains slower than float32 instead of faster.
+NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def _cpu_flags() -> Optional[FrozenSet[str]]:
+    """The feature flags of the first CPU in CPUINFO; None where it cannot be read (not Linux)."""
+    try:
+        with open(CPUINFO, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+def slow_bfloat16_reason(device_type: str) -> Optional[str]:
+    """Why bfloat16 autocast would be slower than float32 on ``device_type`` ("cpu", "cuda"), or
+    None where it is fast or it cannot be told."""
+    if device_type == "cuda" and torch.cuda.is_available():
+        if not torch.cuda.is_bf16_supported(including_emulation=False):
+            return "this GPU has no native bfloat16 arithmetic"
+    if device_type == "cpu":
+        flags = _cpu_flags()
+        if flags is not None and not flags & NATIVE_BF16_CPU_FLAGS:
+            return f"this CPU has none of the {sorted(NATIVE_BF16_CPU_FLAGS)} flags of {CPUINFO}"
+    return None
 
 
 class AMPTrainer(SimpleTrainer):
@@ -34,6 +67,12 @@ class AMPTrainer(SimpleTrainer):
         super().__init__(model, *args, **kwargs)
         self.precision = precision
         self.device_type = next(model.parameters()).device.type
+        slow = slow_bfloat16_reason(self.device_type) if precision == torch.bfloat16 else None
+        if slow is not None:
+            logger.warning(
+                f"bfloat16 autocast (SOLVER.AMP.PRECISION bfloat16) will likely train slower than float32: {slow}. "
+                "Set SOLVER.AMP.ENABLED False to train in float32."
+            )
         if grad_scaler is None and precision == torch.float16:
             grad_scaler = torch.amp.GradScaler(self.device_type)
         self.grad_scaler = grad_scaler
