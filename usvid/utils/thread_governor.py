@@ -9,9 +9,12 @@ streams on the full share while the other programs leave those cores idle and on
 streaming count (one core fewer) while they take one: streaming_threads() builds it and
 inference_on_video_dataset() steps it once a frame. It re-measures at most every SAMPLE_SECONDS,
 so a step costs a clock reading, and it changes torch's thread count only when its choice
-changes. The first measurement comes sooner, after FIRST_SAMPLE_SECONDS: a stream starts on the
-safe count, and on a quiet machine every frame streamed before the first measurement is a frame
-on one core fewer (half a second of them cost a 5-second stream 4 % of its quiet FPS).
+changes. A stream starts on the safe count, so on a quiet machine every frame before the first
+measurement streams on one core fewer (half a second of them cost a 5-second stream 4-10 % of
+its quiet FPS). The first measurement therefore comes sooner, FIRST_SAMPLE_SECONDS after the
+first frame; and it starts at the first frame, not when the governor is made, because until then
+the data loader's workers start up (fork, first batches), a burst that would read as another
+program's load and keep the stream on the safe count for the next whole interval.
 """
 
 import logging
@@ -51,8 +54,8 @@ class StreamingThreadGovernor:
     """Picks ``quiet_threads`` (the full share) or ``busy_threads`` (the budget's streaming count)
     from ``others_load()``: the cores other programs kept busy on the ``cpus`` CPUs since its
     previous call (None when unknown), every ``interval`` seconds (SAMPLE_SECONDS by default) of
-    ``clock``, the first time after ``first_interval`` (FIRST_SAMPLE_SECONDS). It starts at
-    ``busy_threads``, the safe count."""
+    ``clock``, the first time ``first_interval`` (FIRST_SAMPLE_SECONDS) after the first step
+    (the first frame). It starts at ``busy_threads``, the safe count."""
 
     def __init__(
         self,
@@ -71,11 +74,15 @@ class StreamingThreadGovernor:
         self._clock = clock
         self._interval = SAMPLE_SECONDS if interval is None else interval
         self._next_interval = FIRST_SAMPLE_SECONDS if first_interval is None else first_interval
-        self._last_sample = clock()
+        self._last_sample: Optional[float] = None  # the first step starts the clock
 
     def step(self) -> None:
         """Once a frame: every ``interval`` seconds, measure and switch the count if called for."""
         now = self._clock()
+        if self._last_sample is None:
+            self._others_load()  # the load since the governor was made (the loader starting): not counted
+            self._last_sample = now
+            return
         if now - self._last_sample < self._next_interval:
             return
         seconds, self._last_sample, self._next_interval = now - self._last_sample, now, self._interval
