@@ -135,8 +135,9 @@ FUSED_OPTIMIZER_DEVICES = ("cpu", "cuda")
 def _fused_kernels_apply(param_groups) -> bool:
     """Whether every parameter can take the fused optimizer step: one kernel over all parameters
     instead of torch's default on CPU, a Python loop of small operations per parameter tensor
-    (the phantom UltraDet's 119 tensors: an AdamW step of 8.5 ms -> 2.5 ms on one thread, a few
-    per cent of a training step; benchmarks/RESULTS.md, "Training steps"). The same update rule."""
+    (the phantom UltraDet's 119 tensors: an AdamW step of 8.5 ms -> 2.5 ms on one thread; within
+    the noise of its whole 2-thread training step, benchmarks/RESULTS.md "Training steps", but
+    more for models of many small tensors). The same update rule."""
     params = [p for group in param_groups for p in group["params"]]
     return bool(params) and all(p.device.type in FUSED_OPTIMIZER_DEVICES and p.is_floating_point() for p in params)
 
