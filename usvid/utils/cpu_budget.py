@@ -17,7 +17,7 @@ than one (issue 16). The budget therefore:
   program keeps a core of this process's CPUs busy, and on the whole share while they idle
   (usvid.utils.thread_governor measures the load as it streams): a live-scanner stream must keep
   its frame rate when another program takes a core, where one thread more buys less than a
-  descheduled thread costs, but on a quiet machine one core fewer cost 28 % of the frame rate.
+  descheduled thread costs, but on a quiet machine one core fewer cost 23 % of the frame rate.
   Under a binding cgroup quota the count stays at one core fewer: idle CPUs of the host do not
   raise the quota;
 * leaves data-loader workers at one thread each, as PyTorch's DataLoader starts them (usvid's

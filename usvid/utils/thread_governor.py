@@ -1,8 +1,8 @@
 """Streaming threads that follow the load of the other programs on this process's CPUs.
 
 No fixed thread count serves a live stream on a shared machine: on every core of its share the
-phantom UltraDet streamed at 40.5 FPS on a quiet machine (one core fewer: 28 % less), but next to
-one busy program its OpenMP threads waited for a descheduled sibling and it fell to 4.5 FPS,
+phantom UltraDet streamed at 64.6 FPS on a quiet machine (one core fewer: 23 % less), but next to
+one busy program its OpenMP threads waited for a descheduled sibling and it fell to 7.9 FPS,
 while one core fewer kept its quiet rate (issue 16, 2 cores; benchmarks/RESULTS.md, "CPU threads
 on a shared machine"). The governor therefore
 streams on the full share while the other programs leave those cores idle and on the budget's
@@ -10,7 +10,7 @@ streaming count (one core fewer) while they take one: streaming_threads() builds
 inference_on_video_dataset() steps it once a frame. It re-measures at most every SAMPLE_SECONDS,
 so a step costs a clock reading, and it changes torch's thread count only when its choice
 changes. A stream starts on the safe count, so on a quiet machine every frame before the first
-measurement streams on one core fewer (half a second of them cost a 5-second stream 4-10 % of
+measurement streams on one core fewer (half a second of them cost a 5-second stream 3-4 % of
 its quiet FPS). The first measurement therefore comes sooner, FIRST_SAMPLE_SECONDS after the
 first frame; and it starts at the first frame, not when the governor is made, because until then
 the data loader's workers start up (fork, first batches), a burst that would read as another
