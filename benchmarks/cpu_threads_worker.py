@@ -5,7 +5,7 @@ torch loads. Prints one JSON line (the last line of its output) with the measure
     python benchmarks/cpu_threads_worker.py streaming --output-dir DIR --repeats 3 --frames 240
         --max-seconds 5 [KEY VALUE ...]
     python benchmarks/cpu_threads_worker.py steps --output-dir DIR --iters 30
-        [--per-parameter-optimizer] [--busy] [KEY VALUE ...]
+        [--as-before] [--busy] [KEY VALUE ...]
 
 Both set up the run with default_setup (so the thread budget, CPU_THREADS included, applies
 exactly as in tools/train_net.py) and build the model with a fixed seed (random weights).
@@ -14,11 +14,12 @@ repeat once on a quiet machine and once next to a busy process (a Python loop pi
 last usable CPU), and reports the model-time FPS of both and the intra-op threads the model ran
 on, averaged over the frames of each pass (the automatic budget's count follows the load).
 ``steps`` runs the engine's training step as tools/train_net.py builds it (SimpleTrainer, or
-AMPTrainer with SOLVER.AMP; the optimizer of build_optimizer, or with --per-parameter-optimizer
-torch's CPU default of one small update per parameter tensor, as usvid stepped before it used
-the fused kernels; MODEL.CHANNELS_LAST in build_model) with the LR schedule, on a quiet machine
-or next to the busy process, and reports the seconds and total loss of each step after a
-warm-up.
+AMPTrainer with SOLVER.AMP; the optimizer of build_optimizer; MODEL.CHANNELS_LAST in
+build_model) with the LR schedule, on a quiet machine or next to the busy process, and reports
+the seconds and total loss of each step after a warm-up. ``--as-before`` steps as usvid did
+before this benchmark's changes: torch's CPU default optimizer step (one small update per
+parameter tensor) instead of the fused one, and deterministic mode filling every new tensor
+with NaN (torch's default, which default_setup now turns off).
 """
 
 import argparse
@@ -32,6 +33,7 @@ import sys
 import time
 
 import torch
+import torch.utils.deterministic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -160,8 +162,9 @@ class StepRecorder(HookBase):
 def steps(args):
     cfg, model = setup(args)
     optimizer = build_optimizer(cfg, model)
-    if args.per_parameter_optimizer:
+    if args.as_before:
         optimizer = type(optimizer)([{**group, "fused": None} for group in optimizer.param_groups])
+        torch.utils.deterministic.fill_uninitialized_memory = True
     loader = build_video_detection_train_loader(cfg)
     clip = get_clip_grad_norm(cfg)
     if cfg.SOLVER.AMP.ENABLED:
@@ -185,7 +188,7 @@ def main():
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--max-seconds", type=float, default=5.0)
     parser.add_argument("--iters", type=int, default=30)
-    parser.add_argument("--per-parameter-optimizer", action="store_true", help="steps: the optimizer step before fused")
+    parser.add_argument("--as-before", action="store_true", help="steps: the step before fused, no-fill")
     parser.add_argument("--busy", action="store_true", help="steps: train next to a busy process")
     parser.add_argument("opts", nargs="*", help="config overrides: KEY VALUE ...")
     args = parser.parse_intermixed_args()

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.utils.deterministic
 
 # toy_training.py lives next to the tests and is imported by module name.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -17,3 +18,4 @@ def restore_deterministic_algorithms():
     yield
     torch.use_deterministic_algorithms(False)
     torch.backends.cudnn.deterministic = False
+    torch.utils.deterministic.fill_uninitialized_memory = True  # torch's default

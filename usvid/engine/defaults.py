@@ -13,6 +13,7 @@ import sys
 from typing import Any, List, Mapping, Optional
 
 import torch
+import torch.utils.deterministic
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -140,6 +141,10 @@ def _use_deterministic_kernels_if_asked(cfg: CfgNode) -> None:
     # cuBLAS repeats its results only with a fixed workspace, read when CUDA initialises.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
+    # Deterministic mode also fills every new uninitialised tensor with NaN, a debugging aid that
+    # makes reads of uninitialised memory visible. It changes nothing that correct code computes,
+    # and it cost 12 % of the CPU time of a phantom UltraDet training step (about 3,000 fills).
+    torch.utils.deterministic.fill_uninitialized_memory = False
     torch.backends.cudnn.deterministic = True
     logger.info("DETERMINISTIC: only deterministic kernels are used (slower, bitwise repeatable)")
 
