@@ -189,8 +189,8 @@ def steps_section(args, scratch, budget):
         ("channels_last + bf16", [], CHANNELS_LAST + BF16),
     ]
     if not args.quick:  # and on a shared machine?
-        options += [("before, next to a busy process", before + ["--busy"], FP32)]
         busy = before + ["--busy"]
+        options += [("before, next to a busy process", busy, FP32)]
         options += [("before, 1 thread, next to a busy process", busy, FP32 + opts) for opts in one_thread]
     iters = 8 if args.quick else 30
     runs = {name: [] for name, _, _ in options}

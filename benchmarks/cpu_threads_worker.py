@@ -188,7 +188,7 @@ def main():
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--max-seconds", type=float, default=5.0)
     parser.add_argument("--iters", type=int, default=30)
-    parser.add_argument("--as-before", action="store_true", help="steps: the step before fused, no-fill")
+    parser.add_argument("--as-before", action="store_true", help="steps: per-parameter optimizer step, NaN fill")
     parser.add_argument("--busy", action="store_true", help="steps: train next to a busy process")
     parser.add_argument("opts", nargs="*", help="config overrides: KEY VALUE ...")
     args = parser.parse_intermixed_args()

@@ -340,13 +340,9 @@ def test_deterministic_turns_on_deterministic_kernels_without_filling_new_tensor
     cfg = toy_cfg(tmp_path / "out", "DETERMINISTIC", True)
     default_setup(cfg, default_argument_parser().parse_args([]))
     assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
-    # torch's deterministic mode would fill every torch.empty with NaN (slow, and not needed to
-    # repeat results): usvid turns that off, and deterministic kernels still repeat bitwise.
+    # torch's deterministic mode would also fill every torch.empty with NaN, slow and not needed
+    # to repeat results: usvid turns that debugging aid off and keeps the deterministic kernels.
     assert not torch.utils.deterministic.fill_uninitialized_memory
-    conv = torch.nn.Conv2d(2, 4, 3)
-    x = torch.randn(2, 2, 16, 16, requires_grad=True)
-    grads = [torch.autograd.grad(conv(x).square().sum(), conv.weight)[0] for _ in range(2)]
-    assert torch.equal(grads[0], grads[1])
 
 
 def test_deterministic_with_cudnn_benchmark_is_an_error_naming_both_keys(tmp_path):
