@@ -37,6 +37,52 @@ def test_the_head_buffers_streamed_frames_like_the_clip_path_sees_them(tiny_cfg)
     assert not torch.allclose(streamed[3][0], first_again[0], atol=1e-5)
 
 
+def test_context_frames_a_step_apart_look_further_back():
+    assert context_index(torch.arange(5), 2, step=2).tolist() == [[-1, -1], [-1, -1], [0, -1], [1, -1], [2, 0]]
+
+
+def test_a_stepped_context_streams_as_both_clip_paths_see_it(tiny_cfg):
+    """Context frames 2 apart: streaming 7 consecutive frames, the clip path over those 7
+    frames, and a training clip of every other frame (0, 2, 4, 6: spaced as the context) give each
+    frame the same scores; the buffer keeps the 4 frames that the next frames still need."""
+    torch.manual_seed(0)
+    cfg = tiny_cfg("UltraDet", **{"MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP": 2})
+    head = TemporalRoIHead.from_config(cfg, in_channels=32, stride=16, res5_blocks=1).eval()
+    maps = torch.randn(7, 32, 6, 8)
+    boxes = torch.rand(7, 3, 2) * 40
+    boxes = torch.cat([boxes, boxes + 10 + torch.rand(7, 3, 2) * 40], dim=2)
+    with torch.no_grad():
+        consecutive, _ = head.forward_clip(maps, boxes)
+        sparse, _ = head.forward_clip(maps[::2], boxes[::2], frame_spacing=2)
+        head.reset()
+        streamed = [head.forward_frame(maps[t : t + 1], boxes[t])[0] for t in range(7)]
+        one_step = TemporalRoIHead.from_config(tiny_cfg("UltraDet"), in_channels=32, stride=16, res5_blocks=1)
+        one_step.load_state_dict(head.state_dict())
+        consecutive_context, _ = one_step.eval().forward_clip(maps, boxes)
+    assert len(head._buffer) == 4
+    for t in range(7):
+        assert torch.allclose(streamed[t], consecutive[t], atol=1e-5)
+    for position, t in enumerate(range(0, 7, 2)):
+        assert torch.allclose(sparse[position], consecutive[t], atol=1e-5)
+    # The same weights with context frames 1 apart see other frames: other scores from frame 1 on.
+    assert torch.allclose(consecutive_context[0], consecutive[0], atol=1e-5)
+    assert not torch.allclose(consecutive_context[6], consecutive[6], atol=1e-3)
+    with pytest.raises(ValueError, match="clip frames 3 apart cannot hold context frames.*CONTEXT_FRAME_STEP=2"):
+        head.forward_clip(maps[::3], boxes[::3], frame_spacing=3)
+
+
+def test_ultradet_trains_only_on_clips_spaced_as_its_context(tiny_cfg):
+    with pytest.raises(ValueError, match=r"FRAME_STEP \(1\) must equal MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP \(3\)"):
+        build_model(tiny_cfg("UltraDet", **{"MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP": 3}))
+    model = build_model(
+        tiny_cfg(
+            "UltraDet",
+            **{"MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP": 3, "INPUT.TRAIN_FRAME_SAMPLER.FRAME_STEP": 3},
+        )
+    )
+    assert model.roi_heads.context_frame_step == 3
+
+
 @ROI_HEADS_REGISTRY.register()
 class _LastFrameOnlyHead(TemporalRoIHead):
     """A researcher's variant: the same head with a context of one frame, whatever the config."""

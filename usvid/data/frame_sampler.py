@@ -1,9 +1,10 @@
 """Which frames of a video form a training clip.
 
-A clip is NUM_OUT_FRAMES sorted frames drawn from a window of INTERVAL consecutive frames around
-a centre frame; the centre frame is always part of the clip. The temporal detector learns from
-nearby frames that share the lesion's appearance, which a window gives and a whole-video draw
-would not.
+A clip is NUM_OUT_FRAMES sorted frames drawn from a window of INTERVAL frames around a centre
+frame, FRAME_STEP frames apart (1: consecutive); the centre frame is always part of the clip. The
+temporal detector learns from nearby frames that share the lesion's appearance, which a window
+gives and a whole-video draw would not. A detector whose context frames lie FRAME_STEP frames
+apart (MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP) trains on clips with that same spacing.
 
 Other samplers change only where the centre falls (``centre_weights``) and register a builder
 ``cfg -> sampler`` in ``FRAME_SAMPLERS`` under the name INPUT.TRAIN_FRAME_SAMPLER.NAME gives
@@ -21,13 +22,15 @@ __all__ = ["WindowFrameSampler", "build_frame_sampler", "FRAME_SAMPLERS"]
 class WindowFrameSampler:
     """Uniform centre frame, then the clip's other frames from the window around it."""
 
-    def __init__(self, num_out_frames: int, interval: int):
-        if num_out_frames < 1 or interval < 1:
+    def __init__(self, num_out_frames: int, interval: int, frame_step: int = 1):
+        if num_out_frames < 1 or interval < 1 or frame_step < 1:
             raise ValueError(
-                f"INPUT.TRAIN_FRAME_SAMPLER: NUM_OUT_FRAMES ({num_out_frames}) and INTERVAL ({interval}) must be >= 1"
+                f"INPUT.TRAIN_FRAME_SAMPLER: NUM_OUT_FRAMES ({num_out_frames}), INTERVAL ({interval}) and "
+                f"FRAME_STEP ({frame_step}) must be >= 1"
             )
         self.num_out_frames = num_out_frames
         self.interval = interval
+        self.frame_step = frame_step
 
     def centre_weights(self, video: dict) -> Optional[np.ndarray]:
         """Relative probability of each frame position being the window centre (None: uniform)."""
@@ -40,14 +43,21 @@ class WindowFrameSampler:
         weights = self.centre_weights(video)
         p = None if weights is None else weights / weights.sum()
         centre = int(rng.choice(num_frames, p=p))
-        start = min(max(centre - self.interval // 2, 0), max(num_frames - self.interval, 0))
-        others = [i for i in range(start, min(start + self.interval, num_frames)) if i != centre]
+        others = [i for i in self._window(centre, num_frames) if i != centre]
         wanted = self.num_out_frames - 1
         if len(others) >= wanted:
             picks = rng.choice(others, size=wanted, replace=False).tolist()
         else:
             picks = others + rng.choice(others + [centre], size=wanted - len(others)).tolist()
         return sorted([centre] + [int(i) for i in picks])
+
+    def _window(self, centre: int, num_frames: int) -> range:
+        """The INTERVAL positions FRAME_STEP apart that include ``centre``, centred on it where
+        the video allows and shifted to stay inside it near either end."""
+        step = self.frame_step
+        earliest, latest = -(centre // step), (num_frames - 1 - centre) // step  # in steps from centre
+        first = min(max(-(self.interval // 2), earliest), max(latest - self.interval + 1, earliest))
+        return range(centre + first * step, centre + (min(first + self.interval - 1, latest) + 1) * step, step)
 
 
 def _build_window(cfg) -> WindowFrameSampler:
@@ -58,7 +68,7 @@ def _build_window(cfg) -> WindowFrameSampler:
             f"INPUT.TRAIN_FRAME_SAMPLER.FP_JSON_DIR is set ({s.FP_JSON_DIR}) but NAME is WindowFrameSampler, "
             "which ignores it; set NAME to HardNegativeFrameSampler"
         )
-    return WindowFrameSampler(s.NUM_OUT_FRAMES, s.INTERVAL)
+    return WindowFrameSampler(s.NUM_OUT_FRAMES, s.INTERVAL, s.FRAME_STEP)
 
 
 # INPUT.TRAIN_FRAME_SAMPLER.NAME -> builder ``cfg -> sampler``.

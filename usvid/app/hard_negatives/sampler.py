@@ -21,8 +21,15 @@ class HardNegativeFrameSampler(WindowFrameSampler):
     """WindowFrameSampler whose centre is a mined false-positive frame ``fp_sample_rate`` times as
     often as any other frame of the video (no mined frames: same as WindowFrameSampler)."""
 
-    def __init__(self, num_out_frames: int, interval: int, hard_negatives: HardNegativeFrames, fp_sample_rate: float):
-        super().__init__(num_out_frames, interval)
+    def __init__(
+        self,
+        num_out_frames: int,
+        interval: int,
+        hard_negatives: HardNegativeFrames,
+        fp_sample_rate: float,
+        frame_step: int = 1,
+    ):
+        super().__init__(num_out_frames, interval, frame_step)
         if fp_sample_rate <= 0:
             raise ValueError(f"INPUT.TRAIN_FRAME_SAMPLER.FP_SAMPLE_RATE must be > 0, got {fp_sample_rate}")
         self.hard_negatives = hard_negatives
@@ -42,7 +49,7 @@ class HardNegativeFrameSampler(WindowFrameSampler):
 def _build_hard_negative(cfg) -> HardNegativeFrameSampler:
     s = cfg.INPUT.TRAIN_FRAME_SAMPLER
     mined = load_hard_negative_frames(s.FP_JSON_DIR) if s.FP_JSON_DIR else {}
-    return HardNegativeFrameSampler(s.NUM_OUT_FRAMES, s.INTERVAL, mined, s.FP_SAMPLE_RATE)
+    return HardNegativeFrameSampler(s.NUM_OUT_FRAMES, s.INTERVAL, mined, s.FP_SAMPLE_RATE, s.FRAME_STEP)
 
 
 FRAME_SAMPLERS[HardNegativeFrameSampler.__name__] = _build_hard_negative

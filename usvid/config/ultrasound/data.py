@@ -53,8 +53,11 @@ def add_data_config(cfg: CN) -> None:
     cfg.INPUT.TRAIN_FRAME_SAMPLER.NAME = "WindowFrameSampler"
     # Frames per training clip (sorted, distinct when the window is long enough).
     cfg.INPUT.TRAIN_FRAME_SAMPLER.NUM_OUT_FRAMES = 4
-    # Window length in consecutive frames from which the clip's frames are drawn.
+    # Window length in frames (FRAME_STEP apart) from which the clip's frames are drawn.
     cfg.INPUT.TRAIN_FRAME_SAMPLER.INTERVAL = 12
+    # Frames between two neighbouring frames of that window (1: consecutive frames). A temporal
+    # head trains on clips spaced as its context: it must equal MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP.
+    cfg.INPUT.TRAIN_FRAME_SAMPLER.FRAME_STEP = 1
 
     # Clips per training iteration summed over all ranks (must be divisible by the world size).
     cfg.SOLVER.SEGS_PER_BATCH = 2

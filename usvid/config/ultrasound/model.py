@@ -122,6 +122,10 @@ def add_model_config(cfg: CN) -> None:
     cfg.MODEL.ROI_BOX_HEAD.CONTEXT_POOLER_RESOLUTION = 4
     # Previous frames a frame sees (NTCA and relations), in training clips and in streaming.
     cfg.MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES = 12
+    # Video frames between two context frames: frame t sees t - STEP, t - 2 STEP, ...,
+    # t - NUM_CONTEXT_FRAMES * STEP. A larger step looks further back at the same cost per frame;
+    # training clips must be spaced alike (INPUT.TRAIN_FRAME_SAMPLER.FRAME_STEP, checked).
+    cfg.MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP = 1
     # Box-delta weights (wx, wy, ww, wh) of the refinement, detectron2's defaults.
     cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
     # Smooth-L1 beta of the refinement loss (0 = L1).

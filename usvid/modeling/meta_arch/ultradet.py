@@ -5,9 +5,10 @@ res4 features (optionally through a ConvLSTM over time) -> FCOS proposals (a fix
 frame) -> RoI features -> NTCA + causal relation layers over the buffered frames -> lesion score
 and refined box. The proposals and the RoI features each read res4 or the stride-8 P3 map
 (``MODEL.FCOS.IN_FEATURE``, ``MODEL.ROI_BOX_HEAD.IN_FEATURE``). Training runs on clips;
-inference streams one frame per call with a buffer of the previous
-``MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES`` frames (kept by the RoI head), and ``inference_clip``
-runs a clip in one go. Both compute the same function (checked by tests/modeling).
+inference streams one frame per call with a buffer of the previous frames (kept by the RoI head:
+``MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES`` of them, ``CONTEXT_FRAME_STEP`` frames apart), and
+``inference_clip`` runs a clip in one go. Both compute the same function (checked by
+tests/modeling).
 """
 
 from typing import Dict, List, Optional, Tuple
@@ -24,6 +25,19 @@ from .base import VideoDetector
 from .build import META_ARCH_REGISTRY
 
 
+def check_clip_spacing(cfg) -> None:
+    """Training clips must be spaced as the head's context frames: a head trained on clips of
+    consecutive frames but streaming with context frames S apart (or the reverse) sees motion
+    at a speed it never learned. Raises naming both keys."""
+    clip_step = cfg.INPUT.TRAIN_FRAME_SAMPLER.FRAME_STEP
+    context_step = cfg.MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP
+    if clip_step != context_step:
+        raise ValueError(
+            f"INPUT.TRAIN_FRAME_SAMPLER.FRAME_STEP ({clip_step}) must equal MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP "
+            f"({context_step}): UltraDet trains on clips spaced as the context frames it streams with"
+        )
+
+
 @META_ARCH_REGISTRY.register()
 class UltraDet(VideoDetector):
     """The temporal lesion detector: backbone (+ ConvLSTM), the dense head as proposal generator
@@ -34,6 +48,7 @@ class UltraDet(VideoDetector):
 
     def __init__(self, cfg):
         super().__init__(cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, cfg.MODEL.ROI_HEADS.DETECTIONS_PER_IMAGE)
+        check_clip_spacing(cfg)
         self.backbone = build_backbone(cfg)
         channels = self.backbone.output_channels("res4")  # the width of every feature level
         self.lstm = ConvLSTMCell(channels, channels, 3) if cfg.MODEL.USE_LSTM else None
@@ -144,7 +159,9 @@ class UltraDet(VideoDetector):
             hits, total = proposal_recall(proposals, gt_boxes, self.roi_heads.iou_threshold)
             recall_hits, recall_total = recall_hits + hits, recall_total + total
             candidates = self.roi_heads.add_ground_truth(proposals, gt_boxes, image_size)
-            logits, deltas = self.roi_heads.forward_clip(features[self.roi_feature], candidates)
+            logits, deltas = self.roi_heads.forward_clip(
+                features[self.roi_feature], candidates, frame_spacing=self.roi_heads.context_frame_step
+            )
             proposal_predictions.append(predictions)
             proposal_gt.append(gt_boxes)
             head_outputs.append((logits, deltas, candidates, gt_boxes))

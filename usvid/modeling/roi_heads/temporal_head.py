@@ -1,9 +1,10 @@
 """UltraDet's RoI head: candidate features -> NTCA -> causal relation layers -> lesion /
 background scores and box refinement, written once for a whole clip and once for one streamed
-frame so that both compute the same function (frame t sees frames t-W .. t, W =
-``MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES``). The head owns everything about that temporal
-context: the stream buffer and ``reset()``, the context index, the training targets (GT boxes
-and jittered copies among the candidates) and the losses, and the final per-frame detections."""
+frame so that both compute the same function (frame t sees frames t - S, t - 2S, ..., t - WS,
+W = ``MODEL.ROI_BOX_HEAD.NUM_CONTEXT_FRAMES``, S = ``CONTEXT_FRAME_STEP``). The head owns
+everything about that temporal context: the stream buffer and ``reset()``, the context index,
+the training targets (GT boxes and jittered copies among the candidates) and the losses, and the
+final per-frame detections."""
 
 import logging
 from collections import deque
@@ -60,13 +61,14 @@ class DetectionSelection:
         return boxes[keep], scores[keep]
 
 
-def context_index(positions: torch.Tensor, num_context_frames: int) -> torch.Tensor:
-    """[B, W] index of frame ``p - 1 - w`` for each frame position p of ``positions`` [B] and
-    offset w < W (-1 where that is before the first frame). The clip path asks for positions
-    0..T-1 of the clip; the streaming path for the one position ``len(buffer)`` of the current
-    frame after its buffered predecessors: the same rule, so both see the same context."""
+def context_index(positions: torch.Tensor, num_context_frames: int, step: int = 1) -> torch.Tensor:
+    """[B, W] index of frame ``p - step * (1 + w)`` for each frame position p of ``positions`` [B]
+    and offset w < W (-1 where that is before the first frame). The clip path asks for positions
+    0..T-1 of the clip (``step``: clip frames between two context frames); the streaming path for
+    the one position ``len(context)`` of the current frame after its context frames, step 1: the
+    same rule, so both see the same context."""
     offsets = torch.arange(num_context_frames, device=positions.device)[None]
-    index = positions[:, None] - 1 - offsets
+    index = positions[:, None] - step * (1 + offsets)
     return torch.where(index >= 0, index, torch.full_like(index, -1))
 
 
@@ -104,6 +106,7 @@ class TemporalRoIHead(nn.Module):
         context_channels: int,
         context_pooler_resolution: int,
         num_context_frames: int,
+        context_frame_step: int,
         bbox_reg_weights: Sequence[float],
         smooth_l1_beta: float,
         iou_threshold: float,
@@ -116,7 +119,10 @@ class TemporalRoIHead(nn.Module):
         detections_per_image: int,
     ):
         super().__init__()
+        if context_frame_step < 1:
+            raise ValueError(f"MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP must be >= 1, got {context_frame_step}")
         self.num_context_frames = num_context_frames
+        self.context_frame_step = context_frame_step
         self.pooler = CandidatePooler(stride, pooler_resolution, pooler_sampling_ratio)
         self.box_head = Res5BoxHead(in_channels, res5_blocks, norm, fc_dim)
         self.ntca = None
@@ -159,6 +165,7 @@ class TemporalRoIHead(nn.Module):
             context_channels=h.CONTEXT_CHANNELS,
             context_pooler_resolution=h.CONTEXT_POOLER_RESOLUTION,
             num_context_frames=h.NUM_CONTEXT_FRAMES,
+            context_frame_step=h.CONTEXT_FRAME_STEP,
             bbox_reg_weights=h.BBOX_REG_WEIGHTS,
             smooth_l1_beta=h.SMOOTH_L1_BETA,
             iou_threshold=r.IOU_THRESHOLD,
@@ -173,8 +180,9 @@ class TemporalRoIHead(nn.Module):
 
     # ---- streaming state ------------------------------------------------------------------
     def reset(self) -> None:
-        """Start a new video: forget the buffered frames."""
-        self._buffer = deque(maxlen=max(self.num_context_frames, 1))
+        """Start a new video: forget the buffered frames (the last W * S are kept: the
+        context frames of the next one and of those after it)."""
+        self._buffer = deque(maxlen=max(self.num_context_frames * self.context_frame_step, 1))
 
     # ---- features -------------------------------------------------------------------------
     def _candidate_features(
@@ -192,18 +200,28 @@ class TemporalRoIHead(nn.Module):
         x = self.box_head(pooled[:, :channels]).view(num_frames, num_boxes, -1)
         return self.ntca(x, pooled[:, channels:], index)
 
-    def forward_clip(self, feature_maps: torch.Tensor, boxes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward_clip(
+        self, feature_maps: torch.Tensor, boxes: torch.Tensor, frame_spacing: int = 1
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """All T frames of a clip at once. ``feature_maps`` [T, C, h, w], ``boxes`` [T, K, 4]
-        -> class logits [T, K, 2] and box deltas [T, K, 4]. Leaves the stream state alone."""
+        -> class logits [T, K, 2] and box deltas [T, K, 4]. ``frame_spacing``: video frames
+        between two clip frames (1: consecutive frames; training clips are sampled
+        CONTEXT_FRAME_STEP apart). Leaves the stream state alone."""
+        if self.context_frame_step % frame_spacing:
+            raise ValueError(
+                f"clip frames {frame_spacing} apart cannot hold context frames "
+                f"MODEL.ROI_BOX_HEAD.CONTEXT_FRAME_STEP={self.context_frame_step} apart"
+            )
+        step = self.context_frame_step // frame_spacing  # in clip positions
         num_frames, num_boxes, _ = boxes.shape
         context_maps = None if self.ntca is None else self.ntca.context_maps(feature_maps)
         positions = torch.arange(num_frames, device=boxes.device)
         x = self._candidate_features(
-            feature_maps, boxes, context_maps, context_index(positions, self.num_context_frames)
+            feature_maps, boxes, context_maps, context_index(positions, self.num_context_frames, step)
         )
         frame_of = positions.repeat_interleave(num_boxes)
         lag = frame_of[:, None] - frame_of[None, :]
-        causal_mask = (lag >= 0) & (lag <= self.num_context_frames)
+        causal_mask = (lag >= 0) & (lag <= self.num_context_frames * step) & (lag % step == 0)
         x, flat_boxes = x.reshape(num_frames * num_boxes, -1), boxes.reshape(-1, 4)
         for layer in self.relations:
             x = layer(x, flat_boxes, x, flat_boxes, causal_mask)
@@ -213,8 +231,8 @@ class TemporalRoIHead(nn.Module):
     def forward_frame(self, feature_map: torch.Tensor, boxes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """The next streamed frame of the current video. ``feature_map`` [1, C, h, w], ``boxes``
         [K, 4] -> logits [K, 2] and deltas [K, 4]; the frame is then buffered for the next ones
-        (the last W are kept; ``reset()`` between videos)."""
-        buffer = list(self._buffer)[-self.num_context_frames :] if self.num_context_frames else []
+        (``reset()`` between videos)."""
+        buffer = self._context_frames()
         context_map, buffered_maps, index = None, None, None
         if self.ntca is not None:
             context_map = self.ntca.context_maps(feature_map)[0]
@@ -229,6 +247,11 @@ class TemporalRoIHead(nn.Module):
             x = layer(x, boxes, keys, key_boxes, None)  # every buffered candidate is visible
         self._buffer.append(entry)
         return self.cls_score(x), self.bbox_pred(x)
+
+    def _context_frames(self) -> List[BufferedFrame]:
+        """The buffered frames the next frame sees, oldest first: S, 2S, ..., W * S frames back."""
+        past, step = list(self._buffer), self.context_frame_step
+        return [past[i] for i in range(len(past) - step, -1, -step)][: self.num_context_frames][::-1]
 
     # ---- training -------------------------------------------------------------------------
     def check_clip_length(self, longest: int) -> None:
