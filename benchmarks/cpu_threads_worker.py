@@ -44,8 +44,7 @@ from usvid.data import (  # noqa: E402
     build_video_detection_train_loader,
     register_builtin_datasets,
 )
-from usvid.engine import AMPTrainer, HookBase, SimpleTrainer, default_setup, hooks  # noqa: E402
-from usvid.engine.defaults import AMP_PRECISIONS  # noqa: E402
+from usvid.engine import AMPTrainer, HookBase, SimpleTrainer, autocast_precision, default_setup, hooks  # noqa: E402
 from usvid.evaluation import inference_on_video_dataset  # noqa: E402
 from usvid.evaluation.inference import WARMUP_FRAMES  # noqa: E402
 from usvid.modeling import build_model  # noqa: E402
@@ -167,8 +166,8 @@ def steps(args):
         torch.utils.deterministic.fill_uninitialized_memory = True
     loader = build_video_detection_train_loader(cfg)
     clip = get_clip_grad_norm(cfg)
-    if cfg.SOLVER.AMP.ENABLED:
-        precision = AMP_PRECISIONS[cfg.SOLVER.AMP.PRECISION]
+    precision, _ = autocast_precision(cfg.SOLVER.AMP.ENABLED, cfg.SOLVER.AMP.PRECISION, "cpu")
+    if precision is not None:
         trainer = AMPTrainer(model, loader, optimizer, precision=precision, clip_grad_norm=clip)
     else:
         trainer = SimpleTrainer(model, loader, optimizer, clip_grad_norm=clip)

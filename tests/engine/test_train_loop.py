@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from usvid.engine import AMPTrainer, CallbackHook, EarlyStopping, HookBase, SimpleTrainer, TrainerBase, amp_trainer
-from usvid.engine.amp_trainer import slow_bfloat16_reason
+from usvid.engine.amp_trainer import autocast_precision, slow_bfloat16_reason
 
 
 class RecordingHook(HookBase):
@@ -216,6 +216,29 @@ def test_bf16_on_a_cpu_without_native_bf16_is_warned_about(
         assert "avx512_bf16" in slow[0] and str(cpuinfo) in slow[0] and "SOLVER.AMP.ENABLED False" in slow[0]
     monkeypatch.setattr(amp_trainer, "CPUINFO", str(tmp_path / "missing"))  # no /proc (macOS): no guess
     assert slow_bfloat16_reason("cpu") is None
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("fpu sse2 avx2 fma", None),
+        ("fpu avx512f avx512_bf16", torch.bfloat16),
+        ("fpu amx_tile amx_bf16", torch.bfloat16),
+    ],
+)
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(tmp_path, monkeypatch, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(amp_trainer, "CPUINFO", str(cpuinfo))
+    precision, why = autocast_precision(True, "auto", "cpu")
+    assert precision is expected and str(cpuinfo) in why
+    # Named precisions and a disabled AMP ignore the CPU.
+    assert autocast_precision(True, "bfloat16", "cpu")[0] is torch.bfloat16
+    assert autocast_precision(False, "auto", "cpu") == (None, "SOLVER.AMP.ENABLED is False")
+    monkeypatch.setattr(amp_trainer, "CPUINFO", str(tmp_path / "missing"))  # cannot tell: float32, the safe side
+    assert autocast_precision(True, "auto", "cpu")[0] is None
+    with pytest.raises(ValueError, match=r"SOLVER.AMP.PRECISION is 'bf16'; valid: \['bfloat16', 'float16', 'auto'\]"):
+        autocast_precision(True, "bf16", "cpu")
 
 
 def test_amp_fp16_uses_a_grad_scaler_whose_state_is_checkpointed(toy_batches):

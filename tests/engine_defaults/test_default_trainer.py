@@ -8,7 +8,7 @@ import torch
 from toy_training import ToyEvaluator, ToyModel, ToyTrainer, toy_cfg, toy_data
 
 from usvid.config import ConfigError
-from usvid.engine import AMPTrainer, DefaultTrainer, HookBase, default_argument_parser, default_setup
+from usvid.engine import AMPTrainer, DefaultTrainer, HookBase, amp_trainer, default_argument_parser, default_setup
 from usvid.engine import hooks as engine_hooks
 
 TIMING_KEYS = {"time", "data_time"}
@@ -232,6 +232,24 @@ def test_amp_bf16_grad_accumulation_and_clipping_are_wired(tmp_path):
     trainer.train()
     assert trainer.data_loader.sampler.state_dict()["global_position"] == 2 * 2 * 8
     assert "grad_norm" in trainer.storage.histories()
+
+
+@pytest.mark.parametrize("flags, native", [("fpu avx2", False), ("fpu amx_tile amx_bf16", True)])
+def test_auto_precision_trains_in_bfloat16_only_on_a_cpu_with_native_bfloat16(
+    tmp_path, monkeypatch, caplog, flags, native
+):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(amp_trainer, "CPUINFO", str(cpuinfo))
+    cfg = toy_cfg(tmp_path / "run", "SOLVER.AMP.ENABLED", True, "SOLVER.AMP.PRECISION", "auto", "SOLVER.MAX_ITER", 1)
+    with caplog.at_level(logging.INFO, logger="usvid"):
+        trainer = ToyTrainer(cfg)
+    assert isinstance(trainer._trainer, AMPTrainer) == native
+    if native:
+        assert trainer._trainer.precision == torch.bfloat16
+    said = [line for line in caplog.text.splitlines() if "Training in" in line]
+    assert len(said) == 1 and ("bfloat16 autocast" in said[0]) == native and str(cpuinfo) in said[0]
+    trainer.train()
 
 
 def test_after_backward_hooks_of_the_default_trainer_run(tmp_path):

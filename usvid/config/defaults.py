@@ -118,7 +118,9 @@ _C.SOLVER.CLIP_GRADIENTS.NORM_TYPE = 2.0
 _C.SOLVER.AMP = CN()
 # Train with autocast (AMPTrainer).
 _C.SOLVER.AMP.ENABLED = False
-# "float16" (with a grad scaler, CUDA) or "bfloat16" (also on CPU).
+# "float16" (with a grad scaler, CUDA), "bfloat16" (also on CPU), or "auto": bfloat16 where the
+# device computes it natively (CPUs with AVX512-BF16 or AMX, GPUs from Ampere on) and float32
+# elsewhere, where bfloat16 would train slower (the log says which and why).
 _C.SOLVER.AMP.PRECISION = "float16"
 
 _C.TEST = CN()

@@ -2,14 +2,14 @@
 scaling that float16 needs around the backward pass, the clipping and the optimizer step."""
 
 import logging
-from typing import Any, Dict, FrozenSet, Mapping, Optional
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
 
 from .train_loop import SimpleTrainer
 
-__all__ = ["AMPTrainer", "slow_bfloat16_reason"]
+__all__ = ["AMPTrainer", "slow_bfloat16_reason", "native_bfloat16", "autocast_precision", "AMP_PRECISIONS"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +31,49 @@ def _cpu_flags() -> Optional[FrozenSet[str]]:
     return None
 
 
+def native_bfloat16(device_type: str) -> Tuple[Optional[bool], str]:
+    """Whether ``device_type`` ("cpu", "cuda", ...) computes bfloat16 natively (None: it cannot
+    be told), and why, in words for the log."""
+    if device_type == "cuda" and torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return True, "this GPU has native bfloat16 arithmetic"
+        return False, "this GPU has no native bfloat16 arithmetic"
+    if device_type == "cpu":
+        flags = _cpu_flags()
+        if flags is None:
+            return None, f"the CPU's feature flags cannot be read from {CPUINFO}"
+        if flags & NATIVE_BF16_CPU_FLAGS:
+            return True, f"this CPU has {sorted(flags & NATIVE_BF16_CPU_FLAGS)} in {CPUINFO}"
+        return False, f"this CPU has none of the {sorted(NATIVE_BF16_CPU_FLAGS)} flags of {CPUINFO}"
+    return None, f"native bfloat16 on {device_type!r} devices is not known"
+
+
 def slow_bfloat16_reason(device_type: str) -> Optional[str]:
     """Why bfloat16 autocast would be slower than float32 on ``device_type`` ("cpu", "cuda"), or
     None where it is fast or it cannot be told."""
-    if device_type == "cuda" and torch.cuda.is_available():
-        if not torch.cuda.is_bf16_supported(including_emulation=False):
-            return "this GPU has no native bfloat16 arithmetic"
-    if device_type == "cpu":
-        flags = _cpu_flags()
-        if flags is not None and not flags & NATIVE_BF16_CPU_FLAGS:
-            return f"this CPU has none of the {sorted(NATIVE_BF16_CPU_FLAGS)} flags of {CPUINFO}"
-    return None
+    native, why = native_bfloat16(device_type)
+    return why if native is False else None
+
+
+# SOLVER.AMP.PRECISION -> autocast dtype; "auto" is resolved per device by autocast_precision.
+AMP_PRECISIONS = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def autocast_precision(enabled: bool, precision: str, device_type: str) -> Tuple[Optional[torch.dtype], str]:
+    """The autocast dtype that SOLVER.AMP (``enabled``, ``precision``) asks for on
+    ``device_type`` (None: train in float32), and why, for the log. "auto" is bfloat16 where the
+    device computes it natively (a CPU with AVX512-BF16 or AMX, a GPU from Ampere on), where it
+    trains faster, and float32 elsewhere, where bfloat16 would train slower."""
+    if precision != "auto" and precision not in AMP_PRECISIONS:
+        raise ValueError(f"SOLVER.AMP.PRECISION is {precision!r}; valid: {sorted(AMP_PRECISIONS) + ['auto']}")
+    if not enabled:
+        return None, "SOLVER.AMP.ENABLED is False"
+    if precision != "auto":
+        return AMP_PRECISIONS[precision], f"SOLVER.AMP.PRECISION is {precision}"
+    native, why = native_bfloat16(device_type)
+    if native:
+        return torch.bfloat16, f"SOLVER.AMP.PRECISION auto and {why}"
+    return None, f"SOLVER.AMP.PRECISION auto and {why}"
 
 
 class AMPTrainer(SimpleTrainer):

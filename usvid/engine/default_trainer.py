@@ -23,9 +23,8 @@ from ..utils import comm
 from ..utils.events import EventWriter
 from ..utils.logger import setup_logger
 from . import hooks
-from .amp_trainer import AMPTrainer
+from .amp_trainer import AMPTrainer, autocast_precision
 from .defaults import (
-    AMP_PRECISIONS,
     METRICS_WRITE_PERIOD,
     check_schedule_config,
     create_ddp_model,
@@ -73,11 +72,13 @@ class DefaultTrainer(TrainerBase):
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
         model = create_ddp_model(model)
-        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
-        trainer_kwargs = {}
-        if cfg.SOLVER.AMP.ENABLED:
-            trainer_kwargs["precision"] = AMP_PRECISIONS[cfg.SOLVER.AMP.PRECISION]
-        self._trainer = trainer_cls(
+        precision, why = autocast_precision(
+            cfg.SOLVER.AMP.ENABLED, cfg.SOLVER.AMP.PRECISION, next(model.parameters()).device.type
+        )
+        mode = "float32" if precision is None else f"{str(precision).replace('torch.', '')} autocast"
+        logger.info(f"Training in {mode}: {why}")
+        trainer_kwargs = {} if precision is None else {"precision": precision}
+        self._trainer = (SimpleTrainer if precision is None else AMPTrainer)(
             model,
             data_loader,
             optimizer,

@@ -38,7 +38,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-AMP_PRECISIONS = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 # How often DefaultTrainer's PeriodicWriter writes (detectron2's 20); resume rewinds to it.
 METRICS_WRITE_PERIOD = 20
 METRICS_FILE = "metrics.json"
