@@ -2,7 +2,7 @@
 """What a model's false alarms on the phantom are: the false-positive sequences that FP80 counts,
 each put down to the phantom structure under it.
 
-    python benchmarks/phantom_false_alarms.py --phantom <DATASETS.ROOT>/phantom_v60_f80_s256_seed0_t0.25 \\
+    python benchmarks/phantom_false_alarms.py --phantom <DATASETS.ROOT>/phantom_v180_f80_s256_seed0_t0.25 \\
         --pred A/inference/phantom_test/predictions.json [B/.../predictions.json ...] [--names A B ...] \\
         [--recall 0.8] [--list]
 
