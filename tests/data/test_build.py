@@ -145,7 +145,7 @@ def test_videos_are_split_across_ranks_by_frame_count(toy_cfg, monkeypatch):
 
 
 GROUP_SIGNAL_SCRIPT = """
-import os, signal, sys
+import os, signal, sys, time
 sys.path.insert(0, sys.argv[1])
 from conftest import write_coco_video_dataset
 from usvid.config import add_ultrasound_config, get_cfg
@@ -165,8 +165,8 @@ for _ in range(4):  # both workers have started and served clips (default SIGINT
 received = []
 signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))  # like the trainer
 print("ready", flush=True)
-while not received:
-    signal.pause()
+while not received:  # not signal.pause(): a signal between the check and the pause would be lost
+    time.sleep(0.01)
 for _ in range(12):  # more than the prefetched clips: the workers must still be serving
     next(batches)
 print("finished after the signal", flush=True)
