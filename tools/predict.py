@@ -3,7 +3,7 @@
 in a predictions.json.
 
     python tools/predict.py --config-file CFG --weights W --input PATH [--input PATH2 ...] [--output DIR]
-           [--score-threshold S | --operating-point RUN_DIR] [--crop auto|none] [KEY VALUE ...]
+           [--score-threshold S | --operating-point RUN_DIR] [--crop auto|none] [--fps F] [KEY VALUE ...]
 
 PATH: a video file PyAV decodes (MP4, AVI, MOV, MKV...), a folder of frames (sorted by name), a
 DICOM file (single- or multi-frame cine; FrameTime / CineRate give the frame rate), or a folder
@@ -12,16 +12,30 @@ folder's name) it writes DIR/<name>_detections.mp4 and DIR/<name>_predictions.js
 predictions/). The drawing shows the boxes scoring above S, or above the threshold at which the
 evaluation of RUN_DIR reached recall 0.8 (where its FP80 was measured), default 0.5; the JSON
 holds every box. --crop auto runs the model on the moving image region only (scanner UI
-around it stays out) and maps the boxes back to the full frame. Bad input: one `error:` line,
+around it stays out) and maps the boxes back to the full frame. --fps F is the frame rate of the
+drawn MP4 for inputs that carry none (frame folders, DICOM without FrameTime / CineRate; default
+30); video files and DICOM files that state a rate keep theirs. Bad input: one `error:` line,
 exit code 2, no partial output.
 """
 
 import argparse
+import math
 
 from usvid.app import predict_inputs, run_cli
 from usvid.config import load_ultrasound_config
 from usvid.data.video_input import list_inputs
 from usvid.utils.logger import setup_logger
+
+
+def frame_rate(text: str) -> float:
+    """--fps: a positive, finite number of frames per second."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate; give frames per second > 0, e.g. 25")
+    return value
 
 
 def parse_args(argv=None):
@@ -46,6 +60,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--crop", choices=("auto", "none"), default="none", help="auto: detect on the imaging region only"
     )
+    parser.add_argument(
+        "--fps", type=frame_rate, default=None, help="frame rate of frame folders and of DICOM files stating none"
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ... (after the options)")
     return parser.parse_args(argv)
 
@@ -54,7 +71,9 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_ultrasound_config(args.config_file, args.opts)
     inputs = [path for given in args.input for path in list_inputs(given)]
-    return predict_inputs(cfg, args.weights, inputs, args.output, args.score_threshold, args.operating_point, args.crop)
+    return predict_inputs(
+        cfg, args.weights, inputs, args.output, args.score_threshold, args.operating_point, args.crop, args.fps
+    )
 
 
 if __name__ == "__main__":

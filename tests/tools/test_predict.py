@@ -91,7 +91,9 @@ def write_multiframe_dicom(path, frames, photometric="MONOCHROME2", frame_time_m
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = US_MULTIFRAME, meta.MediaStorageSOPInstanceUID, "US"
     ds.Rows, ds.Columns = frames[0].shape
-    ds.NumberOfFrames, ds.FrameTime = len(frames), frame_time_ms
+    ds.NumberOfFrames = len(frames)
+    if frame_time_ms is not None:
+        ds.FrameTime = frame_time_ms
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     stack = np.stack(frames)
@@ -114,6 +116,21 @@ def test_a_multiframe_dicom_cine_is_read_with_its_frame_rate_and_photometry(
     with av.open(str(output / "cine_detections.mp4")) as container:
         assert float(container.streams.video[0].average_rate) == 25.0  # FrameTime 40 ms
     assert "cine: 16 frames" in result.stdout
+
+
+def test_fps_sets_the_rate_of_inputs_that_state_none_and_only_those(phantom_video, predict, tmp_path):
+    folder, frames, _ = phantom_video
+    unstated = write_multiframe_dicom(tmp_path / "unstated.dcm", frames[:4], frame_time_ms=None)
+    stated = write_multiframe_dicom(tmp_path / "stated.dcm", frames[:4], frame_time_ms=40.0)
+    _, output = predict(folder, "--input", unstated, "--input", stated, "--fps", "12.5")
+    rates = {}
+    for name in (folder.name, "unstated", "stated"):
+        with av.open(str(output / f"{name}_detections.mp4")) as container:
+            rates[name] = float(container.streams.video[0].average_rate)
+    assert rates == {folder.name: 12.5, "unstated": 12.5, "stated": 25.0}
+    for bad in ("0", "-3", "nan", "fast"):
+        result, _ = predict(folder, "--fps", bad, expect_code=2)
+        assert "is not a frame rate" in result.stderr, result.stderr
 
 
 def write_video_with_pyav(path, frames, codec):

@@ -151,10 +151,12 @@ def predict_inputs(
     threshold: Optional[float] = None,
     operating_point: str = "",
     crop: str = "none",
+    fps: Optional[float] = None,
 ) -> List[Dict[str, object]]:
     """Check every input and the threshold, load the weights once, then predict each input in
-    turn, printing a last line per input with its frames, speed and files."""
-    sources = [open_frame_source(path) for path in inputs]
+    turn, printing a last line per input with its frames, speed and files. ``fps``: the frame
+    rate of inputs that carry none (frame folders), for the drawn MP4."""
+    sources = [open_frame_source(path, fps) for path in inputs]
     if operating_point:
         threshold, where = operating_point_threshold(operating_point)
         print(f"score threshold {threshold:.3f}: recall 0.8 of the evaluation in {where} (where its FP80 was measured)")

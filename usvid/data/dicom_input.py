@@ -35,7 +35,7 @@ def _plugin_for(syntax_name: str) -> str:
     return "pylibjpeg with its plug-ins, or gdcm"
 
 
-def _frame_rate(dataset) -> float:
+def _frame_rate(dataset, unstated_fps: float) -> float:
     frame_time = dataset.get("FrameTime")
     if frame_time is not None and float(frame_time) > 0:
         return 1000.0 / float(frame_time)
@@ -43,7 +43,7 @@ def _frame_rate(dataset) -> float:
         value = dataset.get(key)
         if value is not None and float(value) > 0:
             return float(value)
-    return DEFAULT_FPS
+    return unstated_fps
 
 
 def _decode(path: str, dataset) -> np.ndarray:
@@ -87,7 +87,9 @@ def _frames_array(path: str, dataset) -> np.ndarray:
     return pixels
 
 
-def dicom_source(path: str) -> FrameSource:
+def dicom_source(path: str, unstated_fps: float = DEFAULT_FPS) -> FrameSource:
+    """The frames of a single- or multi-frame DICOM file, at the rate its FrameTime, CineRate or
+    RecommendedDisplayFrameRate states (``unstated_fps`` when it states none)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -106,4 +108,5 @@ def dicom_source(path: str) -> FrameSource:
     def iterate() -> Iterator[np.ndarray]:
         yield from frames
 
-    return FrameSource(path, os.path.splitext(os.path.basename(path))[0], _frame_rate(dataset), len(frames), iterate)
+    name = os.path.splitext(os.path.basename(path))[0]
+    return FrameSource(path, name, _frame_rate(dataset, unstated_fps), len(frames), iterate)

@@ -51,17 +51,21 @@ class FrameSource:
             raise VideoInputError(f"{self.path}: truncated, only {count} of its {self.num_frames} frames decode")
 
 
-def open_frame_source(path: str) -> FrameSource:
+def open_frame_source(path: str, fps: Optional[float] = None) -> FrameSource:
     """The FrameSource for ``path``: a folder, a DICOM file (by extension or by its "DICM"
-    preamble) or a video file."""
+    preamble) or a video file. ``fps`` is the frame rate of an input that carries none (a frame
+    folder, a DICOM file without FrameTime or CineRate; default DEFAULT_FPS); video files and
+    DICOM files that state their rate keep it."""
+    if fps is not None and not (fps > 0 and np.isfinite(fps)):
+        raise ValueError(f"frame rate {fps} for {path}: must be a positive number of frames per second")
     if not os.path.exists(path):
         raise FileNotFoundError(f"input {path} does not exist")
     if os.path.isdir(path):
-        return _folder_source(path)
+        return _folder_source(path, fps or DEFAULT_FPS)
     if path.lower().endswith(DICOM_EXTENSIONS) or _has_dicom_preamble(path):
         from .dicom_input import dicom_source  # pydicom only when a DICOM file is given
 
-        return dicom_source(path)
+        return dicom_source(path, fps or DEFAULT_FPS)
     return _video_source(path)
 
 
@@ -70,7 +74,7 @@ def _has_dicom_preamble(path: str) -> bool:
         return f.read(132)[128:132] == b"DICM"
 
 
-def _folder_source(path: str) -> FrameSource:
+def _folder_source(path: str, fps: float) -> FrameSource:
     files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
     if not files:
         raise VideoInputError(f"{path}: a folder without frame images (looked for {', '.join(IMAGE_EXTENSIONS)})")
@@ -83,7 +87,7 @@ def _folder_source(path: str) -> FrameSource:
             yield image
 
     name = os.path.basename(os.path.normpath(os.path.abspath(path)))
-    return FrameSource(path, name, DEFAULT_FPS, len(files), frames)
+    return FrameSource(path, name, fps, len(files), frames)
 
 
 def _video_source(path: str) -> FrameSource:
