@@ -24,6 +24,6 @@ def test_demo_runs_the_whole_flow_and_says_where_the_results_are(run_tiny, tmp_p
 
 
 def test_a_shorter_demo_lowers_the_learning_rate_at_the_same_fraction(phantom_config):
-    # The shipped config lowers the rate at 1600 of 2000 iterations.
+    # The shipped config lowers the rate at 3200 of 4000 iterations.
     assert demo.schedule_overrides(phantom_config, [], 100) == ["SOLVER.MAX_ITER", "100", "SOLVER.STEPS", "(80,)"]
-    assert demo.schedule_overrides(phantom_config, ["SOLVER.STEPS", "(500, 900)"], 4000)[3] == "(1000, 1800)"
+    assert demo.schedule_overrides(phantom_config, ["SOLVER.STEPS", "(500, 900)"], 8000)[3] == "(1000, 1800)"
