@@ -19,23 +19,11 @@ exit code 2, no partial output.
 """
 
 import argparse
-import math
 
 from usvid.app import predict_inputs, run_cli
 from usvid.config import load_ultrasound_config
 from usvid.data.video_input import list_inputs
 from usvid.utils.logger import setup_logger
-
-
-def frame_rate(text: str) -> float:
-    """--fps: a positive, finite number of frames per second."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate; give frames per second > 0, e.g. 25")
-    return value
 
 
 def parse_args(argv=None):
@@ -61,7 +49,7 @@ def parse_args(argv=None):
         "--crop", choices=("auto", "none"), default="none", help="auto: detect on the imaging region only"
     )
     parser.add_argument(
-        "--fps", type=frame_rate, default=None, help="frame rate of frame folders and of DICOM files stating none"
+        "--fps", type=float, default=None, help="frame rate of frame folders and of DICOM files stating none"
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ... (after the options)")
     return parser.parse_args(argv)

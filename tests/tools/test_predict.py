@@ -128,9 +128,14 @@ def test_fps_sets_the_rate_of_inputs_that_state_none_and_only_those(phantom_vide
         with av.open(str(output / f"{name}_detections.mp4")) as container:
             rates[name] = float(container.streams.video[0].average_rate)
     assert rates == {folder.name: 12.5, "unstated": 12.5, "stated": 25.0}
-    for bad in ("0", "-3", "nan", "fast"):
+    written = sorted(os.listdir(output))
+    for bad in ("0", "-3", "nan"):
         result, _ = predict(folder, "--fps", bad, expect_code=2)
-        assert "is not a frame rate" in result.stderr, result.stderr
+        (line,) = [text for text in result.stderr.splitlines() if text.startswith("error: ")]
+        assert f": {float(bad)} is not a frame rate" in line, line
+        assert sorted(os.listdir(output)) == written  # nothing new, nothing partial
+    result, _ = predict(folder, "--fps", "fast", expect_code=2)
+    assert "argument --fps: invalid float value: 'fast'" in result.stderr, result.stderr
 
 
 def write_video_with_pyav(path, frames, codec):

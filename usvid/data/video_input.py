@@ -57,7 +57,7 @@ def open_frame_source(path: str, fps: Optional[float] = None) -> FrameSource:
     folder, a DICOM file without FrameTime or CineRate; default DEFAULT_FPS); video files and
     DICOM files that state their rate keep it."""
     if fps is not None and not (fps > 0 and np.isfinite(fps)):
-        raise ValueError(f"frame rate {fps} for {path}: must be a positive number of frames per second")
+        raise VideoInputError(f"{path}: {fps} is not a frame rate; give frames per second > 0, e.g. 25")
     if not os.path.exists(path):
         raise FileNotFoundError(f"input {path} does not exist")
     if os.path.isdir(path):
